@@ -1,0 +1,128 @@
+/**
+ * `npm run experiment -- --quorums 1,2,3,4,5`. The only module of the harness that prints or exits.
+ * Exit codes: 0 ok, 1 a quorum did not converge or the run failed, 2 bad options, 130 interrupted.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runExperiment } from './experiment.ts';
+import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
+import { formatProgressLine, formatSummaryTable } from './summary.ts';
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`experiment: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let parser = yargs(hideBin(process.argv))
+    .scriptName('npm run experiment --')
+    .usage('$0 [options]\n\nSweep write quorums W over fresh clusters and measure write latency and read staleness.')
+    .strict()
+    .version(false)
+    .help('help')
+    .alias('help', 'h')
+    .wrap(Math.min(120, process.stdout.columns || 100))
+    .fail((msg, err) => fail((err?.message ?? msg).split('\n')[0]!, 2))
+    .example('$0 --quorums 1,2,3,4,5', 'the default sweep')
+    .example('$0 --quorums 1,5 --rate 2000 --visibility 0.2', 'open loop at 2000 writes/s, probing 20% of writes for t-visibility')
+    .example('$0 --leader http://127.0.0.1:8000 --followers http://127.0.0.1:8001,...', 'against a running cluster');
+  for (const spec of OPTION_SPECS) {
+    parser = parser.option(spec.flag, {
+      type: spec.type,
+      describe: `${spec.describe} [unit: ${spec.unit}]`,
+      defaultDescription: spec.defaultText,
+      group: `${spec.group}:`,
+      // Keep raw strings: the schema parses and validates them (e.g. `1,,x` must not become NaN silently).
+      ...(spec.type === 'string' ? { string: true } : {}),
+    });
+  }
+  const argv = await parser.parseAsync();
+
+  const input: ExperimentInput = {};
+  for (const spec of OPTION_SPECS) {
+    const v = (argv as Record<string, unknown>)[spec.key];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) fail(`--${spec.flag}: given more than once`, 2);
+    (input as Record<string, unknown>)[spec.key] = v;
+  }
+  try {
+    resolveOptions(input);
+  } catch (err) {
+    if (err instanceof OptionError) fail(err.message, 2);
+    throw err;
+  }
+
+  const isTty = Boolean(process.stdout.isTTY);
+  const showProgress = input.progress === undefined || input.progress === 'auto' ? isTty : resolveOptions({ progress: input.progress }).progress === true;
+  const controller = new AbortController();
+  let interrupts = 0;
+  process.on('SIGINT', () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write('\nexperiment: interrupted; finishing in-flight writes and stopping the cluster (Ctrl-C again to quit now)\n');
+    controller.abort();
+  });
+
+  let lastLine = '';
+  const clearLine = (): void => {
+    if (lastLine && isTty) process.stdout.write('\r\x1b[K');
+    lastLine = '';
+  };
+  const started = Date.now();
+  let result;
+  try {
+    result = await runExperiment(input, {
+      signal: controller.signal,
+      onProgress: showProgress
+        ? (p) => {
+            const line = formatProgressLine(p);
+            if (line === lastLine) return;
+            process.stdout.write(isTty ? `\r\x1b[K${line}` : `${line}\n`);
+            lastLine = line;
+          }
+        : undefined,
+      onQuorumDone: (r) => {
+        clearLine();
+        const s = r.latencyStats;
+        const converged = r.convergence.converged ? 'converged' : 'DID NOT CONVERGE';
+        process.stdout.write(
+          `W=${r.quorum}: ${r.ok} writes in ${r.durationS.toFixed(2)} s (${r.achievedRate.toFixed(0)}/s), p50 ${s.p50} µs, p99 ${s.p99} µs, ${converged}\n`,
+        );
+      },
+      onWarning: (message) => {
+        clearLine();
+        process.stderr.write(`experiment: warning: ${message}\n`);
+      },
+    });
+  } catch (err) {
+    clearLine();
+    if (err instanceof OptionError) fail(err.message, 2);
+    fail(`failed: ${(err as Error).stack ?? String(err)}`, 1);
+  }
+  clearLine();
+
+  process.stdout.write(`\n${formatSummaryTable(result.results)}\n\n`);
+  const o = result.options;
+  process.stdout.write(
+    `${o.clients} clients on ${o.threads} threads, ${o.rate ? `open loop at ${o.rate} writes/s` : 'closed loop'}, ` +
+      `${o.writes} writes per quorum (+${o.warmup} warm-up), delays ${o.minDelayMs}..${o.maxDelayMs} ms, seed ${o.seed}\n`,
+  );
+  for (const r of result.results) {
+    if (r.sendLagStats) {
+      process.stdout.write(`W=${r.quorum}: harness send lag p50 ${r.sendLagStats.p50} µs, p99 ${r.sendLagStats.p99} µs (open loop)\n`);
+    }
+  }
+  process.stdout.write(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(`results: ${result.dir}\n`);
+  for (const f of result.files) process.stdout.write(`  ${f}\n`);
+  if (result.analysis.ran) process.stdout.write('analysis: done\n');
+
+  if (result.aborted) fail('interrupted; partial results written', 130);
+  if (!result.converged) {
+    const bad = result.results.filter((r) => !r.convergence.converged).map((r) => `W=${r.quorum}`);
+    fail(`REPLICAS DID NOT CONVERGE for ${bad.join(', ')}: followers still differ from the leader after the run (see mismatched_keys in summary.csv)`, 1);
+  }
+  process.exit(0);
+}
+
+await main();

@@ -1,0 +1,124 @@
+/**
+ * The main-thread side of the clients: a piscina pool with one task per thread per quorum step,
+ * a warm-up barrier (so the leader's stats can be reset between warm-up and measurement), progress
+ * aggregation and an early stop.
+ */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { ClientResult, ClientTask, Message } from './client.ts';
+import { decodeHistogram, createHistogram, type Histogram } from './histogram.ts';
+
+export type StepTask = Omit<ClientTask, 'thread' | 'clientIds'>;
+
+export interface StepProgress {
+  done: number;
+  /** Merged partial latency histogram, when the tasks send one. */
+  histogram?: Histogram;
+}
+
+export interface StepHooks {
+  /** Between warm-up and measurement (all threads warmed). */
+  onWarmed?: () => Promise<void>;
+  onProgress?: (progress: StepProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ClientPool {
+  readonly threads: number;
+  runStep(task: StepTask, hooks?: StepHooks): Promise<ClientResult[]>;
+  close(): Promise<void>;
+}
+
+const WORKER_FILE = fileURLToPath(new URL('./client-worker.mjs', import.meta.url));
+
+/** Logical clients go round-robin to threads, so thread loads differ by at most one client. */
+export function splitClients(clients: number, threads: number): number[][] {
+  const out: number[][] = Array.from({ length: threads }, () => []);
+  for (let c = 0; c < clients; c++) out[c % threads]!.push(c);
+  return out;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export function createClientPool(threads: number): ClientPool {
+  const pool = new Piscina({
+    filename: WORKER_FILE,
+    minThreads: threads,
+    maxThreads: threads,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: 60_000,
+  });
+
+  const runStep = async (step: StepTask, hooks: StepHooks = {}): Promise<ClientResult[]> => {
+    const groups = splitClients(step.totalClients, threads);
+    const channels = groups.map(() => new MessageChannel());
+    const warmed = groups.map(() => deferred());
+    const latest: { done: number; histogram?: string }[] = groups.map(() => ({ done: 0 }));
+    const mains: MessagePort[] = channels.map((c) => c.port1);
+
+    const stopAll = (): void => {
+      for (const p of mains) p.postMessage({ cmd: 'stop' } satisfies Message);
+    };
+    const onAbort = (): void => stopAll();
+    hooks.signal?.addEventListener('abort', onAbort, { once: true });
+
+    mains.forEach((port, i) => {
+      port.on('message', (msg: Message) => {
+        if (msg.cmd === 'warmed') warmed[i]!.resolve();
+        else if (msg.cmd === 'progress' && hooks.onProgress) {
+          latest[i] = msg.data as { done: number; histogram?: string };
+          const done = latest.reduce((a, l) => a + l.done, 0);
+          let histogram: Histogram | undefined;
+          if (latest.every((l) => l.histogram)) {
+            histogram = createHistogram();
+            for (const l of latest) histogram.add(decodeHistogram(l.histogram!));
+          }
+          hooks.onProgress({ done, histogram });
+        }
+      });
+    });
+
+    const runs = groups.map((clientIds, thread) => {
+      const port = channels[thread]!.port2;
+      const task: ClientTask = { ...step, thread, clientIds };
+      return pool.run({ task, port }, { transferList: [port] }) as Promise<ClientResult>;
+    });
+    // Never leave a task running when another one failed.
+    const all = Promise.all(runs);
+    all.catch(stopAll);
+
+    try {
+      await Promise.race([Promise.all(warmed.map((w) => w.promise)), all]);
+      if (hooks.signal?.aborted) stopAll();
+      else {
+        try {
+          await hooks.onWarmed?.();
+        } catch (err) {
+          stopAll();
+          await Promise.allSettled(runs);
+          throw err;
+        }
+      }
+      for (const p of mains) p.postMessage({ cmd: 'go' } satisfies Message);
+      return await all;
+    } catch (err) {
+      await Promise.allSettled(runs);
+      throw err;
+    } finally {
+      hooks.signal?.removeEventListener('abort', onAbort);
+      for (const p of mains) p.close();
+    }
+  };
+
+  return { threads, runStep, close: () => pool.destroy() };
+}

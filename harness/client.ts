@@ -1,0 +1,288 @@
+/**
+ * The logical clients of one worker thread: warm-up, a barrier with the main thread, then the
+ * measured writes with read-back and visibility probes. Runs inside a piscina worker
+ * (client-worker.ts) but has no piscina dependency, so tests can run it on the main thread.
+ *
+ * Main-thread protocol on the task's MessagePort, messages `{cmd, data}`:
+ *   worker -> main  {cmd:'warmed', data:{ok, errors}}   after the warm-up writes
+ *   main -> worker  {cmd:'go'}                           start the measured phase
+ *   worker -> main  {cmd:'progress', data:{done, histogram?}}   every progressIntervalMs
+ *   main -> worker  {cmd:'stop'}                         finish in-flight writes and return early
+ */
+import { performance } from 'node:perf_hooks';
+import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
+import type { MessagePort } from 'node:worker_threads';
+import type { Pool } from 'undici';
+import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
+import { createPool, postWrite, readKey, type ErrorKind } from './http.ts';
+import { clientIndices, planWrite, type Phase, type PlannedWrite, type WorkloadConfig } from './workload.ts';
+
+export interface ClientTask {
+  thread: number;
+  /** Logical client ids run by this thread. */
+  clientIds: number[];
+  totalClients: number;
+  leaderUrl: string;
+  followerUrls: string[];
+  workload: WorkloadConfig;
+  /** Measured writes of the whole experiment step (all clients); this thread takes its clients' share. */
+  writes: number;
+  warmup: number;
+  /** Total open-loop rate of all clients (writes/s); null = closed loop. */
+  rate: number | null;
+  requestTimeoutMs: number;
+  /** Probe offsets after the ack, µs, ascending, starting at 0. */
+  visibilityOffsetsUs: number[];
+  progressIntervalMs: number;
+  /** Send the partial latency histogram with progress (only when someone displays it). */
+  progressHistogram: boolean;
+}
+
+export type ErrorCounts = Record<ErrorKind, number>;
+
+export interface ReplicaResult {
+  /** 'leader' | 'follower1'.. */
+  replica: string;
+  reads: number;
+  stale: number;
+  errors: number;
+  /** Ack -> read reply, µs (encoded histogram). */
+  readDelay: string;
+}
+
+export interface VisibilityResult {
+  probed: number;
+  /** firstVisible[j] = probed writes whose followers were all fresh first at offset j. */
+  firstVisible: number[];
+  /** Realised (ack -> probe send) offsets per probe round, summed and counted, µs. */
+  realisedSumUs: number[];
+  rounds: number[];
+}
+
+export interface ClientResult {
+  thread: number;
+  /** Measured write latency, µs (encoded histogram); errors are never recorded here. */
+  latency: string;
+  /** Open loop: actual send - intended send, µs (the harness's own scheduling lag). */
+  sendLag: string;
+  ok: number;
+  errors: ErrorCounts;
+  replicas: ReplicaResult[];
+  /** staleCounts[n] = read-backs where exactly n followers were stale (all follower reads answered). */
+  staleCounts: number[];
+  /** Read-backs left out of staleCounts because some follower read failed. */
+  incompleteReadbacks: number;
+  visibility: VisibilityResult;
+  /** Measured phase on this thread, from 'go' to its last completion. */
+  elapsedMs: number;
+  warmup: { ok: number; errors: number };
+  stopped: boolean;
+}
+
+export interface Message {
+  cmd: string;
+  data?: unknown;
+}
+
+interface ReplicaState {
+  reads: number;
+  stale: number;
+  errors: number;
+  delay: Histogram;
+}
+
+interface ReadReply {
+  ok: boolean;
+  version: number;
+  replyAt: number;
+}
+
+/** Wait until a performance.now() instant: a timer for the bulk, then yielding spins for the last ~1.5 ms
+ * (setTimeout alone lands up to ~1 ms late, which would show up as harness latency). */
+export async function waitUntil(targetMs: number): Promise<void> {
+  let left = targetMs - performance.now();
+  if (left > 2) await sleep(left - 1.5);
+  while (performance.now() < targetMs) await immediate();
+}
+
+export async function runClients(task: ClientTask, port?: MessagePort): Promise<ClientResult> {
+  const nodeUrls = [task.leaderUrl, ...task.followerUrls];
+  const perNode = task.clientIds.length;
+  const pools: Pool[] = nodeUrls.map((url) => createPool(url, { connections: perNode, timeoutMs: task.requestTimeoutMs }));
+  const [leaderPool] = pools as [Pool, ...Pool[]];
+  const followerCount = task.followerUrls.length;
+
+  const latency = createHistogram();
+  const sendLag = createHistogram();
+  const errors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
+  const replicas: ReplicaState[] = nodeUrls.map(() => ({ reads: 0, stale: 0, errors: 0, delay: createHistogram() }));
+  const staleCounts = new Array<number>(followerCount + 1).fill(0);
+  const offsets = task.visibilityOffsetsUs;
+  const visibility: VisibilityResult = {
+    probed: 0,
+    firstVisible: offsets.map(() => 0),
+    realisedSumUs: offsets.map(() => 0),
+    rounds: offsets.map(() => 0),
+  };
+  let ok = 0;
+  let incompleteReadbacks = 0;
+  let done = 0;
+  let stopped = false;
+  let go: (() => void) | null = null;
+  const goSignal = new Promise<void>((resolve) => (go = resolve));
+
+  const onMessage = (msg: Message): void => {
+    if (msg.cmd === 'go') go?.();
+    else if (msg.cmd === 'stop') {
+      stopped = true;
+      go?.();
+    }
+  };
+  port?.on('message', onMessage);
+
+  const read = async (node: number, key: string): Promise<ReadReply> => {
+    const r = await readKey(pools[node]!, key, task.requestTimeoutMs);
+    return { ok: r.ok, version: r.ok ? r.version : -1, replyAt: performance.now() };
+  };
+
+  /** Read-back and visibility probes of one acked write. */
+  const afterAck = async (plan: PlannedWrite, version: number, ackAt: number, measured: boolean): Promise<void> => {
+    const probeVisibility = measured && plan.visibility && offsets.length > 0;
+    if (!plan.readback && !probeVisibility) return;
+    const sentAt = performance.now();
+    const replies = await Promise.all(nodeUrls.map((_, node) => read(node, plan.key)));
+    if (measured && plan.readback) {
+      let staleFollowers = 0;
+      let complete = true;
+      replies.forEach((r, node) => {
+        const s = replicas[node]!;
+        if (!r.ok) {
+          s.errors++;
+          if (node > 0) complete = false;
+          return;
+        }
+        s.reads++;
+        recordUs(s.delay, (r.replyAt - ackAt) * 1000);
+        if (r.version < version) {
+          s.stale++;
+          if (node > 0) staleFollowers++;
+        }
+      });
+      if (complete) staleCounts[staleFollowers]!++;
+      else incompleteReadbacks++;
+    }
+    if (!probeVisibility) return;
+    // A follower's version never decreases, so once fresh it stays fresh: re-probe only the stale ones.
+    let pending = task.followerUrls.map((_, i) => i + 1).filter((node) => !(replies[node]!.ok && replies[node]!.version >= version));
+    visibility.probed++;
+    visibility.realisedSumUs[0]! += (sentAt - ackAt) * 1000;
+    visibility.rounds[0]!++;
+    if (pending.length === 0) {
+      visibility.firstVisible[0]!++;
+      return;
+    }
+    for (let j = 1; j < offsets.length && !stopped; j++) {
+      await waitUntil(ackAt + offsets[j]! / 1000);
+      const at = performance.now();
+      const again = await Promise.all(pending.map((node) => read(node, plan.key)));
+      visibility.realisedSumUs[j]! += (at - ackAt) * 1000;
+      visibility.rounds[j]!++;
+      pending = pending.filter((_, i) => !(again[i]!.ok && again[i]!.version >= version));
+      if (pending.length === 0) {
+        visibility.firstVisible[j]!++;
+        return;
+      }
+    }
+  };
+
+  const runClient = async (client: number, phase: Phase, total: number, t0: number): Promise<{ ok: number; errors: number; lastAt: number }> => {
+    const measured = phase === 'measure';
+    const intervalMs = task.rate ? 1000 / task.rate : 0;
+    let okCount = 0;
+    let errCount = 0;
+    let lastAt = t0;
+    for (const index of clientIndices(client, task.totalClients, total)) {
+      if (stopped) break;
+      const plan = planWrite(task.workload, phase, index);
+      let intended: number;
+      if (measured && task.rate) {
+        // Open loop: write i is due at t0 + i/rate whatever happened before; latency counts from then.
+        intended = t0 + index * intervalMs;
+        await waitUntil(intended);
+        recordUs(sendLag, (performance.now() - intended) * 1000);
+      } else {
+        intended = performance.now();
+      }
+      const outcome = await postWrite(leaderPool, plan.key, plan.value, task.requestTimeoutMs);
+      const ackAt = performance.now();
+      lastAt = ackAt;
+      if (outcome.ok) {
+        okCount++;
+        if (measured) {
+          recordUs(latency, (ackAt - intended) * 1000);
+          ok++;
+        }
+        await afterAck(plan, outcome.version, ackAt, measured);
+      } else {
+        errCount++;
+        if (measured) errors[outcome.kind]++;
+      }
+      if (measured) done++;
+    }
+    return { ok: okCount, errors: errCount, lastAt };
+  };
+
+  const runPhase = async (phase: Phase, total: number): Promise<{ ok: number; errors: number; t0: number; lastAt: number }> => {
+    const t0 = performance.now();
+    const results = await Promise.all(task.clientIds.map((c) => runClient(c, phase, total, t0)));
+    return {
+      ok: results.reduce((a, r) => a + r.ok, 0),
+      errors: results.reduce((a, r) => a + r.errors, 0),
+      t0,
+      lastAt: Math.max(t0, ...results.map((r) => r.lastAt)),
+    };
+  };
+
+  let progressTimer: NodeJS.Timeout | undefined;
+  try {
+    const warm = task.warmup > 0 ? await runPhase('warmup', task.warmup) : { ok: 0, errors: 0 };
+    if (port) {
+      port.postMessage({ cmd: 'warmed', data: { ok: warm.ok, errors: warm.errors } } satisfies Message);
+      await goSignal;
+    }
+    if (port && task.progressIntervalMs > 0) {
+      progressTimer = setInterval(() => {
+        port.postMessage({
+          cmd: 'progress',
+          data: { done, histogram: task.progressHistogram ? encodeHistogram(latency) : undefined },
+        } satisfies Message);
+      }, task.progressIntervalMs);
+      progressTimer.unref();
+    }
+    const measure = await runPhase('measure', task.writes);
+    return {
+      thread: task.thread,
+      latency: encodeHistogram(latency),
+      sendLag: encodeHistogram(sendLag),
+      ok,
+      errors,
+      replicas: replicas.map((s, node) => ({
+        replica: node === 0 ? 'leader' : `follower${node}`,
+        reads: s.reads,
+        stale: s.stale,
+        errors: s.errors,
+        readDelay: encodeHistogram(s.delay),
+      })),
+      staleCounts,
+      incompleteReadbacks,
+      visibility,
+      elapsedMs: measure.lastAt - measure.t0,
+      warmup: { ok: warm.ok, errors: warm.errors },
+      stopped,
+    };
+  } finally {
+    if (progressTimer) clearInterval(progressTimer);
+    port?.off('message', onMessage);
+    await Promise.all(pools.map((p) => p.close()));
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Where one quorum step runs: a fresh local cluster from nodes/cluster.ts (default), or an external
+ * cluster whose quorum is switched with the leader's `PUT /config {writeQuorum}`.
+ */
+import type { Control } from './control.ts';
+import type { ExperimentOptions } from './options.ts';
+import { delaySeedFor } from './workload.ts';
+
+/** The launcher's contract (docs/contracts.md, "Launcher"). */
+export interface ClusterOptions {
+  writeQuorum: number;
+  followers?: number;
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  quorumTimeoutMs?: number;
+  delaySeed?: number;
+  host?: string;
+  leaderPort?: number;
+  followerPorts?: number[];
+  scheduler?: 'precise' | 'timeout';
+  env?: Record<string, string>;
+}
+
+export interface RunningCluster {
+  leaderUrl: string;
+  followerUrls: string[];
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+export type StartCluster = (options: ClusterOptions) => Promise<RunningCluster>;
+
+export interface ClusterTarget {
+  quorum: number;
+  mode: 'local' | 'external';
+  leaderUrl: string;
+  followerUrls: string[];
+  pids: number[];
+  /** What the cluster was started with (recorded in meta.json). */
+  config: ClusterOptions | { mode: 'external'; writeQuorum: number };
+  /** Stop the local cluster; a no-op for an external one. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** Loaded lazily so the options, CSV and client code work (and are testable) without the nodes. */
+export async function loadStartCluster(): Promise<StartCluster> {
+  const href = new URL('../nodes/cluster.ts', import.meta.url).href;
+  const mod = (await import(href)) as { startCluster?: StartCluster };
+  if (typeof mod.startCluster !== 'function') throw new Error('nodes/cluster.ts does not export startCluster');
+  return mod.startCluster;
+}
+
+export function localClusterOptions(options: ExperimentOptions, quorum: number): ClusterOptions {
+  const config: ClusterOptions = {
+    writeQuorum: quorum,
+    minDelayMs: options.minDelayMs,
+    maxDelayMs: options.maxDelayMs,
+    quorumTimeoutMs: options.quorumTimeoutMs,
+    delaySeed: delaySeedFor(options.seed, quorum),
+  };
+  if (options.basePort > 0) {
+    config.leaderPort = options.basePort;
+    config.followerPorts = Array.from({ length: 5 }, (_, i) => options.basePort + 1 + i);
+  }
+  return config;
+}
+
+export async function acquireCluster(
+  options: ExperimentOptions,
+  quorum: number,
+  control: Control,
+  startCluster?: StartCluster,
+): Promise<ClusterTarget> {
+  if (options.leader && options.followers) {
+    const leaderUrl = options.leader;
+    const followerUrls = options.followers;
+    await control.sendJson('PUT', leaderUrl, '/config', { writeQuorum: quorum });
+    const health = await control.getJson<{ quorum?: number }>(leaderUrl, '/health');
+    if (health.quorum !== undefined && health.quorum !== quorum) {
+      throw new Error(`leader ${leaderUrl} reports quorum ${health.quorum} after PUT /config {writeQuorum: ${quorum}}`);
+    }
+    await Promise.all(followerUrls.map((u) => control.getJson(u, '/health')));
+    return {
+      quorum, mode: 'external', leaderUrl, followerUrls, pids: [],
+      config: { mode: 'external', writeQuorum: quorum },
+      release: async () => {},
+    };
+  }
+  const start = startCluster ?? (await loadStartCluster());
+  const config = localClusterOptions(options, quorum);
+  const cluster = await start(config);
+  let stopping: Promise<void> | null = null;
+  return {
+    quorum, mode: 'local', leaderUrl: cluster.leaderUrl, followerUrls: cluster.followerUrls, pids: cluster.pids, config,
+    release: () => (stopping ??= cluster.stop()),
+  };
+}

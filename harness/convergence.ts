@@ -1,0 +1,78 @@
+/**
+ * After the load: wait until the leader reports no pending replication, then compare every
+ * follower's /data with the leader's. A follower with a missing key, another version or another
+ * value counts that key as mismatched (so are keys the leader does not have).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Control } from './control.ts';
+
+export interface LeaderStats {
+  replication?: { pending?: number };
+  delays?: {
+    errorUs?: { p50?: number; p99?: number };
+    realisedUs?: { mean?: number };
+  };
+  [key: string]: unknown;
+}
+
+type DataDump = Record<string, { value: unknown; version: number }>;
+
+export interface ConvergenceResult {
+  quiescent: boolean;
+  waitedMs: number;
+  /** Mismatched keys per follower, in follower order. */
+  mismatchedKeys: number[];
+  leaderKeys: number;
+  converged: boolean;
+  /** The leader's /stats once quiescent (or at the deadline). */
+  leaderStats: LeaderStats;
+}
+
+export async function waitQuiescent(
+  control: Control,
+  leaderUrl: string,
+  timeoutMs: number,
+  pollMs = 20,
+): Promise<{ quiescent: boolean; waitedMs: number; stats: LeaderStats }> {
+  const started = Date.now();
+  const maxPolls = Math.max(1, Math.ceil(timeoutMs / pollMs) + 1);
+  let stats: LeaderStats = {};
+  for (let i = 0; i < maxPolls; i++) {
+    stats = await control.getJson<LeaderStats>(leaderUrl, '/stats');
+    if ((stats.replication?.pending ?? 0) === 0) return { quiescent: true, waitedMs: Date.now() - started, stats };
+    if (Date.now() - started >= timeoutMs) break;
+    await sleep(pollMs);
+  }
+  return { quiescent: false, waitedMs: Date.now() - started, stats };
+}
+
+export function countMismatches(leader: DataDump, follower: DataDump): number {
+  let mismatched = 0;
+  for (const [key, entry] of Object.entries(leader)) {
+    const f = follower[key];
+    if (!f || f.version !== entry.version || JSON.stringify(f.value) !== JSON.stringify(entry.value)) mismatched++;
+  }
+  for (const key of Object.keys(follower)) if (!(key in leader)) mismatched++;
+  return mismatched;
+}
+
+export async function checkConvergence(
+  control: Control,
+  leaderUrl: string,
+  followerUrls: readonly string[],
+  timeoutMs: number,
+): Promise<ConvergenceResult> {
+  const q = await waitQuiescent(control, leaderUrl, timeoutMs);
+  const [leaderData, ...followerData] = await Promise.all(
+    [leaderUrl, ...followerUrls].map((url) => control.getJson<DataDump>(url, '/data')),
+  );
+  const mismatchedKeys = followerData.map((d) => countMismatches(leaderData!, d));
+  return {
+    quiescent: q.quiescent,
+    waitedMs: q.waitedMs,
+    mismatchedKeys,
+    leaderKeys: Object.keys(leaderData!).length,
+    converged: q.quiescent && mismatchedKeys.every((n) => n === 0),
+    leaderStats: q.stats,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The run folder's CSV tables (docs/contracts.md, "Run folder"): column lists and row builders.
+ * Rows are plain records; csv-stringify writes them with exactly these columns in this order.
+ */
+import { stringify } from 'csv-stringify/sync';
+import { histogramStats, percentileSpectrum } from './histogram.ts';
+import type { LeaderStats } from './convergence.ts';
+import type { QuorumResult } from './results.ts';
+
+export const SUMMARY_COLUMNS = [
+  'quorum', 'clients', 'load_model', 'target_writes_per_sec', 'achieved_writes_per_sec', 'writes_ok',
+  'errors_quorum', 'errors_http', 'errors_timeout', 'errors_connection',
+  'latency_mean_us', 'latency_p50_us', 'latency_p90_us', 'latency_p99_us', 'latency_p999_us', 'latency_max_us',
+  'follower_reads', 'stale_reads', 'stale_fraction', 'read_delay_mean_us', 'converged', 'mismatched_keys',
+  'delay_error_p50_us', 'delay_error_p99_us', 'realised_delay_mean_us', 'min_delay_ms', 'max_delay_ms', 'duration_s',
+] as const;
+export const LATENCY_PERCENTILE_COLUMNS = ['quorum', 'percentile', 'latency_us'] as const;
+export const STALENESS_COLUMNS = [
+  'quorum', 'replica', 'reads', 'stale', 'stale_fraction', 'read_delay_mean_us', 'read_delay_p50_us', 'read_delay_p99_us',
+] as const;
+export const STALE_COUNTS_COLUMNS = ['quorum', 'stale_followers', 'writes'] as const;
+export const VISIBILITY_COLUMNS = ['quorum', 'offset_us', 'writes', 'fully_visible_fraction', 'realised_offset_mean_us'] as const;
+
+type Row<C extends readonly string[]> = Record<C[number], string | number | null>;
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function ratio(a: number, b: number): number {
+  return b > 0 ? round(a / b, 6) : 0;
+}
+
+function num(x: unknown): number | null {
+  return typeof x === 'number' && Number.isFinite(x) ? x : null;
+}
+
+export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined, delays: { minDelayMs: number; maxDelayMs: number }): Row<typeof SUMMARY_COLUMNS> {
+  const s = r.latencyStats;
+  const rd = histogramStats(r.followerReadDelay);
+  return {
+    quorum: r.quorum,
+    clients: r.clients,
+    load_model: r.loadModel,
+    target_writes_per_sec: r.targetRate,
+    achieved_writes_per_sec: round(r.achievedRate, 1),
+    writes_ok: r.ok,
+    errors_quorum: r.errors.quorum,
+    errors_http: r.errors.http,
+    errors_timeout: r.errors.timeout,
+    errors_connection: r.errors.connection,
+    latency_mean_us: s.mean,
+    latency_p50_us: s.p50,
+    latency_p90_us: s.p90,
+    latency_p99_us: s.p99,
+    latency_p999_us: s.p999,
+    latency_max_us: s.max,
+    follower_reads: r.followerReads,
+    stale_reads: r.followerStale,
+    stale_fraction: ratio(r.followerStale, r.followerReads),
+    read_delay_mean_us: rd.mean,
+    converged: r.convergence.converged ? 'true' : 'false',
+    mismatched_keys: r.convergence.mismatchedKeys.reduce((a, n) => a + n, 0),
+    delay_error_p50_us: num(leaderStats?.delays?.errorUs?.p50),
+    delay_error_p99_us: num(leaderStats?.delays?.errorUs?.p99),
+    realised_delay_mean_us: num(leaderStats?.delays?.realisedUs?.mean),
+    min_delay_ms: delays.minDelayMs,
+    max_delay_ms: delays.maxDelayMs,
+    duration_s: round(r.durationS, 3),
+  };
+}
+
+export function latencyPercentileRows(r: QuorumResult): Row<typeof LATENCY_PERCENTILE_COLUMNS>[] {
+  return percentileSpectrum(r.latency).map((p) => ({ quorum: r.quorum, percentile: p.percentile, latency_us: p.latencyUs }));
+}
+
+export function stalenessRows(r: QuorumResult): Row<typeof STALENESS_COLUMNS>[] {
+  return r.replicas.map((rep) => {
+    const d = histogramStats(rep.readDelay);
+    return {
+      quorum: r.quorum,
+      replica: rep.replica,
+      reads: rep.reads,
+      stale: rep.stale,
+      stale_fraction: ratio(rep.stale, rep.reads),
+      read_delay_mean_us: d.mean,
+      read_delay_p50_us: d.p50,
+      read_delay_p99_us: d.p99,
+    };
+  });
+}
+
+export function staleCountRows(r: QuorumResult): Row<typeof STALE_COUNTS_COLUMNS>[] {
+  return r.staleCounts.map((writes, n) => ({ quorum: r.quorum, stale_followers: n, writes }));
+}
+
+export function visibilityRows(r: QuorumResult): Row<typeof VISIBILITY_COLUMNS>[] {
+  return r.visibility.map((v) => ({
+    quorum: r.quorum,
+    offset_us: v.offsetUs,
+    writes: v.writes,
+    fully_visible_fraction: round(v.fullyVisibleFraction, 6),
+    realised_offset_mean_us: v.realisedOffsetMeanUs,
+  }));
+}
+
+export function toCsv<C extends readonly string[]>(columns: C, rows: readonly Row<C>[]): string {
+  return stringify(rows as unknown as Record<string, unknown>[], { header: true, columns: [...columns] });
+}

@@ -1,0 +1,229 @@
+/**
+ * runExperiment(): the quorum sweep. For each W: a fresh cluster, warm-up, stats reset, the
+ * measured load, convergence check, cluster stop; then the run folder and (optionally) the analysis.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { createClientPool, type ClientPool } from './client-pool.ts';
+import { acquireCluster, type ClusterTarget, type StartCluster } from './cluster-target.ts';
+import { createControl, type Control } from './control.ts';
+import { checkConvergence, waitQuiescent } from './convergence.ts';
+import { buildMeta } from './meta.ts';
+import { resolveOptions, type ExperimentInput, type ExperimentOptions } from './options.ts';
+import { writeRunFolder } from './output.ts';
+import { preflight } from './preflight.ts';
+import { mergeResults, visibilityOffsets, type QuorumResult } from './results.ts';
+import type { ProgressView } from './summary.ts';
+
+export interface ExperimentHooks {
+  /** Abort (e.g. Ctrl-C): in-flight writes finish, the cluster stops, completed quorums are written. */
+  signal?: AbortSignal;
+  onProgress?: (progress: ProgressView) => void;
+  /** Called once the cluster of a quorum is up (tests use it to see the pids). */
+  onCluster?: (target: ClusterTarget) => void | Promise<void>;
+  onQuorumDone?: (result: QuorumResult) => void;
+  onWarning?: (message: string) => void;
+  /** Replace the local launcher (tests). */
+  startCluster?: StartCluster;
+}
+
+export interface AnalysisOutcome {
+  ran: boolean;
+  error: string | null;
+  result?: unknown;
+}
+
+export interface ExperimentResult {
+  dir: string;
+  options: ExperimentOptions;
+  results: QuorumResult[];
+  files: string[];
+  /** Every quorum converged. */
+  converged: boolean;
+  aborted: boolean;
+  analysis: AnalysisOutcome;
+  wallMs: number;
+}
+
+const ANALYZE_FILE = fileURLToPath(new URL('../analysis/analyze.ts', import.meta.url));
+
+/** The analysis is another part of the project; a missing or failing one must not cost the CSVs. */
+async function runAnalysis(dir: string): Promise<AnalysisOutcome> {
+  if (!existsSync(ANALYZE_FILE)) return { ran: false, error: 'analysis/analyze.ts not found; analysis skipped' };
+  try {
+    const mod = (await import(new URL('../analysis/analyze.ts', import.meta.url).href)) as { analyzeRun?: (d: string) => unknown };
+    if (typeof mod.analyzeRun !== 'function') return { ran: false, error: 'analysis/analyze.ts has no analyzeRun export' };
+    const result = await mod.analyzeRun(dir);
+    return { ran: true, error: null, result };
+  } catch (err) {
+    return { ran: false, error: `analysis failed: ${(err as Error).message}` };
+  }
+}
+
+async function runQuorum(
+  options: ExperimentOptions,
+  quorum: number,
+  pool: ClientPool,
+  control: Control,
+  hooks: ExperimentHooks,
+  leaderStats: Record<string, unknown>,
+  clusters: Record<string, unknown>,
+): Promise<QuorumResult> {
+  const offsets = options.visibility > 0 ? visibilityOffsets(options.visibilityMaxUs) : [];
+  hooks.onProgress?.({ quorum, phase: 'starting', done: 0, total: options.writes, elapsedMs: 0 });
+  const target = await acquireCluster(options, quorum, control, hooks.startCluster);
+  try {
+    clusters[String(quorum)] = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls };
+    await hooks.onCluster?.(target);
+    hooks.onProgress?.({ quorum, phase: 'warmup', done: 0, total: options.writes, elapsedMs: 0 });
+    let goAt = performance.now();
+    const results = await pool.runStep(
+      {
+        totalClients: options.clients,
+        leaderUrl: target.leaderUrl,
+        followerUrls: target.followerUrls,
+        workload: {
+          seed: options.seed,
+          keys: options.keys,
+          valueBytes: options.valueBytes,
+          readback: options.readback,
+          visibility: options.visibility,
+        },
+        writes: options.writes,
+        warmup: options.warmup,
+        rate: options.rate,
+        requestTimeoutMs: options.requestTimeoutMs,
+        visibilityOffsetsUs: offsets,
+        progressIntervalMs: hooks.onProgress ? 250 : 0,
+        progressHistogram: Boolean(hooks.onProgress),
+      },
+      {
+        signal: hooks.signal,
+        onWarmed: async () => {
+          // Let the warm-up's replication finish so none of it lands in the measured stats.
+          await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
+          await Promise.all([target.leaderUrl, ...target.followerUrls].map((u) => control.sendJson('POST', u, '/stats/reset')));
+          goAt = performance.now();
+        },
+        onProgress: hooks.onProgress
+          ? (p) =>
+              hooks.onProgress!({
+                quorum,
+                phase: 'measure',
+                done: p.done,
+                total: options.writes,
+                elapsedMs: performance.now() - goAt,
+                p50Us: p.histogram?.totalCount ? p.histogram.getValueAtPercentile(50) : undefined,
+                p99Us: p.histogram?.totalCount ? p.histogram.getValueAtPercentile(99) : undefined,
+              })
+          : undefined,
+      },
+    );
+    hooks.onProgress?.({ quorum, phase: 'converging', done: options.writes, total: options.writes, elapsedMs: performance.now() - goAt });
+    const convergence = await checkConvergence(control, target.leaderUrl, target.followerUrls, options.convergenceTimeoutMs);
+    leaderStats[String(quorum)] = convergence.leaderStats;
+    return mergeResults(results, {
+      quorum,
+      clients: options.clients,
+      rate: options.rate,
+      visibilityOffsetsUs: offsets,
+      convergence,
+      cluster: target.config,
+    });
+  } finally {
+    await target.release();
+  }
+}
+
+function quorumMeta(r: QuorumResult): Record<string, unknown> {
+  return {
+    writesOk: r.ok,
+    errors: r.errors,
+    durationS: r.durationS,
+    achievedWritesPerSec: r.achievedRate,
+    latencyUs: r.latencyStats,
+    sendLagUs: r.sendLagStats,
+    warmup: r.warmup,
+    incompleteReadbacks: r.incompleteReadbacks,
+    convergence: {
+      converged: r.convergence.converged,
+      quiescent: r.convergence.quiescent,
+      waitedMs: r.convergence.waitedMs,
+      mismatchedKeysPerFollower: r.convergence.mismatchedKeys,
+      leaderKeys: r.convergence.leaderKeys,
+    },
+    stopped: r.stopped,
+  };
+}
+
+export async function runExperiment(input: ExperimentInput, hooks: ExperimentHooks = {}): Promise<ExperimentResult> {
+  const options = resolveOptions(input);
+  const control = createControl(Math.max(options.requestTimeoutMs, 1000));
+  const started = performance.now();
+  const startedAt = new Date();
+  const results: QuorumResult[] = [];
+  const leaderStats: Record<string, unknown> = {};
+  const clusters: Record<string, unknown> = {};
+  let pool: ClientPool | null = null;
+  let files: string[] = [];
+  let failure: unknown = null;
+  try {
+    await preflight(options, control);
+    pool = createClientPool(options.threads);
+    for (const quorum of options.quorums) {
+      if (hooks.signal?.aborted) break;
+      const r = await runQuorum(options, quorum, pool, control, hooks, leaderStats, clusters);
+      results.push(r);
+      hooks.onQuorumDone?.(r);
+    }
+  } catch (err) {
+    failure = err;
+  } finally {
+    await pool?.close();
+  }
+  // Completed quorums are written even when a later one failed or the run was interrupted.
+  if (results.length > 0) {
+    const meta = buildMeta({
+      options,
+      cluster: {
+        mode: options.leader ? 'external' : 'local',
+        followers: options.followers?.length ?? 5,
+        minDelayMs: options.minDelayMs,
+        maxDelayMs: options.maxDelayMs,
+        quorumTimeoutMs: options.quorumTimeoutMs,
+        perQuorum: clusters,
+      },
+      startedAt,
+      endedAt: new Date(),
+      leaderStats,
+      quorums: Object.fromEntries(results.map((r) => [String(r.quorum), quorumMeta(r)])),
+    });
+    try {
+      files = await writeRunFolder(options.out, options, results, meta);
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  await control.close();
+  if (failure) {
+    if (files.length > 0) hooks.onWarning?.(`partial results of ${results.length} quorum(s) written to ${options.out}`);
+    throw failure;
+  }
+  const aborted = Boolean(hooks.signal?.aborted);
+  let analysis: AnalysisOutcome = { ran: false, error: null };
+  if (options.analyze && !aborted) {
+    analysis = await runAnalysis(options.out);
+    if (analysis.error) hooks.onWarning?.(analysis.error);
+  }
+  return {
+    dir: options.out,
+    options,
+    results,
+    files,
+    converged: results.length === options.quorums.length && results.every((r) => r.convergence.converged),
+    aborted,
+    analysis,
+    wallMs: performance.now() - started,
+  };
+}

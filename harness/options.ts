@@ -1,0 +1,305 @@
+/**
+ * The one options schema of the experiment harness. The CLI (yargs, `--help`), the programmatic
+ * `runExperiment()` and meta.json all read their flags, units, defaults and descriptions from
+ * OPTION_SPECS, so the three can never disagree.
+ */
+import { availableParallelism } from 'node:os';
+import { parseDurationMs } from '../lib/duration.ts';
+import { randomSeed } from '../lib/rng.ts';
+
+/** Followers of the local cluster the harness launches (the contract's default). */
+export const LOCAL_FOLLOWERS = 5;
+
+/** Raw option values as a user gives them: strings from the command line, or typed values in code. */
+export interface ExperimentInput {
+  quorums?: string | number | number[];
+  clients?: string | number;
+  threads?: string | number;
+  writes?: string | number;
+  warmup?: string | number;
+  keys?: string | number;
+  valueBytes?: string | number;
+  seed?: string | number;
+  rate?: string | number;
+  readback?: string | number;
+  visibility?: string | number | boolean;
+  visibilityMax?: string | number;
+  minDelay?: string | number;
+  maxDelay?: string | number;
+  quorumTimeout?: string | number;
+  requestTimeout?: string | number;
+  convergenceTimeout?: string | number;
+  out?: string;
+  leader?: string;
+  followers?: string | string[];
+  basePort?: string | number;
+  analyze?: string | boolean;
+  progress?: string | boolean;
+}
+
+/** Validated options with every default applied; recorded verbatim in meta.json. */
+export interface ExperimentOptions {
+  quorums: number[];
+  clients: number;
+  threads: number;
+  writes: number;
+  warmup: number;
+  keys: number;
+  valueBytes: number;
+  seed: number;
+  /** Total writes/s for the open-loop model; null = closed loop. */
+  rate: number | null;
+  readback: number;
+  /** Fraction of writes probed for t-visibility; 0 = off. */
+  visibility: number;
+  visibilityMaxUs: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  quorumTimeoutMs: number;
+  requestTimeoutMs: number;
+  convergenceTimeoutMs: number;
+  out: string;
+  /** External cluster; null = launch a local cluster per quorum. */
+  leader: string | null;
+  followers: string[] | null;
+  basePort: number;
+  analyze: boolean;
+  progress: 'auto' | boolean;
+}
+
+export type OptionKey = keyof ExperimentInput;
+
+export interface OptionSpec {
+  key: OptionKey;
+  /** Command-line flag without dashes. */
+  flag: string;
+  type: 'string' | 'boolean';
+  unit: string;
+  /** The default as shown in --help (and applied by resolveOptions). */
+  defaultText: string;
+  describe: string;
+  group: 'Workload' | 'Load model' | 'Measurements' | 'Cluster' | 'Output';
+}
+
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'quorums', flag: 'quorums', type: 'string', unit: 'comma list of W', defaultText: '1,2,3,4,5', group: 'Workload',
+    describe: 'Write quorums to sweep; each runs on a fresh cluster (W = follower acks the leader waits for)' },
+  { key: 'clients', flag: 'clients', type: 'string', unit: 'clients', defaultText: '10', group: 'Load model',
+    describe: 'Logical clients; each is a closed loop (next write after the previous write and its read-back finished), or follows its share of --rate' },
+  { key: 'threads', flag: 'threads', type: 'string', unit: 'worker threads', defaultText: 'min(clients, cores)', group: 'Load model',
+    describe: 'Worker threads the logical clients are spread over (round-robin); several clients share a thread\'s event loop' },
+  { key: 'writes', flag: 'writes', type: 'string', unit: 'writes per quorum', defaultText: '10000', group: 'Workload',
+    describe: 'Measured writes per quorum' },
+  { key: 'warmup', flag: 'warmup', type: 'string', unit: 'writes per quorum', defaultText: '500', group: 'Workload',
+    describe: 'Warm-up writes before each measurement, excluded from every statistic' },
+  { key: 'keys', flag: 'keys', type: 'string', unit: 'keys', defaultText: '100', group: 'Workload',
+    describe: 'Key space; each write picks a key uniformly with the seeded RNG' },
+  { key: 'valueBytes', flag: 'value-bytes', type: 'string', unit: 'bytes', defaultText: '16', group: 'Workload',
+    describe: 'Length of each written value (a string of that many ASCII characters)' },
+  { key: 'seed', flag: 'seed', type: 'string', unit: 'uint32', defaultText: 'random (recorded)', group: 'Workload',
+    describe: 'Seed of keys, values, sampling and the clusters\' delays; same seed => same write sequence' },
+  { key: 'rate', flag: 'rate', type: 'string', unit: 'writes/s (total)', defaultText: 'none: closed loop', group: 'Load model',
+    describe: 'Open loop: writes are scheduled at fixed intended times and latency counts from the intended send time (coordinated omission corrected)' },
+  { key: 'readback', flag: 'readback', type: 'string', unit: 'fraction 0..1', defaultText: '1', group: 'Measurements',
+    describe: 'Fraction of acked writes read back at once from the leader and every follower to classify fresh/stale' },
+  { key: 'visibility', flag: 'visibility', type: 'string', unit: 'fraction 0..1', defaultText: '0 (off; bare flag = 0.1)', group: 'Measurements',
+    describe: 'Fraction of writes re-probed at offsets 0, 50, 100, 200, 400 µs ... after the ack until every follower is fresh (t-visibility)' },
+  { key: 'visibilityMax', flag: 'visibility-max', type: 'string', unit: 'duration', defaultText: '20ms', group: 'Measurements',
+    describe: 'Largest probe offset of --visibility; writes not visible by then count as not visible' },
+  { key: 'minDelay', flag: 'min-delay', type: 'string', unit: 'duration (100us, 0.1ms, 0.0001s; bare = ms)', defaultText: '0.1ms', group: 'Cluster',
+    describe: 'Minimum injected replication delay (MIN_DELAY of the launched clusters)' },
+  { key: 'maxDelay', flag: 'max-delay', type: 'string', unit: 'duration', defaultText: '1ms', group: 'Cluster',
+    describe: 'Maximum injected replication delay (MAX_DELAY)' },
+  { key: 'quorumTimeout', flag: 'quorum-timeout', type: 'string', unit: 'duration', defaultText: '2s', group: 'Cluster',
+    describe: 'How long the leader waits for W acks before answering 503 (QUORUM_TIMEOUT)' },
+  { key: 'requestTimeout', flag: 'request-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Load model',
+    describe: 'Client-side headers and body timeout of every request; expiries count as timeout errors' },
+  { key: 'convergenceTimeout', flag: 'convergence-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Measurements',
+    describe: 'How long to wait after the load for the leader to report no pending replication before comparing replicas' },
+  { key: 'out', flag: 'out', type: 'string', unit: 'directory', defaultText: 'data/runs/<UTC timestamp>', group: 'Output',
+    describe: 'Run folder for the CSVs, .hgrm files and meta.json' },
+  { key: 'leader', flag: 'leader', type: 'string', unit: 'URL', defaultText: 'none: local cluster', group: 'Cluster',
+    describe: 'Use a running cluster instead of launching one; its quorum is changed with PUT /config {writeQuorum}' },
+  { key: 'followers', flag: 'followers', type: 'string', unit: 'comma list of URLs', defaultText: 'none', group: 'Cluster',
+    describe: 'Follower URLs of the external cluster (with --leader)' },
+  { key: 'basePort', flag: 'base-port', type: 'string', unit: 'TCP port', defaultText: '0 (ephemeral)', group: 'Cluster',
+    describe: 'Local cluster ports: leader on base, followers on base+1..base+5 (checked free before starting)' },
+  { key: 'analyze', flag: 'analyze', type: 'boolean', unit: 'boolean', defaultText: 'true', group: 'Output',
+    describe: 'Run the analysis on the run folder afterwards (--no-analyze to skip)' },
+  { key: 'progress', flag: 'progress', type: 'string', unit: 'auto|true|false', defaultText: 'auto (TTY only)', group: 'Output',
+    describe: 'Live progress line per quorum (writes done, writes/s, p50/p99)' },
+];
+
+/** A rejected option. `code` is stable per option, e.g. QL_ERR_OPT_QUORUMS. */
+export class OptionError extends Error {
+  readonly code: string;
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`--${option}: ${message}`);
+    this.name = 'OptionError';
+    this.code = `QL_ERR_OPT_${option.toUpperCase().replace(/-/g, '_')}`;
+  }
+}
+
+function flagOf(key: OptionKey): string {
+  return OPTION_SPECS.find((s) => s.key === key)!.flag;
+}
+
+function isAbsent(v: unknown): boolean {
+  return v === undefined || v === null || v === '';
+}
+
+function parseNumber(key: OptionKey, raw: string | number): number {
+  const n = typeof raw === 'number' ? raw : /^\s*[-+]?(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?\s*$/i.test(raw) ? Number(raw) : NaN;
+  if (!Number.isFinite(n)) throw new OptionError(flagOf(key), `not a number: ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function parseInteger(key: OptionKey, raw: string | number | undefined, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (isAbsent(raw)) return dflt;
+  const n = parseNumber(key, raw!);
+  if (!Number.isInteger(n)) throw new OptionError(flagOf(key), `must be an integer, got ${JSON.stringify(raw)}`);
+  if (n < min || n > max) {
+    throw new OptionError(flagOf(key), max === Number.MAX_SAFE_INTEGER ? `must be >= ${min}, got ${n}` : `must be in ${min}..${max}, got ${n}`);
+  }
+  return n;
+}
+
+function parseFraction(key: OptionKey, raw: string | number | undefined, dflt: number): number {
+  if (isAbsent(raw)) return dflt;
+  const n = parseNumber(key, raw!);
+  if (n < 0 || n > 1) throw new OptionError(flagOf(key), `must be a fraction in [0, 1], got ${n}`);
+  return n;
+}
+
+function parseDuration(key: OptionKey, raw: string | number | undefined, dflt: string): number {
+  try {
+    return parseDurationMs(isAbsent(raw) ? dflt : raw!, `--${flagOf(key)}`);
+  } catch (err) {
+    throw new OptionError(flagOf(key), `cannot parse duration ${JSON.stringify(raw)} (use e.g. 100us, 0.1ms, 0.0001s; a bare number means ms)`);
+  }
+}
+
+function parseBoolean(key: OptionKey, raw: string | boolean | undefined, dflt: boolean): boolean {
+  if (isAbsent(raw)) return dflt;
+  if (typeof raw === 'boolean') return raw;
+  const s = raw!.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(s)) return true;
+  if (['false', '0', 'no', 'off'].includes(s)) return false;
+  throw new OptionError(flagOf(key), `expected true or false, got ${JSON.stringify(raw)}`);
+}
+
+function parseUrl(key: OptionKey, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new OptionError(flagOf(key), `not a URL: ${JSON.stringify(raw)} (expected e.g. http://127.0.0.1:8000)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new OptionError(flagOf(key), `only http(s) URLs are supported, got ${JSON.stringify(raw)}`);
+  }
+  if (url.pathname !== '/' || url.search || url.hash) {
+    throw new OptionError(flagOf(key), `expected an origin without path or query, got ${JSON.stringify(raw)}`);
+  }
+  return url.origin;
+}
+
+function parseList(raw: string | number | number[] | string[]): string[] {
+  if (Array.isArray(raw)) return raw.map((x) => String(x));
+  return String(raw).split(',').map((s) => s.trim());
+}
+
+function utcStamp(date: Date): string {
+  // Colons are not portable in folder names; keep it sortable.
+  return date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+}
+
+/** Validate raw input and apply the schema's defaults. Throws OptionError naming the first bad option. */
+export function resolveOptions(input: ExperimentInput, now: Date = new Date()): ExperimentOptions {
+  const known = new Set<string>(OPTION_SPECS.map((s) => s.key));
+  for (const k of Object.keys(input)) {
+    if (!known.has(k)) throw new OptionError(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), 'unknown option');
+  }
+
+  let leader: string | null = null;
+  let followers: string[] | null = null;
+  if (!isAbsent(input.leader)) leader = parseUrl('leader', String(input.leader));
+  if (!isAbsent(input.followers)) {
+    const items = parseList(input.followers!);
+    if (items.some((s) => s === '')) throw new OptionError('followers', `empty entry in ${JSON.stringify(String(input.followers))}`);
+    followers = items.map((s) => parseUrl('followers', s));
+    if (new Set(followers).size !== followers.length) throw new OptionError('followers', 'duplicate follower URL');
+    if (leader && followers.includes(leader)) throw new OptionError('followers', 'the leader URL is also listed as a follower');
+  }
+  if (leader && !followers) throw new OptionError('leader', 'an external cluster needs --followers as well');
+  if (followers && !leader) throw new OptionError('followers', 'an external cluster needs --leader as well');
+  const followerCount = followers ? followers.length : LOCAL_FOLLOWERS;
+
+  const quorumItems = parseList(isAbsent(input.quorums) ? '1,2,3,4,5' : (input.quorums as string | number | number[]));
+  const quorums: number[] = [];
+  for (const item of quorumItems) {
+    if (!/^\d+$/.test(item)) {
+      throw new OptionError('quorums', `expected a comma list of integers 1..${followerCount}, got ${JSON.stringify(String(input.quorums))}`);
+    }
+    const w = Number(item);
+    if (w < 1 || w > followerCount) {
+      throw new OptionError('quorums', `quorum ${w} is impossible with ${followerCount} followers (allowed 1..${followerCount})`);
+    }
+    if (quorums.includes(w)) throw new OptionError('quorums', `quorum ${w} is listed twice`);
+    quorums.push(w);
+  }
+
+  const clients = parseInteger('clients', input.clients, 10, 1, 10_000);
+  const threads = parseInteger('threads', input.threads, Math.min(clients, availableParallelism()), 1, 256);
+  if (threads > clients) throw new OptionError('threads', `cannot exceed --clients (${clients}); a thread with no client would idle`);
+  const writes = parseInteger('writes', input.writes, 10_000, 1);
+  const warmup = parseInteger('warmup', input.warmup, 500, 0);
+  const keys = parseInteger('keys', input.keys, 100, 1);
+  // The nodes parse bodies with express's default 100 kB limit.
+  const valueBytes = parseInteger('valueBytes', input.valueBytes, 16, 0, 65_536);
+  const seed = parseInteger('seed', input.seed, randomSeed(), 0, 0xffff_ffff);
+
+  let rate: number | null = null;
+  if (!isAbsent(input.rate)) {
+    rate = parseNumber('rate', input.rate!);
+    if (!(rate > 0)) throw new OptionError('rate', `must be > 0 writes/s, got ${rate}`);
+  }
+
+  const readback = parseFraction('readback', input.readback, 1);
+  let visibility: number;
+  if (input.visibility === true || input.visibility === '' || input.visibility === 'true') visibility = 0.1;
+  else if (input.visibility === false || input.visibility === 'false') visibility = 0;
+  else visibility = parseFraction('visibility', input.visibility as string | number | undefined, 0);
+  const visibilityMaxUs = parseDuration('visibilityMax', input.visibilityMax, '20ms') * 1000;
+  if (!(visibilityMaxUs > 0)) throw new OptionError('visibility-max', 'must be > 0');
+
+  const minDelayMs = parseDuration('minDelay', input.minDelay, '0.1ms');
+  const maxDelayMs = parseDuration('maxDelay', input.maxDelay, '1ms');
+  if (minDelayMs > maxDelayMs) throw new OptionError('min-delay', `${minDelayMs} ms exceeds --max-delay ${maxDelayMs} ms`);
+  const quorumTimeoutMs = parseDuration('quorumTimeout', input.quorumTimeout, '2s');
+  if (!(quorumTimeoutMs > 0)) throw new OptionError('quorum-timeout', 'must be > 0');
+  const requestTimeoutMs = parseDuration('requestTimeout', input.requestTimeout, '10s');
+  if (!(requestTimeoutMs >= 1)) throw new OptionError('request-timeout', 'must be at least 1ms');
+  const convergenceTimeoutMs = parseDuration('convergenceTimeout', input.convergenceTimeout, '10s');
+
+  const basePort = parseInteger('basePort', input.basePort, 0, 0, 65_535 - LOCAL_FOLLOWERS);
+  if (basePort > 0 && basePort < 1024) throw new OptionError('base-port', `ports below 1024 need privileges, got ${basePort}`);
+  if (basePort > 0 && leader) throw new OptionError('base-port', 'only applies to the local cluster, not with --leader');
+
+  const out = isAbsent(input.out) ? `data/runs/${utcStamp(now)}` : String(input.out);
+  const analyze = parseBoolean('analyze', input.analyze, true);
+  // A bare `--progress` arrives from yargs as ''.
+  const progress =
+    input.progress === undefined || input.progress === null || input.progress === 'auto'
+      ? 'auto'
+      : input.progress === '' ? true : parseBoolean('progress', input.progress, true);
+
+  return {
+    quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, readback, visibility, visibilityMaxUs,
+    minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, convergenceTimeoutMs, out, leader, followers, basePort,
+    analyze, progress,
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * Merging the workers' results of one quorum step into one QuorumResult: histograms are decoded
+ * and add()ed, counters summed.
+ */
+import type { ClientResult, ErrorCounts } from './client.ts';
+import type { ClusterTarget } from './cluster-target.ts';
+import type { ConvergenceResult } from './convergence.ts';
+import { createHistogram, histogramStats, mergeEncoded, type Histogram, type HistogramStats } from './histogram.ts';
+
+export interface ReplicaSummary {
+  replica: string;
+  reads: number;
+  stale: number;
+  errors: number;
+  readDelay: Histogram;
+}
+
+export interface VisibilityPoint {
+  offsetUs: number;
+  writes: number;
+  fullyVisibleFraction: number;
+  /** Mean realised ack -> probe send offset of the rounds that ran at this offset; null if none ran. */
+  realisedOffsetMeanUs: number | null;
+}
+
+export interface QuorumResult {
+  quorum: number;
+  clients: number;
+  threads: number;
+  loadModel: 'closed' | 'open';
+  targetRate: number | null;
+  achievedRate: number;
+  durationS: number;
+  ok: number;
+  errors: ErrorCounts;
+  latency: Histogram;
+  latencyStats: HistogramStats;
+  /** Open loop only: how late the harness sent writes versus their intended time. */
+  sendLagStats: HistogramStats | null;
+  replicas: ReplicaSummary[];
+  followerReads: number;
+  followerStale: number;
+  followerReadDelay: Histogram;
+  staleCounts: number[];
+  incompleteReadbacks: number;
+  visibility: VisibilityPoint[];
+  warmup: { ok: number; errors: number };
+  convergence: ConvergenceResult;
+  cluster: ClusterTarget['config'];
+  stopped: boolean;
+}
+
+export interface MergeContext {
+  quorum: number;
+  clients: number;
+  rate: number | null;
+  visibilityOffsetsUs: number[];
+  convergence: ConvergenceResult;
+  cluster: ClusterTarget['config'];
+}
+
+export function mergeVisibility(results: readonly ClientResult[], offsetsUs: readonly number[]): VisibilityPoint[] {
+  const probed = results.reduce((a, r) => a + r.visibility.probed, 0);
+  if (probed === 0) return [];
+  let visible = 0;
+  return offsetsUs.map((offsetUs, j) => {
+    visible += results.reduce((a, r) => a + (r.visibility.firstVisible[j] ?? 0), 0);
+    const rounds = results.reduce((a, r) => a + (r.visibility.rounds[j] ?? 0), 0);
+    const sum = results.reduce((a, r) => a + (r.visibility.realisedSumUs[j] ?? 0), 0);
+    return {
+      offsetUs,
+      writes: probed,
+      fullyVisibleFraction: visible / probed,
+      realisedOffsetMeanUs: rounds > 0 ? Math.round((sum / rounds) * 10) / 10 : null,
+    };
+  });
+}
+
+export function mergeResults(results: readonly ClientResult[], ctx: MergeContext): QuorumResult {
+  const latency = mergeEncoded(results.map((r) => r.latency));
+  const sendLag = mergeEncoded(results.map((r) => r.sendLag));
+  const errors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
+  for (const r of results) for (const k of Object.keys(errors) as (keyof ErrorCounts)[]) errors[k] += r.errors[k];
+  const ok = results.reduce((a, r) => a + r.ok, 0);
+
+  const replicaNames = results[0]?.replicas.map((r) => r.replica) ?? [];
+  const replicas: ReplicaSummary[] = replicaNames.map((replica, node) => ({
+    replica,
+    reads: results.reduce((a, r) => a + r.replicas[node]!.reads, 0),
+    stale: results.reduce((a, r) => a + r.replicas[node]!.stale, 0),
+    errors: results.reduce((a, r) => a + r.replicas[node]!.errors, 0),
+    readDelay: mergeEncoded(results.map((r) => r.replicas[node]!.readDelay)),
+  }));
+  const followers = replicas.filter((r) => r.replica !== 'leader');
+  const followerReadDelay = createHistogram();
+  for (const f of followers) followerReadDelay.add(f.readDelay);
+
+  // 0..followers stale followers; replicaNames = leader + followers.
+  const staleCounts = new Array<number>(Math.max(1, replicaNames.length)).fill(0);
+  for (const r of results) r.staleCounts.forEach((n, i) => (staleCounts[i] = (staleCounts[i] ?? 0) + n));
+
+  // The threads start together, so the step lasts as long as its slowest thread.
+  const durationS = Math.max(0, ...results.map((r) => r.elapsedMs)) / 1000;
+  return {
+    quorum: ctx.quorum,
+    clients: ctx.clients,
+    threads: results.length,
+    loadModel: ctx.rate ? 'open' : 'closed',
+    targetRate: ctx.rate,
+    achievedRate: durationS > 0 ? ok / durationS : 0,
+    durationS,
+    ok,
+    errors,
+    latency,
+    latencyStats: histogramStats(latency),
+    sendLagStats: ctx.rate ? histogramStats(sendLag) : null,
+    replicas,
+    followerReads: followers.reduce((a, f) => a + f.reads, 0),
+    followerStale: followers.reduce((a, f) => a + f.stale, 0),
+    followerReadDelay,
+    staleCounts,
+    incompleteReadbacks: results.reduce((a, r) => a + r.incompleteReadbacks, 0),
+    visibility: mergeVisibility(results, ctx.visibilityOffsetsUs),
+    warmup: {
+      ok: results.reduce((a, r) => a + r.warmup.ok, 0),
+      errors: results.reduce((a, r) => a + r.warmup.errors, 0),
+    },
+    convergence: ctx.convergence,
+    cluster: ctx.cluster,
+    stopped: results.some((r) => r.stopped),
+  };
+}
+
+/** Offsets of the visibility probes: 0, 50, 100, 200, 400 ... µs, ending with the maximum. */
+export function visibilityOffsets(maxUs: number): number[] {
+  const offsets = [0];
+  for (let o = 50; o < maxUs; o *= 2) offsets.push(o);
+  offsets.push(Math.round(maxUs));
+  return offsets;
+}
+
