@@ -1,0 +1,286 @@
+/**
+ * Loading a run folder (docs/contracts.md, "Run folder") with strict validation: the analysis
+ * should fail loudly, naming the file, line and column, rather than plot a silently wrong number.
+ * Extra columns are allowed (the harness may add some); missing ones are not.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type RunDataErrorCode =
+  | 'QL_ERR_RUN_DIR'
+  | 'QL_ERR_RUN_MISSING_FILE'
+  | 'QL_ERR_RUN_CSV_SYNTAX'
+  | 'QL_ERR_RUN_MISSING_COLUMN'
+  | 'QL_ERR_RUN_BAD_VALUE'
+  | 'QL_ERR_RUN_BAD_JSON'
+  | 'QL_ERR_RUN_EMPTY';
+
+export class RunDataError extends Error {
+  constructor(
+    readonly code: RunDataErrorCode,
+    /** The file's name inside the run folder (or the folder itself for QL_ERR_RUN_DIR). */
+    readonly file: string,
+    message: string,
+    /** 1-based line in the file (the header is line 1), when the problem has one. */
+    readonly line?: number,
+    readonly column?: string,
+  ) {
+    super(message);
+    this.name = 'RunDataError';
+  }
+}
+
+/** Column kinds: a trailing `?` allows an empty cell (read as null). */
+type Kind = 'int' | 'int?' | 'num' | 'num?' | 'bool' | 'str';
+type ValueOf<K extends Kind> = K extends 'int' | 'num' ? number : K extends 'int?' | 'num?' ? number | null : K extends 'bool' ? boolean : string;
+type Spec = Readonly<Record<string, Kind>>;
+type RowOf<S extends Spec> = { -readonly [C in keyof S]: ValueOf<S[C]> } & { line: number };
+
+export const SUMMARY_SPEC = {
+  quorum: 'int', clients: 'int', load_model: 'str', target_writes_per_sec: 'num?', achieved_writes_per_sec: 'num',
+  writes_ok: 'int', errors_quorum: 'int', errors_http: 'int', errors_timeout: 'int', errors_connection: 'int',
+  latency_mean_us: 'num', latency_p50_us: 'num', latency_p90_us: 'num', latency_p99_us: 'num', latency_p999_us: 'num',
+  latency_max_us: 'num', follower_reads: 'int', stale_reads: 'int', stale_fraction: 'num?', read_delay_mean_us: 'num?',
+  converged: 'bool', mismatched_keys: 'int', delay_error_p50_us: 'num?', delay_error_p99_us: 'num?',
+  realised_delay_mean_us: 'num?', min_delay_ms: 'num', max_delay_ms: 'num', duration_s: 'num',
+} as const satisfies Spec;
+export const LATENCY_PERCENTILES_SPEC = { quorum: 'int', percentile: 'num', latency_us: 'num' } as const satisfies Spec;
+export const STALENESS_SPEC = {
+  quorum: 'int', replica: 'str', reads: 'int', stale: 'int', stale_fraction: 'num?',
+  read_delay_mean_us: 'num?', read_delay_p50_us: 'num?', read_delay_p99_us: 'num?',
+} as const satisfies Spec;
+export const STALE_COUNTS_SPEC = { quorum: 'int', stale_followers: 'int', writes: 'int' } as const satisfies Spec;
+export const VISIBILITY_SPEC = { quorum: 'int', offset_us: 'num', writes: 'int', fully_visible_fraction: 'num' } as const satisfies Spec;
+
+export type SummaryRow = RowOf<typeof SUMMARY_SPEC>;
+export type LatencyPercentileRow = RowOf<typeof LATENCY_PERCENTILES_SPEC>;
+export type StalenessRow = RowOf<typeof STALENESS_SPEC>;
+export type StaleCountRow = RowOf<typeof STALE_COUNTS_SPEC>;
+/** `realised_offset_mean_us` is an optional extra column some harness versions write. */
+export type VisibilityRow = RowOf<typeof VISIBILITY_SPEC> & { realised_offset_mean_us: number | null };
+
+export interface RunData {
+  dir: string;
+  summary: SummaryRow[];
+  latencyPercentiles: LatencyPercentileRow[];
+  staleness: StalenessRow[];
+  staleCounts: StaleCountRow[];
+  /** null when the run had no --visibility (visibility.csv absent). */
+  visibility: VisibilityRow[] | null;
+  meta: Record<string, unknown>;
+  /** N, the followers per cluster: the largest stale_followers value in stale_counts.csv (5 if empty). */
+  followers: number;
+}
+
+/**
+ * RFC 4180 CSV (what csv-stringify writes): comma-separated, optional double quotes with "" as
+ * an escaped quote, LF or CRLF line ends. Returns records with the line each started on.
+ */
+export function parseCsv(text: string, file: string): { fields: string[]; line: number }[] {
+  const records: { fields: string[]; line: number }[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let line = 1;
+  let recordLine = 1;
+  let i = 0;
+  let quotedField = false;
+  const endField = (): void => {
+    fields.push(field);
+    field = '';
+    quotedField = false;
+  };
+  const endRecord = (): void => {
+    endField();
+    // A blank line (one empty unquoted field) is not a record.
+    if (!(fields.length === 1 && fields[0] === '')) records.push({ fields, line: recordLine });
+    fields = [];
+  };
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"' && field === '' && !quotedField) {
+      const startLine = line;
+      i++;
+      for (;;) {
+        if (i >= text.length) throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${startLine}: unterminated quoted field`, startLine);
+        const q = text[i]!;
+        if (q === '"') {
+          if (text[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        if (q === '\n') line++;
+        field += q;
+        i++;
+      }
+      quotedField = true;
+      const next = text[i];
+      if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') {
+        throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${line}: unexpected character after a closing quote`, line);
+      }
+      continue;
+    }
+    if (c === ',') {
+      endField();
+      i++;
+    } else if (c === '\n' || c === '\r') {
+      endRecord();
+      i += c === '\r' && text[i + 1] === '\n' ? 2 : 1;
+      line++;
+      recordLine = line;
+    } else {
+      if (quotedField) throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${line}: text after a closing quote`, line);
+      field += c;
+      i++;
+    }
+  }
+  if (field !== '' || fields.length > 0 || quotedField) endRecord();
+  return records;
+}
+
+const INT = /^[+-]?\d+$/;
+const NUM = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+function parseCell(kind: Kind, raw: string, file: string, line: number, column: string): unknown {
+  const value = raw.trim();
+  const fail = (why: string): never => {
+    throw new RunDataError('QL_ERR_RUN_BAD_VALUE', file, `${file} line ${line}, column ${column}: ${why} (got ${JSON.stringify(raw)})`, line, column);
+  };
+  if (kind === 'str') return value;
+  if (kind === 'bool') {
+    if (value === 'true') return true;
+    if (value === 'false') return false;
+    return fail('expected true or false');
+  }
+  if (value === '') return kind.endsWith('?') ? null : fail('empty, a number is required');
+  if (kind.startsWith('int')) return INT.test(value) ? Number(value) : fail('expected an integer');
+  return NUM.test(value) && Number.isFinite(Number(value)) ? Number(value) : fail('expected a number');
+}
+
+/**
+ * Parse one CSV table against a column spec. Columns in `optionalSpec` may be absent from the
+ * header (then undefined in every row); when present they are validated like the others.
+ */
+export function parseTable<S extends Spec, O extends Spec = Record<never, Kind>>(
+  text: string,
+  file: string,
+  spec: S,
+  optionalSpec?: O,
+): (RowOf<S> & Partial<RowOf<O>>)[] {
+  const records = parseCsv(text, file);
+  if (records.length === 0) throw new RunDataError('QL_ERR_RUN_MISSING_COLUMN', file, `${file}: empty file, expected a header row`, 1);
+  const header = records[0]!.fields.map((h) => h.trim());
+  const index = new Map<string, number>();
+  for (const column of Object.keys(spec)) {
+    const at = header.indexOf(column);
+    if (at < 0) {
+      throw new RunDataError('QL_ERR_RUN_MISSING_COLUMN', file, `${file}: missing column ${column} (header: ${header.join(',')})`, 1, column);
+    }
+    index.set(column, at);
+  }
+  const columns: [string, Kind][] = Object.entries(spec);
+  for (const [column, kind] of Object.entries(optionalSpec ?? {})) {
+    const at = header.indexOf(column);
+    if (at >= 0) {
+      index.set(column, at);
+      columns.push([column, kind]);
+    }
+  }
+  return records.slice(1).map(({ fields, line }) => {
+    if (fields.length !== header.length) {
+      throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${line}: ${fields.length} fields, the header has ${header.length}`, line);
+    }
+    const row: Record<string, unknown> = { line };
+    for (const [column, kind] of columns) row[column] = parseCell(kind, fields[index.get(column)!]!, file, line, column);
+    return row as RowOf<S> & Partial<RowOf<O>>;
+  });
+}
+
+function badValue(file: string, line: number, column: string, why: string): RunDataError {
+  return new RunDataError('QL_ERR_RUN_BAD_VALUE', file, `${file} line ${line}, column ${column}: ${why}`, line, column);
+}
+
+function checkRange(file: string, rows: readonly Record<string, unknown>[], column: string, min: number, max: number): void {
+  for (const row of rows) {
+    const v = row[column];
+    if (typeof v === 'number' && (v < min || v > max)) throw badValue(file, row.line as number, column, `${v} is outside ${min}..${max}`);
+  }
+}
+
+async function readText(dir: string, file: string, optional: boolean): Promise<string | null> {
+  try {
+    return await readFile(join(dir, file), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (optional) return null;
+      throw new RunDataError('QL_ERR_RUN_MISSING_FILE', file, `${file}: missing from the run folder ${dir}`);
+    }
+    throw new RunDataError('QL_ERR_RUN_MISSING_FILE', file, `${file}: cannot be read (${(err as Error).message})`);
+  }
+}
+
+/** Load and validate every file of a run folder. */
+export async function readRun(dir: string): Promise<RunData> {
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) throw new RunDataError('QL_ERR_RUN_DIR', dir, `${dir}: not a run folder (no such directory)`);
+
+  const load = async <S extends Spec>(file: string, spec: S): Promise<RowOf<S>[]> => parseTable((await readText(dir, file, false))!, file, spec);
+  const summary = await load('summary.csv', SUMMARY_SPEC);
+  if (summary.length === 0) throw new RunDataError('QL_ERR_RUN_EMPTY', 'summary.csv', 'summary.csv: no rows (the run measured no quorum)');
+  const latencyPercentiles = await load('latency_percentiles.csv', LATENCY_PERCENTILES_SPEC);
+  const staleness = await load('staleness.csv', STALENESS_SPEC);
+  const staleCounts = await load('stale_counts.csv', STALE_COUNTS_SPEC);
+  const visibilityText = await readText(dir, 'visibility.csv', true);
+  const visibility =
+    visibilityText === null
+      ? null
+      : parseTable(visibilityText, 'visibility.csv', VISIBILITY_SPEC, { realised_offset_mean_us: 'num?' } as const).map(
+          (row) => ({ ...row, realised_offset_mean_us: row.realised_offset_mean_us ?? null }) as VisibilityRow,
+        );
+
+  const metaText = (await readText(dir, 'meta.json', false))!;
+  let meta: unknown;
+  try {
+    meta = JSON.parse(metaText);
+  } catch (err) {
+    throw new RunDataError('QL_ERR_RUN_BAD_JSON', 'meta.json', `meta.json: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new RunDataError('QL_ERR_RUN_BAD_JSON', 'meta.json', 'meta.json: expected a JSON object');
+  }
+
+  // Semantic checks: values a correct harness cannot produce.
+  for (const [file, rows] of [
+    ['summary.csv', summary],
+    ['latency_percentiles.csv', latencyPercentiles],
+    ['staleness.csv', staleness],
+    ['stale_counts.csv', staleCounts],
+    ['visibility.csv', visibility ?? []],
+  ] as const) {
+    checkRange(file, rows, 'quorum', 1, Number.MAX_SAFE_INTEGER);
+  }
+  checkRange('summary.csv', summary, 'stale_fraction', 0, 1);
+  checkRange('summary.csv', summary, 'min_delay_ms', 0, Number.MAX_VALUE);
+  checkRange('latency_percentiles.csv', latencyPercentiles, 'percentile', 0, 100);
+  checkRange('staleness.csv', staleness, 'stale_fraction', 0, 1);
+  checkRange('stale_counts.csv', staleCounts, 'stale_followers', 0, 1000);
+  checkRange('stale_counts.csv', staleCounts, 'writes', 0, Number.MAX_SAFE_INTEGER);
+  if (visibility) checkRange('visibility.csv', visibility, 'fully_visible_fraction', 0, 1);
+  for (const row of summary) {
+    if (row.max_delay_ms < row.min_delay_ms) throw badValue('summary.csv', row.line, 'max_delay_ms', `${row.max_delay_ms} < min_delay_ms ${row.min_delay_ms}`);
+  }
+  for (const row of staleness) {
+    if (!/^(leader|follower\d+)$/.test(row.replica)) throw badValue('staleness.csv', row.line, 'replica', `expected leader or follower<n>, got ${JSON.stringify(row.replica)}`);
+  }
+  const seen = new Set<number>();
+  for (const row of summary) {
+    if (seen.has(row.quorum)) throw badValue('summary.csv', row.line, 'quorum', `quorum ${row.quorum} appears twice`);
+    seen.add(row.quorum);
+  }
+
+  const followers = staleCounts.reduce((m, r) => Math.max(m, r.stale_followers), 0) || 5;
+  return { dir, summary, latencyPercentiles, staleness, staleCounts, visibility, meta: meta as Record<string, unknown>, followers };
+}
