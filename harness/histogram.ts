@@ -59,7 +59,8 @@ export function histogramStats(h: Histogram): HistogramStats {
     p90: h.getValueAtPercentile(90),
     p99: h.getValueAtPercentile(99),
     p999: h.getValueAtPercentile(99.9),
-    max: h.maxValue,
+    // Not h.maxValue: after add() it is the bucket's top, so merged and single histograms would differ.
+    max: h.getValueAtPercentile(100),
   };
 }
 
@@ -73,7 +74,7 @@ export function percentileSpectrum(h: Histogram): { percentile: number; latencyU
   if (h.totalCount === 0) return [];
   return PERCENTILE_SPECTRUM.map((p) => ({
     percentile: p,
-    latencyUs: p === 0 ? h.minNonZeroValue : p === 100 ? h.maxValue : h.getValueAtPercentile(p),
+    latencyUs: h.getValueAtPercentile(p),
   }));
 }
 

@@ -1,0 +1,82 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runClients, type ClientTask } from '../harness/client.ts';
+import { decodeHistogram, histogramStats } from '../harness/histogram.ts';
+
+/** A leader stand-in that answers writes at once, except that it stalls for STALL_MS once. */
+const STALL_MS = 200;
+const WRITES = 1500;
+const STALL_AT = 300;
+
+let server: Server;
+let url: string;
+let writes = 0;
+let stalledUntil = 0;
+let stallArmed = true;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      writes++;
+      if (stallArmed && writes === STALL_AT) stalledUntil = Date.now() + STALL_MS;
+      const reply = (): void => {
+        const body = JSON.stringify({ status: 'success', version: writes });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
+      };
+      const left = stalledUntil - Date.now();
+      if (left > 0) setTimeout(reply, left);
+      else reply();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+function task(rate: number | null): ClientTask {
+  return {
+    thread: 0, clientIds: [0, 1, 2, 3], totalClients: 4, leaderUrl: url, followerUrls: [],
+    workload: { seed: 1, keys: 10, valueBytes: 8, readback: 0, visibility: 0 },
+    writes: WRITES, warmup: 0, rate, requestTimeoutMs: 5000, visibilityOffsetsUs: [], progressIntervalMs: 0, progressHistogram: false,
+  };
+}
+
+describe('coordinated omission', () => {
+  test('a single stall inflates the open-loop tail far beyond the closed-loop tail', async () => {
+    writes = 0;
+    const closed = await runClients(task(null));
+    writes = 0;
+    const open = await runClients(task(2000));
+    const c = histogramStats(decodeHistogram(closed.latency));
+    const o = histogramStats(decodeHistogram(open.latency));
+    expect(closed.ok).toBe(WRITES);
+    expect(open.ok).toBe(WRITES);
+    // Both saw the stall...
+    expect(c.max).toBeGreaterThan(STALL_MS * 1000 * 0.7);
+    expect(o.max).toBeGreaterThan(STALL_MS * 1000 * 0.7);
+    // ...but only 4 closed-loop writes waited through it, while every write due during it counts in open loop.
+    expect(o.p99).toBeGreaterThan(STALL_MS * 1000 * 0.5);
+    expect(o.p90).toBeGreaterThan(c.p99 * 5);
+    expect(o.p99).toBeGreaterThan(c.p99 * 10);
+    // The open-loop run kept to its schedule apart from the stall.
+    expect(open.elapsedMs).toBeGreaterThan((WRITES / 2000) * 1000 * 0.9);
+  });
+
+  test('open loop sends on schedule: the harness send lag stays small when the server keeps up', async () => {
+    stallArmed = false;
+    writes = 0;
+    const t = { ...task(1000), writes: 300 };
+    const open = await runClients(t);
+    const lag = histogramStats(decodeHistogram(open.sendLag));
+    expect(lag.count).toBe(300);
+    // Generous: CI machines are shared; a timer-only wait would sit around 1000 µs.
+    expect(lag.p50).toBeLessThan(500);
+  });
+});
