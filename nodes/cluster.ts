@@ -1,0 +1,365 @@
+/**
+ * Launcher: starts one leader and N followers as child processes (nodes/main.ts), waits until
+ * every node is healthy, and stops them all again. Used by `npm run cluster` and by the harness.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
+import {
+  ConfigError,
+  DEFAULT_HOST,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_MIN_DELAY_MS,
+  DEFAULT_QUORUM_TIMEOUT_MS,
+  parsePort,
+  parseSeed,
+  validateDelays,
+  validateWriteQuorum,
+  type SchedulerStrategy,
+} from './config.ts';
+
+/** Port every node listens on inside its container (docker-compose.yml). */
+export const CONTAINER_PORT = 5000;
+/** Host port of the leader for `npm run cluster` and compose. */
+export const DEFAULT_LEADER_PORT = 8000;
+export const DEFAULT_FOLLOWER_COUNT = 5;
+/** Host ports of the followers for `npm run cluster` and compose: 8001..8005. */
+export const DEFAULT_FOLLOWER_PORTS: readonly number[] = defaultFollowerPorts(DEFAULT_FOLLOWER_COUNT, DEFAULT_LEADER_PORT);
+/** Environment variables a node reads (docs/contracts.md); the launcher never lets the parent's values leak in. */
+export const NODE_ENV_NAMES = [
+  'ROLE',
+  'PORT',
+  'HOST',
+  'WRITE_QUORUM',
+  'MIN_DELAY',
+  'MAX_DELAY',
+  'FOLLOWERS',
+  'QUORUM_TIMEOUT',
+  'REPLICATION_TIMEOUT',
+  'DELAY_SEED',
+  'SCHEDULER',
+  'LEADER_URL',
+] as const;
+
+/** Service / node name of follower `i` (0-based): follower1, follower2, ... */
+export function followerName(i: number): string {
+  return `follower${i + 1}`;
+}
+
+/** Ports leaderPort+1 .. leaderPort+n. */
+export function defaultFollowerPorts(n: number, leaderPort: number): number[] {
+  return Array.from({ length: n }, (_, i) => leaderPort + 1 + i);
+}
+
+/** FOLLOWERS as the leader container sees them in docker-compose.yml. */
+export function composeFollowerUrls(n = DEFAULT_FOLLOWER_COUNT): string[] {
+  return Array.from({ length: n }, (_, i) => `http://${followerName(i)}:${CONTAINER_PORT}`);
+}
+
+const MAIN_ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+export interface ClusterOptions {
+  /** W, 1..followers. */
+  writeQuorum: number;
+  /** Number of followers. Default 5. */
+  followers?: number;
+  /** Injected delay bounds, ms. Defaults 0.1 and 1. */
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  /** Leader's QUORUM_TIMEOUT, ms. Default 2000. */
+  quorumTimeoutMs?: number;
+  /** Leader's REPLICATION_TIMEOUT, ms. Default: the node's (5000). */
+  replicationTimeoutMs?: number;
+  /** DELAY_SEED (uint32). Default: the leader picks one (see its /stats). */
+  delaySeed?: number;
+  /** Interface to bind. Default 127.0.0.1. */
+  host?: string;
+  /** 0 = ephemeral (default); the CLI uses 8000. */
+  leaderPort?: number;
+  /** One per follower; default all ephemeral; the CLI uses 8001.. */
+  followerPorts?: number[];
+  scheduler?: SchedulerStrategy;
+  /** Extra environment for every node (overridden by the settings above). */
+  env?: Record<string, string>;
+  /** Bound on the whole start (spawn, listen, health), ms. Default 30000. */
+  startTimeoutMs?: number;
+  /** Bound on stop() per node before SIGKILL, ms. Default 5000. */
+  stopTimeoutMs?: number;
+  /** Receives each line the nodes print (stdout and stderr); default: discarded (stderr kept for errors). */
+  log?: (node: string, line: string) => void;
+}
+
+export interface ClusterNode {
+  name: string;
+  role: 'leader' | 'follower';
+  pid: number;
+  url: string;
+}
+
+export interface NodeExit {
+  name: string;
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunningCluster {
+  leaderUrl: string;
+  followerUrls: string[];
+  /** Leader first, then followers in order. */
+  pids: number[];
+  nodes: ClusterNode[];
+  /** SIGTERM every node, wait for it to exit, SIGKILL after stopTimeoutMs. Idempotent. */
+  stop(): Promise<void>;
+  /** Called when a node exits while the cluster is running (not during stop()). */
+  onUnexpectedExit(listener: (exit: NodeExit) => void): void;
+}
+
+export type ClusterErrorCode = 'QL_ERR_PORT_IN_USE' | 'QL_ERR_NODE_START' | 'QL_ERR_START_TIMEOUT' | 'QL_ERR_UNHEALTHY';
+
+export class ClusterError extends Error {
+  constructor(
+    readonly code: ClusterErrorCode,
+    message: string,
+    /** Node concerned (leader, follower1, ...), if any. */
+    readonly node?: string,
+    readonly port?: number,
+    /** Pids of every process this start spawned (all stopped by the time the error is thrown). */
+    readonly pids: number[] = [],
+  ) {
+    super(message);
+    this.name = 'ClusterError';
+  }
+}
+
+interface Child {
+  name: string;
+  role: 'leader' | 'follower';
+  proc: ChildProcess;
+  port: number;
+  exited: boolean;
+  exit: Promise<void>;
+  stderrTail: string[];
+}
+
+function validate(options: ClusterOptions) {
+  const followers = options.followers ?? DEFAULT_FOLLOWER_COUNT;
+  if (!Number.isInteger(followers) || followers < 1) throw new ConfigError('followers', `must be an integer ≥ 1, got ${followers}`);
+  validateWriteQuorum(options.writeQuorum, followers, 'writeQuorum');
+  const minDelayMs = options.minDelayMs ?? DEFAULT_MIN_DELAY_MS;
+  const maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+  validateDelays(minDelayMs, maxDelayMs);
+  const quorumTimeoutMs = options.quorumTimeoutMs ?? DEFAULT_QUORUM_TIMEOUT_MS;
+  if (!(quorumTimeoutMs > 0)) throw new ConfigError('quorumTimeoutMs', `must be > 0, got ${quorumTimeoutMs}`);
+  if (options.replicationTimeoutMs !== undefined && !(options.replicationTimeoutMs > 0)) {
+    throw new ConfigError('replicationTimeoutMs', `must be > 0, got ${options.replicationTimeoutMs}`);
+  }
+  const leaderPort = parsePort(options.leaderPort ?? 0, 'leaderPort');
+  const followerPorts = (options.followerPorts ?? new Array<number>(followers).fill(0)).map((p) => parsePort(p, 'followerPorts'));
+  if (followerPorts.length !== followers) {
+    throw new ConfigError('followerPorts', `needs ${followers} ports (one per follower), got ${followerPorts.length}`);
+  }
+  const fixed = [leaderPort, ...followerPorts].filter((p) => p !== 0);
+  if (new Set(fixed).size !== fixed.length) throw new ConfigError('followerPorts', `ports must be distinct: ${fixed.join(', ')}`);
+  if (options.delaySeed !== undefined) parseSeed(options.delaySeed, 'delaySeed');
+  return { followers, minDelayMs, maxDelayMs, quorumTimeoutMs, leaderPort, followerPorts };
+}
+
+/** `1.5` → `"1.5ms"`, exact enough for the node's duration parser. */
+function msEnv(ms: number): string {
+  return `${ms}ms`;
+}
+
+function baseUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+/** Start a cluster; resolves once every node answers /health. On failure, stops what it started and rejects. */
+export async function startCluster(options: ClusterOptions): Promise<RunningCluster> {
+  const v = validate(options);
+  const host = options.host ?? DEFAULT_HOST;
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
+  const deadline = Date.now() + startTimeoutMs;
+  const children: Child[] = [];
+  const exitListeners: Array<(e: NodeExit) => void> = [];
+  let running = false;
+  let stopping: Promise<void> | undefined;
+
+  const baseEnv: Record<string, string | undefined> = { ...process.env };
+  for (const name of NODE_ENV_NAMES) delete baseEnv[name];
+  Object.assign(baseEnv, options.env);
+
+  // No orphans: if this process exits without stop(), take the nodes down with it. (The nodes also
+  // exit on their own when the IPC channel to this process closes, e.g. after a SIGKILL.)
+  const onParentExit = () => {
+    for (const c of children) if (!c.exited) c.proc.kill('SIGTERM');
+  };
+  process.on('exit', onParentExit);
+
+  function spawnNode(name: string, role: 'leader' | 'follower', env: Record<string, string>): { child: Child; ready: Promise<number> } {
+    const proc = spawn(process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY], {
+      env: { ...baseEnv, ...env, ROLE: role, HOST: host },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    let exitResolve!: () => void;
+    const child: Child = {
+      name,
+      role,
+      proc,
+      port: 0,
+      exited: false,
+      exit: new Promise<void>((r) => (exitResolve = r)),
+      stderrTail: [],
+    };
+    children.push(child);
+    forwardLines(proc.stdout!, (line) => options.log?.(name, line));
+    forwardLines(proc.stderr!, (line) => {
+      child.stderrTail.push(line);
+      if (child.stderrTail.length > 20) child.stderrTail.shift();
+      options.log?.(name, line);
+    });
+
+    const ready = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new ClusterError('QL_ERR_START_TIMEOUT', `${name} did not start listening within ${startTimeoutMs} ms`, name)),
+        Math.max(0, deadline - Date.now()),
+      );
+      proc.on('message', (msg: { cmd?: string; data?: { port?: number; code?: string; message?: string } }) => {
+        if (msg?.cmd === 'listening' && typeof msg.data?.port === 'number') {
+          clearTimeout(timer);
+          child.port = msg.data.port;
+          resolve(msg.data.port);
+        } else if (msg?.cmd === 'error') {
+          clearTimeout(timer);
+          const port = Number(env.PORT);
+          if (msg.data?.code === 'EADDRINUSE') {
+            reject(new ClusterError('QL_ERR_PORT_IN_USE', `${name}: port ${port} on ${host} is already in use`, name, port));
+          } else {
+            reject(new ClusterError('QL_ERR_NODE_START', `${name} failed to start: ${msg.data?.message ?? 'unknown error'}`, name, port));
+          }
+        }
+      });
+      proc.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new ClusterError('QL_ERR_NODE_START', `${name}: cannot spawn ${process.execPath}: ${err.message}`, name));
+      });
+      proc.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        const tail = child.stderrTail.join('\n');
+        reject(
+          new ClusterError(
+            'QL_ERR_NODE_START',
+            `${name} exited during start (code ${code}, signal ${signal})${tail ? `:\n${tail}` : ''}`,
+            name,
+          ),
+        );
+      });
+    });
+    proc.on('exit', (code, signal) => {
+      child.exited = true;
+      exitResolve();
+      if (running && !stopping) for (const l of exitListeners) l({ name, pid: proc.pid ?? -1, code, signal });
+    });
+    return { child, ready };
+  }
+
+  async function stopAll(): Promise<void> {
+    await Promise.all(
+      children.map(async (c) => {
+        if (c.exited) return;
+        c.proc.kill('SIGTERM');
+        const timer = setTimeout(() => {
+          if (!c.exited) c.proc.kill('SIGKILL');
+        }, stopTimeoutMs);
+        await c.exit;
+        clearTimeout(timer);
+      }),
+    );
+    process.off('exit', onParentExit);
+  }
+
+  try {
+    // Followers first, all in parallel (start-up is dominated by loading tsx); then the leader,
+    // which needs their real ports.
+    const followers = Array.from({ length: v.followers }, (_, i) =>
+      spawnNode(followerName(i), 'follower', { PORT: String(v.followerPorts[i]) }),
+    );
+    const followerPorts = await Promise.all(followers.map((f) => f.ready));
+    const followerUrls = followerPorts.map((p) => baseUrl(host, p));
+    const leaderEnv: Record<string, string> = {
+      PORT: String(v.leaderPort),
+      FOLLOWERS: followerUrls.join(','),
+      WRITE_QUORUM: String(options.writeQuorum),
+      MIN_DELAY: msEnv(v.minDelayMs),
+      MAX_DELAY: msEnv(v.maxDelayMs),
+      QUORUM_TIMEOUT: msEnv(v.quorumTimeoutMs),
+      ...(options.replicationTimeoutMs !== undefined ? { REPLICATION_TIMEOUT: msEnv(options.replicationTimeoutMs) } : {}),
+      ...(options.delaySeed !== undefined ? { DELAY_SEED: String(options.delaySeed) } : {}),
+      ...(options.scheduler ? { SCHEDULER: options.scheduler } : {}),
+    };
+    const leader = spawnNode('leader', 'leader', leaderEnv);
+    const leaderPort = await leader.ready;
+    const leaderUrl = baseUrl(host, leaderPort);
+    await Promise.all([
+      waitHealthy('leader', leaderUrl, 'leader', deadline),
+      ...followerUrls.map((u, i) => waitHealthy(followerName(i), u, 'follower', deadline)),
+    ]);
+    running = true;
+    const ordered = [leader.child, ...followers.map((f) => f.child)];
+    return {
+      leaderUrl,
+      followerUrls,
+      pids: ordered.map((c) => c.proc.pid!),
+      nodes: ordered.map((c) => ({ name: c.name, role: c.role, pid: c.proc.pid!, url: baseUrl(host, c.port) })),
+      stop() {
+        stopping ??= stopAll();
+        return stopping;
+      },
+      onUnexpectedExit(listener) {
+        exitListeners.push(listener);
+      },
+    };
+  } catch (err) {
+    stopping = stopAll();
+    await stopping;
+    const pids = children.map((c) => c.proc.pid).filter((p): p is number => p !== undefined);
+    if (err instanceof ClusterError) throw new ClusterError(err.code, err.message, err.node, err.port, pids);
+    throw new ClusterError('QL_ERR_NODE_START', `cluster start failed: ${(err as Error).message}`, undefined, undefined, pids);
+  }
+}
+
+function forwardLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) !== -1) {
+      onLine(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  stream.on('end', () => {
+    if (buf) onLine(buf);
+  });
+}
+
+/** Poll GET /health until it answers ok with the expected role (bounded by the start deadline). */
+async function waitHealthy(name: string, url: string, role: string, deadline: number): Promise<void> {
+  let last = '';
+  for (let attempt = 0; attempt < 200 && Date.now() < deadline; attempt++) {
+    try {
+      const res = await request(`${url}/health`, { headersTimeout: 2000, bodyTimeout: 2000 });
+      const body = (await res.body.json()) as { status?: string; role?: string };
+      if (res.statusCode === 200 && body.status === 'ok' && body.role === role) return;
+      last = `status ${res.statusCode}, body ${JSON.stringify(body)}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new ClusterError('QL_ERR_UNHEALTHY', `${name} at ${url} is not healthy: ${last}`, name);
+}

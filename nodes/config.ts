@@ -1,0 +1,193 @@
+/**
+ * Node configuration: defaults, validation shared by the factories and the CLI, and parsing of
+ * the process environment (see docs/contracts.md, "Environment of a node process").
+ */
+import { DurationError, parseDurationMs } from '../lib/duration.ts';
+
+export type Role = 'leader' | 'follower';
+export type SchedulerStrategy = 'precise' | 'timeout';
+
+export const DEFAULT_PORT = 5000;
+export const DEFAULT_HOST = '127.0.0.1';
+/** Default W; capped at the number of followers when there are fewer than three. */
+export const DEFAULT_WRITE_QUORUM = 3;
+export const DEFAULT_MIN_DELAY_MS = 0.1;
+export const DEFAULT_MAX_DELAY_MS = 1;
+export const DEFAULT_QUORUM_TIMEOUT_MS = 2000;
+/** Bound on one replication request (connect, headers and body each), ms. */
+export const DEFAULT_REPLICATION_TIMEOUT_MS = 5000;
+export const DEFAULT_SCHEDULER: SchedulerStrategy = 'precise';
+
+/** A configuration problem; `option` names the setting (env var or option name). */
+export class ConfigError extends Error {
+  readonly code = 'QL_ERR_CONFIG';
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Settings of a leader process. */
+export interface LeaderEnvConfig {
+  role: 'leader';
+  port: number;
+  host: string;
+  followers: string[];
+  writeQuorum: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  quorumTimeoutMs: number;
+  replicationTimeoutMs: number;
+  delaySeed?: number;
+  scheduler: SchedulerStrategy;
+}
+
+/** Settings of a follower process. */
+export interface FollowerEnvConfig {
+  role: 'follower';
+  port: number;
+  host: string;
+  /** Where writes should go, reported in 403 read_only answers (optional). */
+  leaderUrl?: string;
+}
+
+export type NodeEnvConfig = LeaderEnvConfig | FollowerEnvConfig;
+
+type Env = Record<string, string | undefined>;
+
+function opt(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** Parse a non-negative integer written in decimal digits. */
+export function parseIntegerOption(input: string | number, option: string, min: number, max: number): number {
+  const n = typeof input === 'number' ? input : /^\s*\d+\s*$/.test(input) ? Number(input) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(option, `expected an integer in ${min}..${max}, got ${JSON.stringify(input)}`);
+  }
+  return n;
+}
+
+export function parsePort(input: string | number, option = 'PORT'): number {
+  return parseIntegerOption(input, option, 0, 65535);
+}
+
+/** Normalise one node base URL to its origin (`http://host:port`), rejecting paths, queries and credentials. */
+export function parseNodeUrl(input: string, option: string): string {
+  let u: URL;
+  try {
+    u = new URL(input.trim());
+  } catch {
+    throw new ConfigError(option, `${JSON.stringify(input)} is not a URL (expected e.g. http://127.0.0.1:8001)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ConfigError(option, `${JSON.stringify(input)}: only http:// and https:// URLs are supported`);
+  }
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username || u.password) {
+    throw new ConfigError(option, `${JSON.stringify(input)}: give the node's base URL only (no path, query or credentials)`);
+  }
+  return u.origin;
+}
+
+/** Validate a list of follower URLs: at least one, each a base URL, no duplicates. */
+export function validateFollowerUrls(urls: readonly string[], option = 'FOLLOWERS'): string[] {
+  if (urls.length === 0) throw new ConfigError(option, 'a leader needs at least one follower URL');
+  const out = urls.map((u) => parseNodeUrl(u, option));
+  const seen = new Set<string>();
+  for (const u of out) {
+    if (seen.has(u)) throw new ConfigError(option, `follower ${u} is listed twice`);
+    seen.add(u);
+  }
+  return out;
+}
+
+/** W must be an integer in 1..followers. */
+export function validateWriteQuorum(w: unknown, followers: number, option = 'WRITE_QUORUM'): number {
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > followers) {
+    throw new ConfigError(option, `must be an integer in 1..${followers} (the number of followers), got ${JSON.stringify(w)}`);
+  }
+  return w;
+}
+
+export function validateDelays(minDelayMs: number, maxDelayMs: number): void {
+  for (const [name, v] of [['MIN_DELAY', minDelayMs], ['MAX_DELAY', maxDelayMs]] as const) {
+    if (!Number.isFinite(v) || v < 0) throw new ConfigError(name, `must be a finite duration ≥ 0, got ${v}`);
+  }
+  if (minDelayMs > maxDelayMs) {
+    throw new ConfigError('MIN_DELAY', `must not exceed MAX_DELAY (${minDelayMs} ms > ${maxDelayMs} ms)`);
+  }
+}
+
+export function parseScheduler(input: string, option = 'SCHEDULER'): SchedulerStrategy {
+  if (input === 'precise' || input === 'timeout') return input;
+  throw new ConfigError(option, `must be "precise" or "timeout", got ${JSON.stringify(input)}`);
+}
+
+/** DELAY_SEED: an unsigned 32-bit integer (the PRNG's state size). */
+export function parseSeed(input: string | number, option = 'DELAY_SEED'): number {
+  return parseIntegerOption(input, option, 0, 0xffffffff);
+}
+
+function duration(env: Env, name: string, fallbackMs: number): number {
+  const raw = opt(env, name);
+  if (raw === undefined) return fallbackMs;
+  try {
+    return parseDurationMs(raw, name);
+  } catch (err) {
+    if (err instanceof DurationError) throw new ConfigError(name, err.message.replace(`${name}: `, ''));
+    throw err;
+  }
+}
+
+function positiveDuration(env: Env, name: string, fallbackMs: number): number {
+  const ms = duration(env, name, fallbackMs);
+  if (ms <= 0) throw new ConfigError(name, 'must be greater than 0');
+  return ms;
+}
+
+/** Parse and validate a node's environment. Throws ConfigError naming the offending variable. */
+export function parseNodeEnv(env: Env): NodeEnvConfig {
+  const roleRaw = opt(env, 'ROLE');
+  if (roleRaw !== 'leader' && roleRaw !== 'follower') {
+    throw new ConfigError('ROLE', `must be "leader" or "follower", got ${JSON.stringify(env.ROLE ?? null)}`);
+  }
+  const portRaw = opt(env, 'PORT');
+  const port = portRaw === undefined ? DEFAULT_PORT : parsePort(portRaw);
+  const host = opt(env, 'HOST') ?? DEFAULT_HOST;
+
+  if (roleRaw === 'follower') {
+    const leader = opt(env, 'LEADER_URL');
+    return { role: 'follower', port, host, ...(leader ? { leaderUrl: parseNodeUrl(leader, 'LEADER_URL') } : {}) };
+  }
+
+  const followersRaw = opt(env, 'FOLLOWERS');
+  if (followersRaw === undefined) throw new ConfigError('FOLLOWERS', 'required for the leader (comma-separated follower base URLs)');
+  const followers = validateFollowerUrls(followersRaw.split(','));
+  const wRaw = opt(env, 'WRITE_QUORUM');
+  const writeQuorum =
+    wRaw === undefined
+      ? Math.min(DEFAULT_WRITE_QUORUM, followers.length)
+      : validateWriteQuorum(parseIntegerOption(wRaw, 'WRITE_QUORUM', 1, followers.length), followers.length);
+  const minDelayMs = duration(env, 'MIN_DELAY', DEFAULT_MIN_DELAY_MS);
+  const maxDelayMs = duration(env, 'MAX_DELAY', DEFAULT_MAX_DELAY_MS);
+  validateDelays(minDelayMs, maxDelayMs);
+  const seedRaw = opt(env, 'DELAY_SEED');
+  const schedRaw = opt(env, 'SCHEDULER');
+  return {
+    role: 'leader',
+    port,
+    host,
+    followers,
+    writeQuorum,
+    minDelayMs,
+    maxDelayMs,
+    quorumTimeoutMs: positiveDuration(env, 'QUORUM_TIMEOUT', DEFAULT_QUORUM_TIMEOUT_MS),
+    replicationTimeoutMs: positiveDuration(env, 'REPLICATION_TIMEOUT', DEFAULT_REPLICATION_TIMEOUT_MS),
+    ...(seedRaw === undefined ? {} : { delaySeed: parseSeed(seedRaw) }),
+    scheduler: schedRaw === undefined ? DEFAULT_SCHEDULER : parseScheduler(schedRaw),
+  };
+}

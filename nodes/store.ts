@@ -1,0 +1,46 @@
+/**
+ * Versioned in-memory key-value store. A key only ever moves forward: an entry is replaced only by
+ * a strictly higher version, so late or duplicate replication messages cannot roll it back.
+ */
+
+export interface Entry {
+  value: unknown;
+  version: number;
+}
+
+export class VersionedStore {
+  private readonly entries = new Map<string, Entry>();
+  private highest = 0;
+
+  get(key: string): Entry | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Apply `(value, version)` if it is newer than what the key holds. Returns whether it applied. */
+  apply(key: string, value: unknown, version: number): boolean {
+    const cur = this.entries.get(key);
+    if (cur !== undefined && cur.version >= version) return false;
+    this.entries.set(key, { value, version });
+    if (version > this.highest) this.highest = version;
+    return true;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Highest version ever applied (0 when empty). */
+  get maxVersion(): number {
+    return this.highest;
+  }
+
+  /**
+   * `{ "<key>": { value, version } }`. A null-prototype object so a key like `__proto__` is an
+   * ordinary own property and survives JSON.stringify.
+   */
+  toJSON(): Record<string, Entry> {
+    const out = Object.create(null) as Record<string, Entry>;
+    for (const [k, e] of this.entries) out[k] = e;
+    return out;
+  }
+}

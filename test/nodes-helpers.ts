@@ -1,0 +1,144 @@
+/** Test helpers for the node tests: stand-in followers whose acks the test releases, HTTP calls. */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { request } from 'undici';
+
+export interface JsonResponse {
+  status: number;
+  body: any;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** One HTTP call with a JSON (or raw string) body; always consumes the response. */
+export async function call(
+  url: string,
+  method = 'GET',
+  body?: unknown,
+  opts: { raw?: boolean; headers?: Record<string, string> } = {},
+): Promise<JsonResponse> {
+  const payload = body === undefined ? undefined : opts.raw ? (body as string | Buffer) : JSON.stringify(body);
+  const res = await request(url, {
+    method: method as 'GET',
+    body: payload,
+    headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    headersTimeout: 20_000,
+    bodyTimeout: 20_000,
+  });
+  const text = await res.body.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    /* keep text */
+  }
+  return { status: res.statusCode, body: parsed, headers: res.headers };
+}
+
+/** Poll `probe` until it returns true; bounded by `tries` (not by wall time). */
+export async function until(probe: () => Promise<boolean> | boolean, what: string, tries = 400, intervalMs = 10): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Held {
+  body: any;
+  res: ServerResponse;
+}
+
+/**
+ * A stand-in follower: accepts POST /replicate and holds each response until the test releases
+ * it (or answers at once with `autoAck`). `status` sets the answer's status code.
+ */
+export interface StandIn {
+  url: string;
+  /** Every /replicate body received, in arrival order. */
+  received: any[];
+  /** Responses not yet released. */
+  readonly held: number;
+  autoAck: boolean;
+  status: number;
+  /** Release the oldest held response(s). */
+  release(count?: number): void;
+  releaseAll(): void;
+  /** Resolves once `count` requests in total have arrived. */
+  waitForRequests(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createStandIn(options: { autoAck?: boolean; status?: number } = {}): Promise<StandIn> {
+  const held: Held[] = [];
+  const received: any[] = [];
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  const answer = (h: Held, status: number) => {
+    const text = JSON.stringify(status === 200 ? { status: 'success', applied: true } : { error: 'stand_in' });
+    h.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    h.res.end(text);
+  };
+  const self: StandIn = {
+    url: '',
+    received,
+    get held() {
+      return held.length;
+    },
+    autoAck: options.autoAck ?? false,
+    status: options.status ?? 200,
+    release(count = 1) {
+      for (let i = 0; i < count; i++) {
+        const h = held.shift();
+        if (!h) throw new Error('nothing held');
+        answer(h, self.status);
+      }
+    },
+    releaseAll() {
+      while (held.length) answer(held.shift()!, self.status);
+    },
+    waitForRequests(count) {
+      if (received.length >= count) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ count, resolve }));
+    },
+    close: async () => {
+      self.releaseAll();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+  const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString() || 'null');
+      received.push(body);
+      const h = { body, res };
+      if (self.autoAck) answer(h, self.status);
+      else held.push(h);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (received.length >= waiters[i]!.count) waiters.splice(i, 1)[0]!.resolve();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  self.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return self;
+}
+
+/** A URL nobody listens on (connection refused). */
+export async function deadUrl(): Promise<string> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** Track whether a promise has settled, without awaiting it. */
+export function track<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return { promise: p, settled: () => done };
+}
