@@ -1,0 +1,76 @@
+/**
+ * `analyzeRun(dir)`: read a run folder, put the model beside the measurement, and write
+ * model.csv, read_quorums.csv, the SVG plots, report.md and report.html into the same folder.
+ * The harness calls it at the end of every experiment; analysis/cli.ts is the command line.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { compareRun, type CompareOptions, type Comparison } from './compare.ts';
+import { allPlotSpecs, renderSvg } from './plots.ts';
+import { readRun } from './read-run.ts';
+import { renderHtml, renderMarkdown, reportBlocks } from './report.ts';
+
+export interface AnalyzeOptions extends Omit<CompareOptions, 'baseline'> {
+  /** A zero-delay run folder of the same harness, whose latency is subtracted as overhead. */
+  baselineDir?: string;
+}
+
+export interface AnalyzeResult {
+  dir: string;
+  /** Paths of every file written. */
+  files: string[];
+  comparison: Comparison;
+  /** Wall time of the whole analysis, ms. */
+  elapsedMs: number;
+}
+
+export const MODEL_COLUMNS = [
+  'quorum', 'followers', 'min_delay_ms', 'max_delay_ms',
+  'model_latency_mean_us', 'model_latency_p50_us', 'model_latency_p99_us',
+  'model_realised_latency_mean_us', 'model_realised_latency_p50_us', 'model_realised_latency_p99_us',
+  'measured_latency_mean_us', 'measured_latency_p50_us', 'measured_latency_p99_us',
+  'baseline_overhead_mean_us', 'measured_minus_baseline_mean_us', 'measured_minus_baseline_p50_us', 'measured_minus_baseline_p99_us',
+  'measured_minus_model_mean_us',
+  'read_gap_us', 'model_stale_fraction', 'measured_stale_fraction', 'model_stale_followers_mean', 'measured_stale_followers_mean',
+  'model_stale_fraction_at_ack', 'converged', 'mismatched_keys',
+] as const;
+export const READ_QUORUM_COLUMNS = ['quorum', 'read_quorum', 'strict_quorum', 'model_stale_probability', 'measured_stale_probability'] as const;
+
+function csv(columns: readonly string[], rows: readonly object[]): string {
+  return stringify(rows as Record<string, unknown>[], {
+    header: true,
+    columns: [...columns],
+    cast: { boolean: (b) => (b ? 'true' : 'false') },
+  });
+}
+
+export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Promise<AnalyzeResult> {
+  const started = performance.now();
+  const run = await readRun(dir);
+  const baseline = options.baselineDir ? await readRun(options.baselineDir) : null;
+  const comparison = compareRun(run, { ...options, baseline });
+
+  const outputs: [string, string][] = [
+    ['model.csv', csv(MODEL_COLUMNS, comparison.rows)],
+    ['read_quorums.csv', csv(READ_QUORUM_COLUMNS, comparison.readQuorums)],
+  ];
+  const plots = allPlotSpecs(run, comparison);
+  const svgs = new Map<string, string>();
+  for (const plot of plots) {
+    const svg = await renderSvg(plot.spec);
+    svgs.set(plot.file, svg);
+    outputs.push([plot.file, svg]);
+  }
+  const blocks = reportBlocks(run, comparison, plots);
+  outputs.push(['report.md', renderMarkdown(blocks)]);
+  outputs.push(['report.html', renderHtml(blocks, svgs)]);
+
+  const files: string[] = [];
+  for (const [name, text] of outputs) {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    files.push(path);
+  }
+  return { dir, files, comparison, elapsedMs: performance.now() - started };
+}
