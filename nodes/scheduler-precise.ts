@@ -120,7 +120,6 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): DelayS
       // The helper is plain JS: no need to load tsx or other loaders of the parent into it.
       execArgv: [],
     });
-    worker.unref();
     worker.on('message', (message: unknown) => {
       if (closed) return;
       if (typeof message !== 'number') {
@@ -131,6 +130,8 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): DelayS
     });
     worker.on('error', onWorkerLost);
     worker.on('exit', onWorkerLost);
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
   } catch {
     worker = undefined; // no worker threads here: degrade to polling
   }
