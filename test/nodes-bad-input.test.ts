@@ -98,7 +98,8 @@ describe('bad input on the leader changes nothing', () => {
       for (let i = 0; i < 20; i++) yield Buffer.alloc(64 * 1024, 0x20);
     }
     const { request } = await import('undici');
-    const res = await request(`${url}/write`, { method: 'POST', body: chunks() });
+    const { Readable } = await import('node:stream');
+    const res = await request(`${url}/write`, { method: 'POST', body: Readable.from(chunks()) });
     expect(res.statusCode).toBe(413);
     expect(((await res.body.json()) as { error: string }).error).toBe('payload_too_large');
   });
