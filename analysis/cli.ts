@@ -42,16 +42,17 @@ function main(argv: string[]): number {
   const dir = parsed.positionals[0]!;
   analyzeRun(dir, { baselineDir: parsed.values.baseline, monteCarloTrials: trials }).then(
     (result) => {
-      const rows = result.comparison.rows;
-      console.log(`analysed ${dir} in ${result.elapsedMs.toFixed(0)} ms`);
-      console.log('  W  model mean µs  measured mean µs  model stale  measured stale');
-      for (const r of rows) {
-        const p = (x: number | null): string => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
-        console.log(
-          `  ${r.quorum}  ${r.model_latency_mean_us.toFixed(0).padStart(13)}  ${r.measured_latency_mean_us.toFixed(0).padStart(16)}  ${p(r.model_stale_fraction).padStart(11)}  ${p(r.measured_stale_fraction).padStart(14)}`,
-        );
-      }
-      for (const f of result.files) console.log(`  wrote ${f}`);
+      const p = (x: number | null): string => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
+      const lines = [
+        `analysed ${dir} in ${result.elapsedMs.toFixed(0)} ms`,
+        '  W  model mean µs  measured mean µs  model stale  measured stale',
+        ...result.comparison.rows.map(
+          (r) =>
+            `  ${r.quorum}  ${r.model_latency_mean_us.toFixed(0).padStart(13)}  ${r.measured_latency_mean_us.toFixed(0).padStart(16)}  ${p(r.model_stale_fraction).padStart(11)}  ${p(r.measured_stale_fraction).padStart(14)}`,
+        ),
+        ...result.files.map((f) => `  wrote ${f}`),
+      ];
+      console.log(lines.join('\n'));
     },
     (err: unknown) => {
       const e = err as Error & { code?: string };
@@ -62,4 +63,8 @@ function main(argv: string[]): number {
   return 0;
 }
 
+// `npm run analyze -- dir | head` closes stdout early; that is not a failure of the analysis.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
 process.exitCode = main(process.argv.slice(2));
