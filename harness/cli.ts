@@ -86,7 +86,8 @@ async function main(): Promise<void> {
         const s = r.latencyStats;
         const converged = r.convergence.converged ? 'converged' : 'DID NOT CONVERGE';
         process.stdout.write(
-          `W=${r.quorum}: ${r.ok} writes in ${r.durationS.toFixed(2)} s (${r.achievedRate.toFixed(0)}/s), p50 ${s.p50} µs, p99 ${s.p99} µs, ${converged}\n`,
+          `W=${r.quorum}: ${r.ok} writes in ${r.durationS.toFixed(2)} s (${r.achievedRate.toFixed(0)}/s), p50 ${s.p50} µs, p99 ${s.p99} µs, ` +
+            `harness CPU ${(100 * r.harnessCpuShare).toFixed(0)}% of the machine, ${converged}\n`,
         );
       },
       onWarning: (message) => {

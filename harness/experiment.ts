@@ -3,6 +3,7 @@
  * measured load, convergence check, cluster stop; then the run folder and (optionally) the analysis.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createClientPool, type ClientPool } from './client-pool.ts';
@@ -74,10 +75,11 @@ async function runQuorum(
   hooks.onProgress?.({ quorum, phase: 'starting', done: 0, total: options.writes, elapsedMs: 0 });
   const target = await acquireCluster(options, quorum, control, hooks.startCluster);
   try {
-    clusters[String(quorum)] = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls };
+    clusters[String(quorum)] = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls, pids: target.pids };
     await hooks.onCluster?.(target);
     hooks.onProgress?.({ quorum, phase: 'warmup', done: 0, total: options.writes, elapsedMs: 0 });
     let goAt = performance.now();
+    let goCpu = process.cpuUsage();
     const results = await pool.runStep(
       {
         totalClients: options.clients,
@@ -105,6 +107,7 @@ async function runQuorum(
           await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
           await Promise.all([target.leaderUrl, ...target.followerUrls].map((u) => control.sendJson('POST', u, '/stats/reset')));
           goAt = performance.now();
+          goCpu = process.cpuUsage();
         },
         onProgress: hooks.onProgress
           ? (p) =>
@@ -120,6 +123,10 @@ async function runQuorum(
           : undefined,
       },
     );
+    // process.cpuUsage() covers every thread of this process: the client workers plus the main thread.
+    const cpu = process.cpuUsage(goCpu);
+    const measuredS = (performance.now() - goAt) / 1000;
+    const harnessCpu = { userS: cpu.user / 1e6, systemS: cpu.system / 1e6, wallS: measuredS, cores: availableParallelism() };
     hooks.onProgress?.({ quorum, phase: 'converging', done: options.writes, total: options.writes, elapsedMs: performance.now() - goAt });
     const convergence = await checkConvergence(control, target.leaderUrl, target.followerUrls, options.convergenceTimeoutMs);
     leaderStats[String(quorum)] = convergence.leaderStats;
@@ -130,6 +137,7 @@ async function runQuorum(
       visibilityOffsetsUs: offsets,
       convergence,
       cluster: target.config,
+      harnessCpu,
     });
   } finally {
     await target.release();
@@ -144,6 +152,7 @@ function quorumMeta(r: QuorumResult): Record<string, unknown> {
     achievedWritesPerSec: r.achievedRate,
     latencyUs: r.latencyStats,
     sendLagUs: r.sendLagStats,
+    harnessCpu: { ...r.harnessCpu, shareOfMachine: r.harnessCpuShare },
     warmup: r.warmup,
     incompleteReadbacks: r.incompleteReadbacks,
     convergence: {

@@ -48,6 +48,17 @@ export interface QuorumResult {
   convergence: ConvergenceResult;
   cluster: ClusterTarget['config'];
   stopped: boolean;
+  /** CPU the harness process (all client threads) used during the measured phase. */
+  harnessCpu: HarnessCpu;
+  /** harnessCpu as a fraction of the machine (user+system) / (wall x cores). */
+  harnessCpuShare: number;
+}
+
+export interface HarnessCpu {
+  userS: number;
+  systemS: number;
+  wallS: number;
+  cores: number;
 }
 
 export interface MergeContext {
@@ -57,6 +68,7 @@ export interface MergeContext {
   visibilityOffsetsUs: number[];
   convergence: ConvergenceResult;
   cluster: ClusterTarget['config'];
+  harnessCpu: HarnessCpu;
 }
 
 export function mergeVisibility(results: readonly ClientResult[], offsetsUs: readonly number[]): VisibilityPoint[] {
@@ -128,6 +140,9 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     convergence: ctx.convergence,
     cluster: ctx.cluster,
     stopped: results.some((r) => r.stopped),
+    harnessCpu: ctx.harnessCpu,
+    harnessCpuShare:
+      ctx.harnessCpu.wallS > 0 ? (ctx.harnessCpu.userS + ctx.harnessCpu.systemS) / (ctx.harnessCpu.wallS * ctx.harnessCpu.cores) : 0,
   };
 }
 
