@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -145,6 +147,15 @@ describe('the CLI', () => {
     expect(r.stderr).toContain('--quorums');
     const r2 = await runCli(['--quorums', '6']);
     expect(r2.code).toBe(2);
+  });
+
+  test('docs/harness.md documents every option with its unit and default', async () => {
+    const doc = await readFile(join(ROOT, 'docs/harness.md'), 'utf8');
+    for (const spec of OPTION_SPECS) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`--${spec.flag}\` |`));
+      expect(row, spec.flag).toBeDefined();
+      expect(row).toContain(`| ${spec.defaultText}`);
+    }
   });
 
   test('--help shows the unit and default of every option', async () => {
