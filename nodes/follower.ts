@@ -107,8 +107,12 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
 
   const dispatch = createDispatcher(routes);
   const server = createServerHandle(dispatch);
+  let app: Express | undefined;
   return {
-    app: toExpressApp(dispatch),
+    get app() {
+      app ??= toExpressApp(dispatch);
+      return app;
+    },
     store,
     listen: (port, host) => server.listen(port, host),
     close: () => server.closeServer(options.closeGraceMs ?? 2000),

@@ -3,6 +3,7 @@
  * after an injected delay, and answers the client once W followers acknowledged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Express } from 'express';
 import { Pool } from 'undici';
 import { createRng, randomSeed, type Rng } from '../lib/rng.ts';
 import {
@@ -368,6 +369,7 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     },
   });
   const server = createServerHandle(dispatch);
+  let app: Express | undefined;
 
   function waitIdle(boundMs: number): Promise<void> {
     if (replPending === 0) return Promise.resolve();
@@ -382,7 +384,10 @@ export function createLeader(options: LeaderOptions): LeaderServer {
 
   let closing: Promise<void> | undefined;
   return {
-    app: toExpressApp(dispatch),
+    get app() {
+      app ??= toExpressApp(dispatch);
+      return app;
+    },
     store,
     get writeQuorum() {
       return writeQuorum;
