@@ -32,10 +32,12 @@ export const MODEL_COLUMNS = [
   'measured_latency_mean_us', 'measured_latency_p50_us', 'measured_latency_p99_us',
   'baseline_overhead_mean_us', 'measured_minus_baseline_mean_us', 'measured_minus_baseline_p50_us', 'measured_minus_baseline_p99_us',
   'measured_minus_model_mean_us',
-  'read_gap_us', 'model_stale_fraction', 'measured_stale_fraction', 'model_stale_followers_mean', 'measured_stale_followers_mean',
+  'read_gap_us', 'model_stale_fraction', 'model_realised_stale_fraction', 'measured_stale_fraction', 'model_stale_followers_mean', 'measured_stale_followers_mean',
   'model_stale_fraction_at_ack', 'converged', 'mismatched_keys',
 ] as const;
-export const READ_QUORUM_COLUMNS = ['quorum', 'read_quorum', 'strict_quorum', 'model_stale_probability', 'measured_stale_probability'] as const;
+export const READ_QUORUM_COLUMNS = [
+  'quorum', 'read_quorum', 'strict_quorum', 'model_stale_probability', 'model_realised_stale_probability', 'measured_stale_probability',
+] as const;
 
 function csv(columns: readonly string[], rows: readonly object[]): string {
   return stringify(rows as Record<string, unknown>[], {

@@ -56,6 +56,8 @@ export interface ModelRow {
   read_gap_us: number | null;
   model_stale_fraction: number | null;
   measured_stale_fraction: number | null;
+  /** The stale fraction by Monte Carlo with the realised delays (heavy tails under load); null if absent. */
+  model_realised_stale_fraction: number | null;
   model_stale_followers_mean: number | null;
   measured_stale_followers_mean: number | null;
   /** The model at g = 0: (N − W)/N, staleness at the instant of the ack. */
@@ -70,6 +72,8 @@ export interface ReadQuorumRow {
   /** W + R > N: every read set meets an acked follower, so a stale read is impossible. */
   strict_quorum: boolean;
   model_stale_probability: number | null;
+  /** Monte Carlo with the realised delays, like model_realised_stale_fraction. */
+  model_realised_stale_probability: number | null;
   measured_stale_probability: number | null;
 }
 
@@ -154,9 +158,20 @@ export function compareRun(run: RunData, options: CompareOptions = {}): Comparis
     const w = row.quorum;
     const model = modelOf(row, n);
     const samples = realisedDelaySamples(run.meta, w);
-    const mc = samples ? simulateQuorum({ followers: n, writeQuorum: w, replicationDelay: { kind: 'samples', samplesUs: samples }, trials, seed: seed + w }) : null;
-    const base = baselineFor(w);
     const g = readGapUs(run, row);
+    // Followers' delays are drawn independently from the pooled realised distribution; under CPU
+    // contention real delays are correlated (one stall delays several timers), which this ignores.
+    const mc = samples
+      ? simulateQuorum({
+          followers: n,
+          writeQuorum: w,
+          replicationDelay: { kind: 'samples', samplesUs: samples },
+          readGap: { kind: 'constant', us: g ?? 0 },
+          trials,
+          seed: seed + w,
+        })
+      : null;
+    const base = baselineFor(w);
     const weights = staleCountWeights(run, w);
     const measuredStale = row.follower_reads > 0 ? row.stale_reads / row.follower_reads : null;
     const modelMean = writeDelayMeanUs(model, w);
@@ -182,6 +197,7 @@ export function compareRun(run: RunData, options: CompareOptions = {}): Comparis
       read_gap_us: roundOrNull(g, 1),
       model_stale_fraction: g === null ? null : round(staleFraction(model, w, g), 6),
       measured_stale_fraction: roundOrNull(measuredStale, 6),
+      model_realised_stale_fraction: mc && g !== null ? round(mc.staleFraction, 6) : null,
       model_stale_followers_mean: g === null ? null : round(expectedStaleFollowers(model, w, g), 6),
       measured_stale_followers_mean: weights ? round(weights.reduce((s, c, k) => s + k * c, 0) / weights.reduce((s, c) => s + c, 0), 6) : null,
       model_stale_fraction_at_ack: round(staleFraction(model, w, 0), 6),
@@ -194,6 +210,7 @@ export function compareRun(run: RunData, options: CompareOptions = {}): Comparis
         read_quorum: r,
         strict_quorum: w + r > n,
         model_stale_probability: g === null ? null : round(readQuorumStaleProbability(model, w, r, g), 6),
+        model_realised_stale_probability: mc && g !== null ? round(mc.readQuorumStale[r - 1]!, 6) : null,
         measured_stale_probability: weights ? round(readQuorumStaleFromCounts(weights, n, r), 6) : null,
       });
     }

@@ -86,12 +86,17 @@ export function stalenessVsQuorumSpec(cmp: Comparison): PlotSpec {
   const gaps = cmp.rows.map((r) => r.read_gap_us).filter((g): g is number => g !== null);
   const gLabel = gaps.length > 0 ? `model at the measured read gap (g ≈ ${Math.round(gaps.reduce((s, g) => s + g, 0) / gaps.length)} µs)` : 'model at the measured read gap';
   const atAck = 'model at the ack (g = 0): (N − W)/N';
+  const realisedLabel = `${MODEL_REALISED}, same g`;
   const values: { quorum: number; series: string; stale_fraction: number }[] = [];
   for (const r of cmp.rows) {
     if (r.measured_stale_fraction !== null) values.push({ quorum: r.quorum, series: MEASURED, stale_fraction: r.measured_stale_fraction });
     if (r.model_stale_fraction !== null) values.push({ quorum: r.quorum, series: gLabel, stale_fraction: r.model_stale_fraction });
+    if (r.model_realised_stale_fraction !== null) values.push({ quorum: r.quorum, series: realisedLabel, stale_fraction: r.model_realised_stale_fraction });
     values.push({ quorum: r.quorum, series: atAck, stale_fraction: r.model_stale_fraction_at_ack });
   }
+  const series = [MEASURED, gLabel, ...(cmp.rows.some((r) => r.model_realised_stale_fraction !== null) ? [realisedLabel] : []), atAck];
+  const colours: Record<string, string> = { [MEASURED]: '#d62728', [gLabel]: '#1f77b4', [realisedLabel]: '#9467bd', [atAck]: '#9e9e9e' };
+  const dashes: Record<string, number[]> = { [MEASURED]: [1, 0], [gLabel]: [7, 4], [realisedLabel]: [2, 3], [atAck]: [1, 4] };
   return {
     file: 'staleness_vs_quorum.svg',
     title: 'Stale reads vs write quorum',
@@ -110,11 +115,11 @@ export function stalenessVsQuorumSpec(cmp: Comparison): PlotSpec {
           field: 'series',
           type: 'nominal',
           title: null,
-          sort: [MEASURED, gLabel, atAck],
-          scale: { domain: [MEASURED, gLabel, atAck], range: ['#d62728', '#1f77b4', '#9e9e9e'] },
+          sort: series,
+          scale: { domain: series, range: series.map((x) => colours[x]!) },
           legend: { orient: 'bottom', direction: 'vertical', symbolType: 'stroke', symbolSize: 400, labelLimit: 600 },
         },
-        strokeDash: { field: 'series', type: 'nominal', title: null, scale: { domain: [MEASURED, gLabel, atAck], range: [[1, 0], [7, 4], [2, 3]] } },
+        strokeDash: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range: series.map((x) => dashes[x]!) } },
         tooltip: [{ field: 'series' }, { field: 'quorum' }, { field: 'stale_fraction', format: '.2%' }],
       },
     },
