@@ -171,7 +171,7 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
   const writeQuorum =
     wRaw === undefined
       ? Math.min(DEFAULT_WRITE_QUORUM, followers.length)
-      : validateWriteQuorum(parseIntegerOption(wRaw, 'WRITE_QUORUM', 1, followers.length), followers.length);
+      : validateWriteQuorum(/^\d+$/.test(wRaw) ? Number(wRaw) : wRaw, followers.length);
   const minDelayMs = duration(env, 'MIN_DELAY', DEFAULT_MIN_DELAY_MS);
   const maxDelayMs = duration(env, 'MAX_DELAY', DEFAULT_MAX_DELAY_MS);
   validateDelays(minDelayMs, maxDelayMs);

@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net, { type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tsxImportArgs } from '../nodes/cluster.ts';
+import { call, createStandIn, track } from './nodes-helpers.ts';
+
+const MAIN = fileURLToPath(new URL('../nodes/main.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../nodes/cluster-cli.ts', import.meta.url));
+let tsx: readonly string[];
+beforeAll(async () => {
+  tsx = await tsxImportArgs();
+});
+
+interface Proc {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first stdout match of `re`. */
+  waitFor(re: RegExp): Promise<RegExpMatchArray>;
+}
+
+function run(entry: string, env: Record<string, string>, args: string[] = []): Proc {
+  const clean = { ...process.env };
+  for (const k of ['ROLE', 'PORT', 'HOST', 'WRITE_QUORUM', 'MIN_DELAY', 'MAX_DELAY', 'FOLLOWERS', 'QUORUM_TIMEOUT', 'DELAY_SEED', 'SCHEDULER']) delete clean[k];
+  const child = spawn(process.execPath, [...tsx, entry, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const watchers: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  child.stdout!.on('data', (d) => {
+    out += d;
+    for (let i = watchers.length - 1; i >= 0; i--) {
+      const m = out.match(watchers[i]!.re);
+      if (m) watchers.splice(i, 1)[0]!.resolve(m);
+    }
+  });
+  child.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exit,
+    waitFor(re) {
+      const m = out.match(re);
+      if (m) return Promise.resolve(m);
+      return Promise.race([
+        new Promise<RegExpMatchArray>((resolve) => watchers.push({ re, resolve })),
+        exit.then(({ code }) => Promise.reject(new Error(`exited (${code}) before ${re}: ${out}\n${err}`))),
+      ]);
+    },
+  };
+}
+
+async function occupyPort(): Promise<{ port: number; release: () => Promise<void> }> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return { port: (srv.address() as AddressInfo).port, release: () => new Promise((r) => srv.close(() => r())) };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('nodes/main.ts', () => {
+  test('bad configuration: exit code 2 and a message naming the variable', async () => {
+    const p = run(MAIN, { ROLE: 'leader', FOLLOWERS: 'http://127.0.0.1:1', WRITE_QUORUM: '4' });
+    expect((await p.exit).code).toBe(2);
+    expect(p.stderr()).toMatch(/invalid configuration: WRITE_QUORUM: must be an integer in 1\.\.1/);
+  });
+
+  test('port taken: exit code 3 and a message naming the port', async () => {
+    const busy = await occupyPort();
+    try {
+      const p = run(MAIN, { ROLE: 'follower', PORT: String(busy.port) });
+      expect((await p.exit).code).toBe(3);
+      expect(p.stderr()).toContain(`port ${busy.port} on 127.0.0.1 is already in use`);
+    } finally {
+      await busy.release();
+    }
+  });
+
+  test('SIGTERM: stops accepting, finishes the in-flight write, exits 0', async () => {
+    const standIn = await createStandIn();
+    try {
+      const p = run(MAIN, { ROLE: 'leader', PORT: '0', FOLLOWERS: standIn.url, WRITE_QUORUM: '1', MIN_DELAY: '0', MAX_DELAY: '0' });
+      const [, url] = await p.waitFor(/listening on (http:\/\/\S+)/);
+      const write = track(call(`${url}/write`, 'POST', { key: 'k', value: 1 }));
+      await standIn.waitForRequests(1);
+      p.child.kill('SIGTERM');
+      // Still waiting for its ack; release it and the write completes before the process exits.
+      expect(write.settled()).toBe(false);
+      standIn.release();
+      expect((await write.promise).body).toMatchObject({ status: 'success', version: 1, acks: 1 });
+      expect(await p.exit).toEqual({ code: 0, signal: null });
+    } finally {
+      await standIn.close();
+    }
+  });
+});
+
+describe('npm run cluster (nodes/cluster-cli.ts)', () => {
+  let cli: Proc;
+  afterAll(() => {
+    if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  });
+
+  test('starts, prints the URLs, serves, and stops every node on SIGTERM', async () => {
+    cli = run(CLI, { WRITE_QUORUM: '4', MIN_DELAY: '200us' }, ['--leader-port', '0', '--quiet']);
+    await cli.waitFor(/Ctrl-C to stop/);
+    const out = cli.stdout();
+    expect(out).toMatch(/W=4, delays 200us\.\.1ms/);
+    const leaderUrl = out.match(/leader\s+(http:\/\/\S+)/)![1]!;
+    const pids = [...out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(6);
+    for (let i = 1; i <= 5; i++) expect(out).toMatch(new RegExp(`follower${i}\\s+http://127\\.0\\.0\\.1:\\d+`));
+    expect((await call(`${leaderUrl}/write`, 'POST', { key: 'a', value: 1 })).body).toMatchObject({ acks: 4, quorum: 4 });
+    cli.child.kill('SIGTERM');
+    expect((await cli.exit).code).toBe(0);
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  test('a taken port: exit 1 with a clear message', async () => {
+    const busy = await occupyPort();
+    try {
+      const p = run(CLI, {}, ['--leader-port', '0', '--follower-ports', `0,0,${busy.port},0,0`, '--quiet']);
+      expect((await p.exit).code).toBe(1);
+      expect(p.stderr()).toContain(`cluster: follower3: port ${busy.port} on 127.0.0.1 is already in use`);
+    } finally {
+      await busy.release();
+    }
+  });
+
+  test('bad flags: exit 1 naming the option', async () => {
+    const p = run(CLI, { WRITE_QUORUM: '9' }, ['--leader-port', '0']);
+    expect((await p.exit).code).toBe(1);
+    expect(p.stderr()).toMatch(/--quorum\/WRITE_QUORUM: expected an integer in 1\.\.5/);
+  });
+});
