@@ -13,13 +13,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, platform, release } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { createDelayScheduler, DEFAULT_SPIN_US, type DelayScheduler } from '../nodes/scheduler.ts';
+import { createDelayScheduler, DEFAULT_SPIN_US, type DelayScheduler, type PreciseDelayScheduler } from '../nodes/scheduler.ts';
 import { createRng } from '../lib/rng.ts';
 
 export interface DelayFidelityOptions {
@@ -32,8 +32,8 @@ export interface DelayFidelityOptions {
   maxDelayUs?: number;
   /** Pause between a chain's delays, ms (a setTimeout). Default 1. */
   gapMs?: number;
-  /** spinUs values of the precise strategy to measure. Default [DEFAULT_SPIN_US]. */
-  spinUs?: number[];
+  /** spinUs values of the precise strategy to measure ('auto' = adaptive). Default ['auto']. */
+  spinUs?: Array<number | 'auto'>;
   /** HTTP load of the 'load' scenario: request rate (req/s) and connections. Defaults 5000, 10. */
   loadRps?: number;
   loadConnections?: number;
@@ -58,7 +58,9 @@ export interface ErrorSummary {
 export interface ScenarioResult extends ErrorSummary {
   scenario: 'idle' | 'load' | 'sparse';
   strategy: 'precise' | 'timeout';
-  spinUs: number | null;
+  /** The spinUs option (null for setTimeout) and, for 'auto', the window it ended at (µs). */
+  spinUs: number | 'auto' | null;
+  finalSpinUs: number | null;
   delays: number;
   wallMs: number;
   delaysPerSec: number;
@@ -76,6 +78,11 @@ export interface DelayFidelityResult {
   machine: { cpuModel: string; cores: number; platform: string; release: string };
   node: string;
   options: Required<DelayFidelityOptions>;
+  /**
+   * How quiet the machine was: other processes steal the CPU from any scheduler, so figures from
+   * a busy machine are not the scheduler's. stallsPerSec: gaps > 100 µs seen by a bare spin loop.
+   */
+  environment: { before: EnvironmentProbe; after: EnvironmentProbe };
   /** CPU of an idle precise scheduler (created, nothing pending) over idleCheckMs, in cores. */
   idleCpuCores: number;
   idleCheckMs: number;
@@ -83,6 +90,36 @@ export interface DelayFidelityResult {
 }
 
 const WARMUP_DELAYS = 500;
+
+export interface EnvironmentProbe {
+  loadavg1: number;
+  /** Linux PSI: share of the last 10 s in which some runnable task waited for a CPU, %. */
+  cpuPressureSome10: number | null;
+  stallsOver100UsPerSec: number;
+  maxStallUs: number;
+}
+
+function probeEnvironment(spinMs = 300): EnvironmentProbe {
+  let cpuPressureSome10: number | null = null;
+  try {
+    const m = /some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (m) cpuPressureSome10 = Number(m[1]);
+  } catch {
+    // not Linux, or PSI disabled
+  }
+  const end = performance.now() + spinMs;
+  let last = performance.now();
+  let stalls = 0;
+  let maxGap = 0;
+  while (last < end) {
+    const t = performance.now();
+    const gap = t - last;
+    if (gap > 0.1) stalls++;
+    if (gap > maxGap) maxGap = gap;
+    last = t;
+  }
+  return { loadavg1: loadavg()[0]!, cpuPressureSome10, stallsOver100UsPerSec: Math.round((stalls / spinMs) * 1000), maxStallUs: Math.round(maxGap * 1000) };
+}
 
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -114,7 +151,8 @@ async function drive(
       scheduler.schedule(targetUs, (realisedUs) => {
         const err = realisedUs - targetUs;
         if (err < 0) early++;
-        if (deadlineNs < lastDeadlineNs) outOfOrder++;
+        // 2 µs of tolerance: this stamp and the scheduler's own are taken a few hundred ns apart.
+        if (deadlineNs + 2000n < lastDeadlineNs) outOfOrder++;
         else lastDeadlineNs = deadlineNs;
         errors[fired++] = err;
         if (fired === count) resolve({ errors, early, outOfOrder });
@@ -145,7 +183,7 @@ function summarise(errors: Float64Array, early: number, outOfOrder: number): Err
 
 interface Variant {
   strategy: 'precise' | 'timeout';
-  spinUs: number | null;
+  spinUs: number | 'auto' | null;
 }
 
 async function measure(
@@ -177,6 +215,7 @@ async function measure(
       scenario,
       strategy: variant.strategy,
       spinUs: variant.spinUs,
+      finalSpinUs: variant.strategy === 'precise' ? (scheduler as PreciseDelayScheduler).spinUs : null,
       delays: count,
       ...summarise(errors, early, outOfOrder),
       wallMs: Math.round(wallUs / 1000),
@@ -293,6 +332,7 @@ export async function run(options: DelayFidelityOptions = {}): Promise<DelayFide
   };
   const variants: Variant[] = [...opts.spinUs.map((spinUs) => ({ strategy: 'precise' as const, spinUs })), { strategy: 'timeout', spinUs: null }];
   const results: ScenarioResult[] = [];
+  const before = probeEnvironment();
   const idleCheckMs = 500;
   const idleCpuCores = await idleCpu(idleCheckMs);
 
@@ -316,6 +356,7 @@ export async function run(options: DelayFidelityOptions = {}): Promise<DelayFide
     for (const v of variants) results.push(await measure(v, 'sparse', opts, opts.sparseDelays, 1, 2, () => 0));
   }
 
+  const after = probeEnvironment();
   const cpu = cpus();
   return {
     benchmark: 'delay-fidelity',
@@ -323,6 +364,7 @@ export async function run(options: DelayFidelityOptions = {}): Promise<DelayFide
     machine: { cpuModel: cpu[0]?.model ?? 'unknown', cores: cpu.length, platform: platform(), release: release() },
     node: process.version,
     options: opts,
+    environment: { before, after },
     idleCpuCores,
     idleCheckMs,
     results,
@@ -333,7 +375,7 @@ export function formatTable(result: DelayFidelityResult): string {
   const head = ['scenario', 'strategy', 'p50 |err| µs', 'p99 |err| µs', 'max µs', 'early', 'out of order', '>100µs late', 'delays/s', 'CPU cores', 'CPU µs/delay', 'load req/s'];
   const rows = result.results.map((r) => [
     r.scenario,
-    r.strategy === 'precise' ? `precise (spin ${r.spinUs} µs)` : 'setTimeout',
+    r.strategy === 'precise' ? (r.spinUs === 'auto' ? `precise (auto→${Math.round(r.finalSpinUs ?? 0)} µs)` : `precise (spin ${r.spinUs} µs)`) : 'setTimeout',
     String(r.absErrorUs.p50),
     String(r.absErrorUs.p99),
     String(r.absErrorUs.max),
@@ -346,10 +388,12 @@ export function formatTable(result: DelayFidelityResult): string {
     r.loadRps === null ? '' : String(r.loadRps),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const env = result.environment;
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [
     `delay fidelity — ${result.machine.cpuModel} × ${result.machine.cores}, node ${result.node}, ${result.date}`,
     `targets ${result.options.minDelayUs}–${result.options.maxDelayUs} µs, ${result.options.concurrency} chains (sparse: 1), idle precise scheduler CPU ${result.idleCpuCores} cores`,
+    `machine noise (before/after): load ${env.before.loadavg1.toFixed(2)}/${env.after.loadavg1.toFixed(2)}, CPU pressure ${env.before.cpuPressureSome10 ?? '?'}%/${env.after.cpuPressureSome10 ?? '?'}%, bare spin loop stalls >100 µs ${env.before.stallsOver100UsPerSec}/s / ${env.after.stallsOver100UsPerSec}/s`,
     line(head),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
@@ -368,7 +412,7 @@ async function main(): Promise<void> {
   });
   const result = await run({
     delays: values.delays ? Number(values.delays) : values.quick ? 3000 : undefined,
-    spinUs: values.spin ? values.spin.split(',').map(Number) : undefined,
+    spinUs: values.spin ? values.spin.split(',').map((v) => (v === 'auto' ? 'auto' : Number(v))) : undefined,
     loadRps: values.rps ? Number(values.rps) : undefined,
     sparseDelays: values.quick ? 200 : undefined,
   });

@@ -3,16 +3,17 @@
  *
  * Deadlines live in one min-heap on the main thread (hrtime ns since the scheduler was created,
  * FIFO among equal deadlines). A helper thread (timer-worker.mjs) sleeps in Atomics.wait until
- * `spinUs` before the earliest deadline and then posts one message; from there the main thread
+ * a spin window before the earliest deadline and then posts one message; from there the main thread
  * polls with setImmediate + hrtime, so sockets keep being served between checks, fires every
- * entry that is due, and re-arms the helper for the next deadline that is further than `spinUs`
- * away. Nothing pending ⇒ the helper sleeps without a timeout, no timer or immediate exists,
+ * entry that is due, and re-arms the helper for the next deadline that is further than the
+ * window away. The window adapts to how late alarms reach the main thread (scheduler-spin.ts). Nothing pending ⇒ the helper sleeps without a timeout, no timer or immediate exists,
  * and the helper is unref'd: an idle scheduler costs no CPU and does not keep the process alive.
  */
 import { Worker } from 'node:worker_threads';
 import type { DelayCallback, DelayScheduler } from './scheduler.ts';
 import { MinHeap } from './min-heap.ts';
 import { checkDelayUs, closedError, rethrowAsync } from './scheduler-errors.ts';
+import { createSpinWindow, type SpinWindowOptions } from './scheduler-spin.ts';
 
 const WORKER_URL = new URL('./timer-worker.mjs', import.meta.url);
 
@@ -34,16 +35,21 @@ function before(a: Entry, b: Entry): boolean {
 }
 
 export interface PreciseSchedulerOptions {
-  /** Main-thread polling window before each deadline, µs. */
-  spinUs: number;
+  /** Main-thread polling window before each deadline: fixed, or adaptive within bounds. */
+  spin: SpinWindowOptions;
   /** Timer slack of the helper thread, ns; 0 = leave it. */
   timerSlackNs: number;
 }
 
-export function createPreciseScheduler(options: PreciseSchedulerOptions): DelayScheduler {
+export interface PreciseDelayScheduler extends DelayScheduler {
+  /** The polling window currently in use, µs. */
+  readonly spinUs: number;
+}
+
+export function createPreciseScheduler(options: PreciseSchedulerOptions): PreciseDelayScheduler {
   const epochNs = process.hrtime.bigint();
   const nowNs = (): number => Number(process.hrtime.bigint() - epochNs);
-  const spinNs = Math.round(options.spinUs * 1000);
+  const spin = createSpinWindow(options.spin);
   const heap = new MinHeap<Entry>(before);
   const control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
   const alarm = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
@@ -85,12 +91,12 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): DelayS
       worker?.unref();
       return;
     }
-    if (!alarmReady || top.deadlineNs - nowNs() <= spinNs) {
+    if (!alarmReady || top.deadlineNs - nowNs() <= spin.ns) {
       immediate = setImmediate(poll);
       return;
     }
     polling = false;
-    arm(top.deadlineNs - spinNs);
+    arm(top.deadlineNs - spin.ns);
   };
 
   const startPolling = (): void => {
@@ -126,6 +132,8 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): DelayS
         alarmReady = true; // the ready message; a poll in progress will arm the helper
         return;
       }
+      // An alarm: `message` is the wake-up time it was armed for.
+      spin.record(nowNs() - message);
       if (!polling && heap.size > 0) startPolling();
     });
     worker.on('error', onWorkerLost);
@@ -146,11 +154,14 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): DelayS
       if (heap.size === 0) worker?.ref();
       heap.push(entry);
       if (polling || heap.peek() !== entry) return;
-      if (!alarmReady || deadlineNs - startNs <= spinNs) startPolling();
-      else arm(deadlineNs - spinNs);
+      if (!alarmReady || deadlineNs - startNs <= spin.ns) startPolling();
+      else arm(deadlineNs - spin.ns);
     },
     get pending() {
       return heap.size;
+    },
+    get spinUs() {
+      return spin.ns / 1000;
     },
     close() {
       if (closing) return closing;

@@ -9,9 +9,11 @@
  */
 import { SchedulerError } from './scheduler-errors.ts';
 import { createPreciseScheduler } from './scheduler-precise.ts';
+import { SPIN_DEFAULTS } from './scheduler-spin.ts';
 import { createTimeoutScheduler } from './scheduler-timeout.ts';
 
 export { SchedulerError, type SchedulerErrorCode } from './scheduler-errors.ts';
+export type { PreciseDelayScheduler } from './scheduler-precise.ts';
 
 /** Called when a delay elapses, with the realised delay (fire time − schedule time) in µs. */
 export type DelayCallback = (realisedUs: number) => void;
@@ -41,10 +43,15 @@ export interface DelaySchedulerOptions {
   strategy?: DelayStrategy;
   /**
    * 'precise' only. How long before a deadline the sleeping helper thread wakes the main thread,
-   * which then polls (setImmediate + hrtime) until the deadline, in µs. Larger ⇒ fewer late
-   * fires when wake-ups are slow (busy machine), but more main-thread CPU per delay. Default 150.
+   * which then polls (setImmediate + hrtime) until the deadline, in µs; or 'auto' (default): the
+   * window follows the 98th percentile (+20 µs) of how late recent alarms reached the main
+   * thread, within [minSpinUs, maxSpinUs]. Wider ⇒ fewer late fires, more main-thread CPU.
    */
-  spinUs?: number;
+  spinUs?: number | 'auto';
+  /** 'precise' with spinUs 'auto': lower bound of the window, µs. Default 50. */
+  minSpinUs?: number;
+  /** 'precise' with spinUs 'auto': upper bound of the window, µs. Default 1000. */
+  maxSpinUs?: number;
   /**
    * 'precise' only. Linux timer slack of the helper thread, in ns (the kernel may delay a timed
    * sleep by up to this much; its default is 50 000). 0 leaves the inherited slack. Default 1.
@@ -53,7 +60,7 @@ export interface DelaySchedulerOptions {
 }
 
 /** Defaults of the 'precise' strategy, exported for documentation and benchmarks. */
-export const DEFAULT_SPIN_US = 150;
+export const DEFAULT_SPIN_US = 'auto';
 export const DEFAULT_TIMER_SLACK_NS = 1;
 
 export function createDelayScheduler(options: DelaySchedulerOptions = {}): DelayScheduler {
@@ -63,12 +70,25 @@ export function createDelayScheduler(options: DelaySchedulerOptions = {}): Delay
     throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `strategy must be 'precise' or 'timeout', got ${JSON.stringify(strategy)}`);
   }
   const spinUs = options.spinUs ?? DEFAULT_SPIN_US;
-  if (typeof spinUs !== 'number' || !Number.isFinite(spinUs) || spinUs < 0) {
-    throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `spinUs must be a finite number ≥ 0 (µs), got ${String(spinUs)}`);
+  if (spinUs !== 'auto') checkMicros('spinUs', spinUs);
+  const minSpinUs = checkMicros('minSpinUs', options.minSpinUs ?? SPIN_DEFAULTS.minUs);
+  const maxSpinUs = checkMicros('maxSpinUs', options.maxSpinUs ?? SPIN_DEFAULTS.maxUs);
+  if (minSpinUs > maxSpinUs) {
+    throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `minSpinUs (${minSpinUs}) must not exceed maxSpinUs (${maxSpinUs})`);
   }
   const timerSlackNs = options.timerSlackNs ?? DEFAULT_TIMER_SLACK_NS;
   if (!Number.isSafeInteger(timerSlackNs) || timerSlackNs < 0) {
     throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `timerSlackNs must be an integer ≥ 0 (ns), got ${String(timerSlackNs)}`);
   }
-  return createPreciseScheduler({ spinUs, timerSlackNs });
+  return createPreciseScheduler({
+    spin: spinUs === 'auto' ? { minUs: minSpinUs, maxUs: maxSpinUs } : { fixedUs: spinUs },
+    timerSlackNs,
+  });
+}
+
+function checkMicros(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `${name} must be a finite number ≥ 0 (µs) or 'auto', got ${String(value)}`);
+  }
+  return value;
 }

@@ -1,8 +1,8 @@
 // Alarm thread of the precise delay scheduler (nodes/scheduler-precise.ts).
 //
 // It only sleeps: blocked in Atomics.wait until the wake-up time the main thread stored in
-// shared memory, then it posts one message so the main thread starts polling for the final
-// stretch. The main thread re-arms it by storing a new time and notifying. Plain .mjs so that it
+// shared memory, then it posts that time (a number; the one start-up message is an object) so
+// the main thread starts polling for the final stretch and learns how late the alarm arrived. The main thread re-arms it by storing a new time and notifying. Plain .mjs so that it
 // needs no TypeScript loader, whether the scheduler runs under tsx, vitest or `node --import tsx`.
 //
 // Shared layout (see scheduler-precise.ts):
@@ -14,7 +14,6 @@ import { readlinkSync, writeFileSync } from 'node:fs';
 const SEQ = 0;
 const STOP = 1;
 const DISARMED = 0x7fff_ffff_ffff_ffffn;
-const MSG_ALARM = 2; // alarm messages are this number; the one ready message is an object
 
 const { control, alarm: alarmBuffer, epochNs, timerSlackNs } = workerData;
 const ctl = new Int32Array(control);
@@ -52,5 +51,5 @@ for (;;) {
     continue;
   }
   // Disarm only if the main thread did not move the alarm meanwhile; one message per arming.
-  if (Atomics.compareExchange(alarm, 0, at, DISARMED) === at) parentPort.postMessage(MSG_ALARM);
+  if (Atomics.compareExchange(alarm, 0, at, DISARMED) === at) parentPort.postMessage(Number(at));
 }
