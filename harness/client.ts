@@ -98,11 +98,17 @@ interface ReadReply {
 }
 
 /** Wait until a performance.now() instant: a timer for the bulk, then yielding spins for the last ~1.5 ms
- * (setTimeout alone lands up to ~1 ms late, which would show up as harness latency). */
-export async function waitUntil(targetMs: number): Promise<void> {
-  let left = targetMs - performance.now();
-  if (left > 2) await sleep(left - 1.5);
-  while (performance.now() < targetMs) await immediate();
+ * (setTimeout alone lands up to ~1 ms late, which would show up as harness latency). `cancelled` is
+ * polled about every millisecond and ends the wait early. */
+export async function waitUntil(targetMs: number, cancelled?: () => boolean): Promise<void> {
+  for (let left = targetMs - performance.now(); left > 2; left = targetMs - performance.now()) {
+    await sleep(cancelled ? Math.min(left - 1.5, 1) : left - 1.5);
+    if (cancelled?.()) return;
+  }
+  while (performance.now() < targetMs) {
+    if (cancelled?.()) return;
+    await immediate();
+  }
 }
 
 export async function runClients(task: ClientTask, port?: MessagePort): Promise<ClientResult> {
@@ -145,12 +151,57 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
     return { ok: r.ok, version: r.ok ? r.version : -1, replyAt: performance.now() };
   };
 
+  // Visibility probes get their own pools: rounds overlap in flight and must not queue behind each other.
+  const probePools: Pool[] =
+    offsets.length > 0
+      ? task.followerUrls.map((url) => createPool(url, { connections: perNode * 4, timeoutMs: task.requestTimeoutMs }))
+      : [];
+
+  /**
+   * t-visibility of one write. Round j reads, at ack + offsets[j], every follower not yet known fresh,
+   * without waiting for earlier rounds (a round trip is longer than the first offsets, so waiting would
+   * push every later round far past its nominal offset). Round 0 is the read-back itself. A follower's
+   * version never decreases, so the write is fully visible from round max_k(first fresh round of k) on.
+   */
+  const probe = async (key: string, version: number, ackAt: number, round0At: number, round0: Promise<ReadReply[]>): Promise<void> => {
+    const firstFresh = task.followerUrls.map(() => Infinity);
+    let visibleFrom = Infinity;
+    const note = (follower: number, round: number, r: ReadReply): void => {
+      if (r.ok && r.version >= version && round < firstFresh[follower]!) firstFresh[follower] = round;
+      visibleFrom = Math.min(visibleFrom, Math.max(...firstFresh));
+    };
+    const rounds: Promise<void>[] = [round0.then((replies) => replies.slice(1).forEach((r, k) => note(k, 0, r)))];
+    visibility.realisedSumUs[0]! += (round0At - ackAt) * 1000;
+    visibility.rounds[0]!++;
+    const known = (): boolean => visibleFrom < Infinity || stopped;
+    for (let j = 1; j < offsets.length && !known(); j++) {
+      await waitUntil(ackAt + offsets[j]! / 1000, known);
+      if (known()) break;
+      const targets = firstFresh.flatMap((f, k) => (f === Infinity ? [k] : []));
+      visibility.realisedSumUs[j]! += (performance.now() - ackAt) * 1000;
+      visibility.rounds[j]!++;
+      rounds.push(
+        Promise.all(
+          targets.map(async (k) => {
+            const r = await readKey(probePools[k]!, key, task.requestTimeoutMs);
+            note(k, j, { ok: r.ok, version: r.ok ? r.version : -1, replyAt: performance.now() });
+          }),
+        ).then(() => undefined),
+      );
+    }
+    await Promise.all(rounds);
+    visibility.probed++;
+    if (visibleFrom < Infinity) visibility.firstVisible[visibleFrom]!++;
+  };
+
   /** Read-back and visibility probes of one acked write. */
   const afterAck = async (plan: PlannedWrite, version: number, ackAt: number, measured: boolean): Promise<void> => {
     const probeVisibility = measured && plan.visibility && offsets.length > 0;
     if (!plan.readback && !probeVisibility) return;
     const sentAt = performance.now();
-    const replies = await Promise.all(nodeUrls.map((_, node) => read(node, plan.key)));
+    const readback = Promise.all(nodeUrls.map((_, node) => read(node, plan.key)));
+    const probing = probeVisibility ? probe(plan.key, version, ackAt, sentAt, readback) : null;
+    const replies = await readback;
     if (measured && plan.readback) {
       let staleFollowers = 0;
       let complete = true;
@@ -171,28 +222,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       if (complete) staleCounts[staleFollowers]!++;
       else incompleteReadbacks++;
     }
-    if (!probeVisibility) return;
-    // A follower's version never decreases, so once fresh it stays fresh: re-probe only the stale ones.
-    let pending = task.followerUrls.map((_, i) => i + 1).filter((node) => !(replies[node]!.ok && replies[node]!.version >= version));
-    visibility.probed++;
-    visibility.realisedSumUs[0]! += (sentAt - ackAt) * 1000;
-    visibility.rounds[0]!++;
-    if (pending.length === 0) {
-      visibility.firstVisible[0]!++;
-      return;
-    }
-    for (let j = 1; j < offsets.length && !stopped; j++) {
-      await waitUntil(ackAt + offsets[j]! / 1000);
-      const at = performance.now();
-      const again = await Promise.all(pending.map((node) => read(node, plan.key)));
-      visibility.realisedSumUs[j]! += (at - ackAt) * 1000;
-      visibility.rounds[j]!++;
-      pending = pending.filter((_, i) => !(again[i]!.ok && again[i]!.version >= version));
-      if (pending.length === 0) {
-        visibility.firstVisible[j]!++;
-        return;
-      }
-    }
+    await probing;
   };
 
   const runClient = async (client: number, phase: Phase, total: number, t0: number): Promise<{ ok: number; errors: number; lastAt: number }> => {
@@ -283,6 +313,6 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   } finally {
     if (progressTimer) clearInterval(progressTimer);
     port?.off('message', onMessage);
-    await Promise.all(pools.map((p) => p.close()));
+    await Promise.all([...pools, ...probePools].map((p) => p.close()));
   }
 }

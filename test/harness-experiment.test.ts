@@ -35,7 +35,7 @@ function fakeLauncher(extra: Partial<FakeClusterOptions> = {}) {
     configs,
     startCluster: async (o: ClusterOptions) => {
       configs.push(o);
-      const c = await startFakeCluster({ ...o, minDelayMs: 1, maxDelayMs: 8, ...extra });
+      const c = await startFakeCluster({ ...o, minDelayMs: 2, maxDelayMs: 20, ...extra });
       started.push(c);
       return c;
     },
@@ -47,7 +47,8 @@ describe('runExperiment against a fake cluster', () => {
     const out = join(await tempDir(), 'run');
     const launcher = fakeLauncher();
     const result = await runExperiment(
-      { quorums: '1,5', writes: 300, warmup: 40, clients: 4, threads: 2, seed: 42, visibility: 0.5, out, analyze: false },
+      // Delays of 2..20 ms keep W=1 and W=5 far apart even when the fake's single event loop is busy.
+      { quorums: '1,5', writes: 300, warmup: 40, clients: 4, threads: 2, seed: 42, visibility: 0.3, visibilityMax: '500ms', out, analyze: false },
       { startCluster: launcher.startCluster },
     );
     expect(launcher.started.every((c) => c.stopped())).toBe(true);
