@@ -116,7 +116,11 @@ async function main(): Promise<void> {
   process.stdout.write(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   process.stdout.write(`results: ${result.dir}\n`);
   for (const f of result.files) process.stdout.write(`  ${f}\n`);
-  if (result.analysis.ran) process.stdout.write('analysis: done\n');
+  if (result.analysis.ran) {
+    const files = (result.analysis.result as { files?: unknown } | undefined)?.files;
+    process.stdout.write('analysis:\n');
+    if (Array.isArray(files)) for (const f of files) process.stdout.write(`  ${String(f)}\n`);
+  }
 
   if (result.aborted) fail('interrupted; partial results written', 130);
   if (!result.converged) {
