@@ -26,7 +26,7 @@ const env = process.env;
 const argv = yargs(hideBin(process.argv))
   .scriptName('npm run cluster --')
   .usage('$0 [options]\n\nStart a leader and its followers as local processes; Ctrl-C stops them all.')
-  .option('quorum', { alias: 'w', type: 'string', describe: 'write quorum W (env WRITE_QUORUM)', default: env.WRITE_QUORUM || String(DEFAULT_WRITE_QUORUM) })
+  .option('quorum', { alias: 'w', type: 'string', describe: `write quorum W (env WRITE_QUORUM) [default: ${DEFAULT_WRITE_QUORUM}, at most the number of followers]`, default: env.WRITE_QUORUM || undefined })
   .option('followers', { alias: 'n', type: 'string', describe: 'number of followers', default: String(DEFAULT_FOLLOWER_COUNT) })
   .option('min-delay', { type: 'string', describe: 'min replication delay, e.g. 100us, 0.1ms (env MIN_DELAY)', default: env.MIN_DELAY || `${DEFAULT_MIN_DELAY_MS}ms` })
   .option('max-delay', { type: 'string', describe: 'max replication delay (env MAX_DELAY)', default: env.MAX_DELAY || `${DEFAULT_MAX_DELAY_MS}ms` })
@@ -57,7 +57,10 @@ try {
         ? new Array<number>(followers).fill(0)
         : defaultFollowerPorts(followers, leaderPort);
   options = {
-    writeQuorum: parseIntegerOption(argv.quorum, '--quorum/WRITE_QUORUM', 1, followers),
+    writeQuorum:
+      argv.quorum === undefined
+        ? Math.min(DEFAULT_WRITE_QUORUM, followers)
+        : parseIntegerOption(argv.quorum, '--quorum/WRITE_QUORUM', 1, followers),
     followers,
     minDelayMs: parseDurationMs(argv['min-delay'], '--min-delay/MIN_DELAY'),
     maxDelayMs: parseDurationMs(argv['max-delay'], '--max-delay/MAX_DELAY'),

@@ -114,15 +114,15 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
   });
 
   test('starts, prints the URLs, serves, and stops every node on SIGTERM', async () => {
-    cli = run(CLI, { WRITE_QUORUM: '4', MIN_DELAY: '200us' }, ['--leader-port', '0', '--quiet']);
+    cli = run(CLI, { WRITE_QUORUM: '2', MIN_DELAY: '200us' }, ['--leader-port', '0', '--followers', '2', '--quiet']);
     await cli.waitFor(/Ctrl-C to stop/);
     const out = cli.stdout();
-    expect(out).toMatch(/W=4, delays 200us\.\.1ms/);
+    expect(out).toMatch(/W=2, delays 200us\.\.1ms/);
     const leaderUrl = out.match(/leader\s+(http:\/\/\S+)/)![1]!;
     const pids = [...out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
-    expect(pids).toHaveLength(6);
-    for (let i = 1; i <= 5; i++) expect(out).toMatch(new RegExp(`follower${i}\\s+http://127\\.0\\.0\\.1:\\d+`));
-    expect((await call(`${leaderUrl}/write`, 'POST', { key: 'a', value: 1 })).body).toMatchObject({ acks: 4, quorum: 4 });
+    expect(pids).toHaveLength(3);
+    for (let i = 1; i <= 2; i++) expect(out).toMatch(new RegExp(`follower${i}\\s+http://127\\.0\\.0\\.1:\\d+`));
+    expect((await call(`${leaderUrl}/write`, 'POST', { key: 'a', value: 1 })).body).toMatchObject({ acks: 2, quorum: 2 });
     cli.child.kill('SIGTERM');
     expect((await cli.exit).code).toBe(0);
     expect(pids.filter(alive)).toEqual([]);
@@ -131,9 +131,9 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
   test('a taken port: exit 1 with a clear message', async () => {
     const busy = await occupyPort();
     try {
-      const p = run(CLI, {}, ['--leader-port', '0', '--follower-ports', `0,0,${busy.port},0,0`, '--quiet']);
+      const p = run(CLI, {}, ['--leader-port', '0', '--followers', '2', '--follower-ports', `0,${busy.port}`, '--quiet']);
       expect((await p.exit).code).toBe(1);
-      expect(p.stderr()).toContain(`cluster: follower3: port ${busy.port} on 127.0.0.1 is already in use`);
+      expect(p.stderr()).toContain(`cluster: follower2: port ${busy.port} on 127.0.0.1 is already in use`);
     } finally {
       await busy.release();
     }
