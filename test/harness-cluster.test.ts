@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { SUMMARY_COLUMNS } from '../harness/csv.ts';
+import { runExperiment } from '../harness/experiment.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../harness/cli.ts', import.meta.url));
@@ -74,9 +75,9 @@ function pidsOf(meta: { cluster: { perQuorum: Record<string, { pids: number[] }>
 describe.skipIf(!HAVE_NODES)('the experiment CLI with the real local cluster', () => {
   test('quorums 1 and 5: every file, zero stale reads at W=5, converged, W=5 slower, nodes gone', async () => {
     const out = await tempDir();
-    // Wider delays than the default keep W=1 and W=5 apart even while other tests load the CPU.
+    // Delays of 2..20 ms (model medians ~5 vs ~17 ms) keep W=1 and W=5 apart even while other tests load the CPU.
     const run = await runCli(['--quorums', '1,5', '--writes', '300', '--warmup', '50', '--clients', '4', '--seed', '7',
-      '--min-delay', '0.5ms', '--max-delay', '4ms', '--visibility', '0.2', '--out', out, '--no-analyze']);
+      '--min-delay', '2ms', '--max-delay', '20ms', '--visibility', '0.2', '--out', out, '--no-analyze']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/W\s+writes\/s\s+p50 µs/);
@@ -115,6 +116,24 @@ describe.skipIf(!HAVE_NODES)('the experiment CLI with the real local cluster', (
     const meta = JSON.parse(await readFile(join(out, 'meta.json'), 'utf8'));
     expect(Object.keys(meta.cluster.perQuorum)).toEqual(['1']);
     const pids = pidsOf(meta);
+    expect(pids).toHaveLength(6);
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  test('in-process: every node is gone when the run throws while a cluster is up', async () => {
+    const out = await tempDir();
+    const pids: number[] = [];
+    await expect(
+      runExperiment(
+        { quorums: '3', writes: 20, warmup: 0, clients: 1, out, analyze: false },
+        {
+          onCluster: (t) => {
+            pids.push(...t.pids);
+            throw new Error('test failure in the middle of W=3');
+          },
+        },
+      ),
+    ).rejects.toThrow('W=3');
     expect(pids).toHaveLength(6);
     expect(pids.filter(alive)).toEqual([]);
   });
