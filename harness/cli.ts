@@ -98,7 +98,10 @@ async function main(): Promise<void> {
   } catch (err) {
     clearLine();
     if (err instanceof OptionError) fail(err.message, 2);
-    fail(`failed: ${(err as Error).stack ?? String(err)}`, 1);
+    // Errors with a QL_ERR_ code (launcher, control calls) explain themselves; anything else is a bug: show the stack.
+    const code = (err as { code?: unknown } | null)?.code;
+    const known = typeof code === 'string' && code.startsWith('QL_ERR');
+    fail(`failed: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`, 1);
   }
   clearLine();
 
@@ -106,7 +109,8 @@ async function main(): Promise<void> {
   const o = result.options;
   process.stdout.write(
     `${o.clients} clients on ${o.threads} threads, ${o.rate ? `open loop at ${o.rate} writes/s` : 'closed loop'}, ` +
-      `${o.writes} writes per quorum (+${o.warmup} warm-up), delays ${o.minDelayMs}..${o.maxDelayMs} ms, seed ${o.seed}\n`,
+      `${o.writes} writes per quorum (+${o.warmup} warm-up), ` +
+      `${o.leader ? `external cluster ${o.leader}` : `delays ${o.minDelayMs}..${o.maxDelayMs} ms`}, seed ${o.seed}\n`,
   );
   for (const r of result.results) {
     if (r.sendLagStats) {

@@ -28,6 +28,13 @@ export interface RunningCluster {
   stop(): Promise<void>;
 }
 
+export interface ExternalConfig {
+  mode: 'external';
+  writeQuorum: number;
+  /** The leader's GET /config, if it answers one. */
+  leaderConfig: Record<string, unknown> | null;
+}
+
 export type StartCluster = (options: ClusterOptions) => Promise<RunningCluster>;
 
 export interface ClusterTarget {
@@ -36,8 +43,11 @@ export interface ClusterTarget {
   leaderUrl: string;
   followerUrls: string[];
   pids: number[];
-  /** What the cluster was started with (recorded in meta.json). */
-  config: ClusterOptions | { mode: 'external'; writeQuorum: number };
+  /** What the cluster was started with, or (external) what its leader's GET /config reports; in meta.json. */
+  config: ClusterOptions | ExternalConfig;
+  /** Injected delay bounds in effect, ms; null when an external leader does not report them. */
+  minDelayMs: number | null;
+  maxDelayMs: number | null;
   /** Stop the local cluster; a no-op for an external one. Safe to call twice. */
   release(): Promise<void>;
 }
@@ -80,9 +90,18 @@ export async function acquireCluster(
       throw new Error(`leader ${leaderUrl} reports quorum ${health.quorum} after PUT /config {writeQuorum: ${quorum}}`);
     }
     await Promise.all(followerUrls.map((u) => control.getJson(u, '/health')));
+    let leaderConfig: Record<string, unknown> | null = null;
+    try {
+      leaderConfig = await control.getJson<Record<string, unknown>>(leaderUrl, '/config');
+    } catch {
+      leaderConfig = null;
+    }
+    const ms = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
     return {
       quorum, mode: 'external', leaderUrl, followerUrls, pids: [],
-      config: { mode: 'external', writeQuorum: quorum },
+      config: { mode: 'external', writeQuorum: quorum, leaderConfig },
+      minDelayMs: ms(leaderConfig?.minDelayMs),
+      maxDelayMs: ms(leaderConfig?.maxDelayMs),
       release: async () => {},
     };
   }
@@ -92,6 +111,7 @@ export async function acquireCluster(
   let stopping: Promise<void> | null = null;
   return {
     quorum, mode: 'local', leaderUrl: cluster.leaderUrl, followerUrls: cluster.followerUrls, pids: cluster.pids, config,
+    minDelayMs: options.minDelayMs, maxDelayMs: options.maxDelayMs,
     release: () => (stopping ??= cluster.stop()),
   };
 }

@@ -36,7 +36,7 @@ function num(x: unknown): number | null {
   return typeof x === 'number' && Number.isFinite(x) ? x : null;
 }
 
-export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined, delays: { minDelayMs: number; maxDelayMs: number }): Row<typeof SUMMARY_COLUMNS> {
+export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined): Row<typeof SUMMARY_COLUMNS> {
   const s = r.latencyStats;
   const rd = histogramStats(r.followerReadDelay);
   return {
@@ -65,8 +65,8 @@ export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined
     delay_error_p50_us: num(leaderStats?.delays?.errorUs?.p50),
     delay_error_p99_us: num(leaderStats?.delays?.errorUs?.p99),
     realised_delay_mean_us: num(leaderStats?.delays?.realisedUs?.mean),
-    min_delay_ms: delays.minDelayMs,
-    max_delay_ms: delays.maxDelayMs,
+    min_delay_ms: r.minDelayMs,
+    max_delay_ms: r.maxDelayMs,
     duration_s: round(r.durationS, 3),
   };
 }

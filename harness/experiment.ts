@@ -137,6 +137,8 @@ async function runQuorum(
       visibilityOffsetsUs: offsets,
       convergence,
       cluster: target.config,
+      minDelayMs: target.minDelayMs,
+      maxDelayMs: target.maxDelayMs,
       harnessCpu,
     });
   } finally {

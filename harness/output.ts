@@ -17,7 +17,7 @@ export async function writeRunFolder(
 ): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const files: [string, string][] = [
-    ['summary.csv', toCsv(SUMMARY_COLUMNS, results.map((r) => summaryRow(r, r.convergence.leaderStats, options)))],
+    ['summary.csv', toCsv(SUMMARY_COLUMNS, results.map((r) => summaryRow(r, r.convergence.leaderStats)))],
     ['latency_percentiles.csv', toCsv(LATENCY_PERCENTILE_COLUMNS, results.flatMap(latencyPercentileRows))],
     ['staleness.csv', toCsv(STALENESS_COLUMNS, results.flatMap(stalenessRows))],
     ['stale_counts.csv', toCsv(STALE_COUNTS_COLUMNS, results.flatMap(staleCountRows))],

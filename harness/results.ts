@@ -47,6 +47,8 @@ export interface QuorumResult {
   warmup: { ok: number; errors: number };
   convergence: ConvergenceResult;
   cluster: ClusterTarget['config'];
+  minDelayMs: number | null;
+  maxDelayMs: number | null;
   stopped: boolean;
   /** CPU the harness process (all client threads) used during the measured phase. */
   harnessCpu: HarnessCpu;
@@ -68,6 +70,8 @@ export interface MergeContext {
   visibilityOffsetsUs: number[];
   convergence: ConvergenceResult;
   cluster: ClusterTarget['config'];
+  minDelayMs: number | null;
+  maxDelayMs: number | null;
   harnessCpu: HarnessCpu;
 }
 
@@ -139,6 +143,8 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     },
     convergence: ctx.convergence,
     cluster: ctx.cluster,
+    minDelayMs: ctx.minDelayMs,
+    maxDelayMs: ctx.maxDelayMs,
     stopped: results.some((r) => r.stopped),
     harnessCpu: ctx.harnessCpu,
     harnessCpuShare:

@@ -150,6 +150,10 @@ describe('runExperiment against a fake cluster', () => {
       expect(result.results[1]!.followerStale).toBe(0);
       expect(cluster.stopped()).toBe(false);
       expect(cluster.writesSeen()).toBe(120);
+      // Delay bounds come from the external leader's GET /config, not from --min-delay/--max-delay.
+      expect(result.results.map((r) => [r.minDelayMs, r.maxDelayMs])).toEqual([[1, 4], [1, 4]]);
+      const summary = parse(await readFile(join(out, 'summary.csv'), 'utf8'));
+      expect(summary.rows.map((r) => r.max_delay_ms)).toEqual(['4', '4']);
     } finally {
       await cluster.stop();
     }

@@ -141,6 +141,9 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
     if (req.method === 'GET' && url.pathname === '/data') return send(res, 200, dataOf(store));
     if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', role: 'leader', quorum, followers: followerUrls });
     if (req.method === 'POST' && url.pathname === '/stats/reset') return send(res, 200, {});
+    if (req.method === 'GET' && url.pathname === '/config') {
+      return send(res, 200, { quorum, followers: followerCount, minDelayMs: minDelay, maxDelayMs: maxDelay, quorumTimeoutMs: 2000 });
+    }
     if (req.method === 'PUT' && url.pathname === '/config') {
       const body = (await readBody(req)) as { writeQuorum: number };
       if (!Number.isInteger(body.writeQuorum) || body.writeQuorum < 1 || body.writeQuorum > followerCount) {
