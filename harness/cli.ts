@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   );
   for (const r of result.results) {
     if (r.sendLagStats) {
-      process.stdout.write(`W=${r.quorum}: harness send lag p50 ${r.sendLagStats.p50} µs, p99 ${r.sendLagStats.p99} µs (open loop)\n`);
+      process.stdout.write(`W=${r.quorum}: open-loop send lag (actual - intended send) p50 ${r.sendLagStats.p50} µs, p99 ${r.sendLagStats.p99} µs\n`);
     }
   }
   process.stdout.write(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
