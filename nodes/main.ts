@@ -7,8 +7,7 @@
  * down when the parent goes away so no node outlives its launcher.
  */
 import { ConfigError, parseNodeEnv, type NodeEnvConfig } from './config.ts';
-import { createFollower, type NodeServer } from './follower.ts';
-import { createLeader } from './leader.ts';
+import type { NodeServer } from './follower.ts';
 
 export const EXIT_CONFIG = 2;
 export const EXIT_PORT_IN_USE = 3;
@@ -35,9 +34,11 @@ try {
   throw err;
 }
 
+// Each role loads only its own modules: a follower never needs undici, the HDR histograms or the
+// delay scheduler, and start-up time of a six-process cluster is mostly module loading.
 const node: NodeServer =
   config.role === 'leader'
-    ? createLeader({
+    ? (await import('./leader.ts')).createLeader({
         followers: config.followers,
         writeQuorum: config.writeQuorum,
         minDelayMs: config.minDelayMs,
@@ -47,7 +48,7 @@ const node: NodeServer =
         delaySeed: config.delaySeed,
         scheduler: config.scheduler,
       })
-    : createFollower(config.leaderUrl ? { leaderUrl: config.leaderUrl } : {});
+    : (await import('./follower.ts')).createFollower(config.leaderUrl ? { leaderUrl: config.leaderUrl } : {});
 
 let shuttingDown = false;
 async function shutdown(why: string): Promise<void> {
