@@ -117,7 +117,14 @@ async function main(): Promise<void> {
       process.stdout.write(`W=${r.quorum}: open-loop send lag (actual - intended send) p50 ${r.sendLagStats.p50} µs, p99 ${r.sendLagStats.p99} µs\n`);
     }
   }
-  process.stdout.write(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  const sum = (k: 'clusterStartS' | 'warmupS' | 'measureS' | 'convergenceS' | 'stopS'): string =>
+    result.results.reduce((a, r) => a + r.phases[k], 0).toFixed(1);
+  process.stdout.write(
+    `wall time ${((Date.now() - started) / 1000).toFixed(1)} s: cluster start ${sum('clusterStartS')} s, warm-up ${sum('warmupS')} s, ` +
+      `load ${sum('measureS')} s, convergence check ${sum('convergenceS')} s, cluster stop ${sum('stopS')} s` +
+      (result.analysis.elapsedMs !== undefined ? `, analysis ${(result.analysis.elapsedMs / 1000).toFixed(1)} s` : '') +
+      '\n',
+  );
   process.stdout.write(`results: ${result.dir}\n`);
   for (const f of result.files) process.stdout.write(`  ${f}\n`);
   if (result.analysis.ran) {

@@ -14,7 +14,7 @@ import { buildMeta } from './meta.ts';
 import { resolveOptions, type ExperimentInput, type ExperimentOptions } from './options.ts';
 import { writeRunFolder } from './output.ts';
 import { preflight } from './preflight.ts';
-import { mergeResults, visibilityOffsets, type QuorumResult } from './results.ts';
+import { mergeResults, visibilityOffsets, type PhaseTimes, type QuorumResult } from './results.ts';
 import type { ProgressView } from './summary.ts';
 
 export interface ExperimentHooks {
@@ -33,6 +33,7 @@ export interface AnalysisOutcome {
   ran: boolean;
   error: string | null;
   result?: unknown;
+  elapsedMs?: number;
 }
 
 export interface ExperimentResult {
@@ -73,11 +74,15 @@ async function runQuorum(
 ): Promise<QuorumResult> {
   const offsets = options.visibility > 0 ? visibilityOffsets(options.visibilityMaxUs) : [];
   hooks.onProgress?.({ quorum, phase: 'starting', done: 0, total: options.writes, elapsedMs: 0 });
+  const startAt = performance.now();
   const target = await acquireCluster(options, quorum, control, hooks.startCluster);
+  // Where the wall time goes, per quorum (meta.json); stopS is filled in once the cluster is down.
+  const phases: PhaseTimes = { clusterStartS: (performance.now() - startAt) / 1000, warmupS: 0, measureS: 0, convergenceS: 0, stopS: 0 };
   try {
     clusters[String(quorum)] = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls, pids: target.pids };
     await hooks.onCluster?.(target);
     hooks.onProgress?.({ quorum, phase: 'warmup', done: 0, total: options.writes, elapsedMs: 0 });
+    const warmupAt = performance.now();
     let goAt = performance.now();
     let goCpu = process.cpuUsage();
     const results = await pool.runStep(
@@ -107,6 +112,7 @@ async function runQuorum(
           await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
           await Promise.all([target.leaderUrl, ...target.followerUrls].map((u) => control.sendJson('POST', u, '/stats/reset')));
           goAt = performance.now();
+          phases.warmupS = (goAt - warmupAt) / 1000;
           goCpu = process.cpuUsage();
         },
         onProgress: hooks.onProgress
@@ -126,9 +132,12 @@ async function runQuorum(
     // process.cpuUsage() covers every thread of this process: the client workers plus the main thread.
     const cpu = process.cpuUsage(goCpu);
     const measuredS = (performance.now() - goAt) / 1000;
+    phases.measureS = measuredS;
     const harnessCpu = { userS: cpu.user / 1e6, systemS: cpu.system / 1e6, wallS: measuredS, cores: availableParallelism() };
     hooks.onProgress?.({ quorum, phase: 'converging', done: options.writes, total: options.writes, elapsedMs: performance.now() - goAt });
+    const convergeAt = performance.now();
     const convergence = await checkConvergence(control, target.leaderUrl, target.followerUrls, options.convergenceTimeoutMs);
+    phases.convergenceS = (performance.now() - convergeAt) / 1000;
     leaderStats[String(quorum)] = convergence.leaderStats;
     return mergeResults(results, {
       quorum,
@@ -140,9 +149,12 @@ async function runQuorum(
       minDelayMs: target.minDelayMs,
       maxDelayMs: target.maxDelayMs,
       harnessCpu,
+      phases,
     });
   } finally {
+    const stopAt = performance.now();
     await target.release();
+    phases.stopS = (performance.now() - stopAt) / 1000;
   }
 }
 
@@ -155,6 +167,7 @@ function quorumMeta(r: QuorumResult): Record<string, unknown> {
     latencyUs: r.latencyStats,
     sendLagUs: r.sendLagStats,
     harnessCpu: { ...r.harnessCpu, shareOfMachine: r.harnessCpuShare },
+    phaseSeconds: r.phases,
     warmup: r.warmup,
     incompleteReadbacks: r.incompleteReadbacks,
     convergence: {
@@ -224,7 +237,8 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   const aborted = Boolean(hooks.signal?.aborted);
   let analysis: AnalysisOutcome = { ran: false, error: null };
   if (options.analyze && !aborted) {
-    analysis = await runAnalysis(options.out);
+    const analysisAt = performance.now();
+    analysis = { ...(await runAnalysis(options.out)), elapsedMs: performance.now() - analysisAt };
     if (analysis.error) hooks.onWarning?.(analysis.error);
   }
   return {

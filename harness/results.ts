@@ -54,6 +54,16 @@ export interface QuorumResult {
   harnessCpu: HarnessCpu;
   /** harnessCpu as a fraction of the machine (user+system) / (wall x cores). */
   harnessCpuShare: number;
+  phases: PhaseTimes;
+}
+
+/** Wall seconds of one quorum step, by phase. */
+export interface PhaseTimes {
+  clusterStartS: number;
+  warmupS: number;
+  measureS: number;
+  convergenceS: number;
+  stopS: number;
 }
 
 export interface HarnessCpu {
@@ -73,6 +83,7 @@ export interface MergeContext {
   minDelayMs: number | null;
   maxDelayMs: number | null;
   harnessCpu: HarnessCpu;
+  phases: PhaseTimes;
 }
 
 export function mergeVisibility(results: readonly ClientResult[], offsetsUs: readonly number[]): VisibilityPoint[] {
@@ -147,6 +158,7 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     maxDelayMs: ctx.maxDelayMs,
     stopped: results.some((r) => r.stopped),
     harnessCpu: ctx.harnessCpu,
+    phases: ctx.phases,
     harnessCpuShare:
       ctx.harnessCpu.wallS > 0 ? (ctx.harnessCpu.userS + ctx.harnessCpu.systemS) / (ctx.harnessCpu.wallS * ctx.harnessCpu.cores) : 0,
   };
