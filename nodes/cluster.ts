@@ -218,6 +218,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     const proc = spawn(process.execPath, [...tsxArgs, MAIN_ENTRY], {
       env: { ...baseEnv, ...env, ROLE: role, HOST: host },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
+      // nodes itself (otherwise their exits could race its handler and look like crashes).
+      detached: true,
     });
     let exitResolve!: () => void;
     const child: Child = {

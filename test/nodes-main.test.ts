@@ -21,10 +21,10 @@ interface Proc {
   waitFor(re: RegExp): Promise<RegExpMatchArray>;
 }
 
-function run(entry: string, env: Record<string, string>, args: string[] = []): Proc {
+function run(entry: string, env: Record<string, string>, args: string[] = [], detached = false): Proc {
   const clean = { ...process.env };
   for (const k of ['ROLE', 'PORT', 'HOST', 'WRITE_QUORUM', 'MIN_DELAY', 'MAX_DELAY', 'FOLLOWERS', 'QUORUM_TIMEOUT', 'DELAY_SEED', 'SCHEDULER']) delete clean[k];
-  const child = spawn(process.execPath, [...tsx, entry, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...tsx, entry, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
   let out = '';
   let err = '';
   const watchers: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
@@ -113,8 +113,9 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
     if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
   });
 
-  test('starts, prints the URLs, serves, and stops every node on SIGTERM', async () => {
-    cli = run(CLI, { WRITE_QUORUM: '2', MIN_DELAY: '200us' }, ['--leader-port', '0', '--followers', '2', '--quiet']);
+  test('starts, prints the URLs, serves, and stops every node on Ctrl-C', async () => {
+    // Own process group, so the SIGINT below reaches it the way a terminal's Ctrl-C does.
+    cli = run(CLI, { WRITE_QUORUM: '2', MIN_DELAY: '200us' }, ['--leader-port', '0', '--followers', '2', '--quiet'], true);
     await cli.waitFor(/Ctrl-C to stop/);
     const out = cli.stdout();
     expect(out).toMatch(/W=2, delays 200us\.\.1ms/);
@@ -123,8 +124,10 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
     expect(pids).toHaveLength(3);
     for (let i = 1; i <= 2; i++) expect(out).toMatch(new RegExp(`follower${i}\\s+http://127\\.0\\.0\\.1:\\d+`));
     expect((await call(`${leaderUrl}/write`, 'POST', { key: 'a', value: 1 })).body).toMatchObject({ acks: 2, quorum: 2 });
-    cli.child.kill('SIGTERM');
+    process.kill(-cli.child.pid!, 'SIGINT');
     expect((await cli.exit).code).toBe(0);
+    expect(cli.stderr()).toContain('cluster: SIGINT; stopping all nodes');
+    expect(cli.stderr()).not.toContain('unexpectedly');
     expect(pids.filter(alive)).toEqual([]);
   });
 
