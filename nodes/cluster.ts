@@ -3,9 +3,9 @@
  * every node is healthy, and stops them all again. Used by `npm run cluster` and by the harness.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
 import {
   ConfigError,
   DEFAULT_HOST,
@@ -58,19 +58,6 @@ export function composeFollowerUrls(n = DEFAULT_FOLLOWER_COUNT): string[] {
 }
 
 const MAIN_ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
-
-/**
- * `TSX_IMPORT_ARGS` from lib/ts-run.ts. That module calls import.meta.resolve, which vitest's module
- * runner lacks, so under vitest fall back to the same loader file resolved through require (tsx's
- * "." export is one unconditional file, so both resolve identically).
- */
-export async function tsxImportArgs(): Promise<readonly string[]> {
-  try {
-    return (await import('../lib/ts-run.ts')).TSX_IMPORT_ARGS;
-  } catch {
-    return ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
-  }
-}
 
 export interface ClusterOptions {
   /** W, 1..followers. */
@@ -212,10 +199,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   };
   process.on('exit', onParentExit);
 
-  const tsxArgs = await tsxImportArgs();
-
   function spawnNode(name: string, role: 'leader' | 'follower', env: Record<string, string>): { child: Child; ready: Promise<number> } {
-    const proc = spawn(process.execPath, [...tsxArgs, MAIN_ENTRY], {
+    const proc = spawn(process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY], {
       env: { ...baseEnv, ...env, ROLE: role, HOST: host },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the

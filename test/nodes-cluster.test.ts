@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
 import { describe, expect, test } from 'vitest';
-import { ClusterError, startCluster, tsxImportArgs, type NodeExit } from '../nodes/cluster.ts';
+import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
+import { ClusterError, startCluster, type NodeExit } from '../nodes/cluster.ts';
 import { ConfigError } from '../nodes/config.ts';
 import { call, until } from './nodes-helpers.ts';
 
@@ -92,7 +93,7 @@ describe('startCluster (real processes on ephemeral ports)', () => {
       const c = await startCluster({ writeQuorum: 1, followers: 1 });
       console.log(JSON.stringify(c.pids));
     `;
-    const parent = spawn(process.execPath, [...(await tsxImportArgs()), '--input-type=module', '-e', script], {
+    const parent = spawn(process.execPath, [...TSX_IMPORT_ARGS, '--input-type=module', '-e', script], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const pids = await new Promise<number[]>((resolve, reject) => {

@@ -1,16 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { tsxImportArgs } from '../nodes/cluster.ts';
+import { afterAll, describe, expect, test } from 'vitest';
+import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
 import { call, createStandIn, track } from './nodes-helpers.ts';
 
 const MAIN = fileURLToPath(new URL('../nodes/main.ts', import.meta.url));
 const CLI = fileURLToPath(new URL('../nodes/cluster-cli.ts', import.meta.url));
-let tsx: readonly string[];
-beforeAll(async () => {
-  tsx = await tsxImportArgs();
-});
+const tsx = TSX_IMPORT_ARGS;
 
 interface Proc {
   child: ChildProcess;
