@@ -132,6 +132,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   };
   let ok = 0;
   let incompleteReadbacks = 0;
+  let readbackSeq = 0;
   let done = 0;
   let stopped = false;
   let go: (() => void) | null = null;
@@ -199,7 +200,15 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
     const probeVisibility = measured && plan.visibility && offsets.length > 0;
     if (!plan.readback && !probeVisibility) return;
     const sentAt = performance.now();
-    const readback = Promise.all(nodeUrls.map((_, node) => read(node, plan.key)));
+    // Requests leave in the order they are issued, so a fixed order would make the first replica
+    // systematically the earliest-read (and most stale); rotating the first replica spreads that evenly.
+    const first = readbackSeq++ % nodeUrls.length;
+    const reads = new Array<Promise<ReadReply>>(nodeUrls.length);
+    for (let i = 0; i < nodeUrls.length; i++) {
+      const node = (first + i) % nodeUrls.length;
+      reads[node] = read(node, plan.key);
+    }
+    const readback = Promise.all(reads);
     const probing = probeVisibility ? probe(plan.key, version, ackAt, sentAt, readback) : null;
     const replies = await readback;
     if (measured && plan.readback) {
