@@ -74,10 +74,13 @@ describe('runExperiment against a fake cluster', () => {
     }
     expect(Number(w5!.stale_reads)).toBe(0);
     expect(Number(w1!.stale_reads)).toBeGreaterThan(0);
-    expect(Number(w5!.latency_p50_us)).toBeGreaterThan(Number(w1!.latency_p50_us));
 
     const pct = await table('latency_percentiles.csv');
     expect(pct.header).toEqual([...LATENCY_PERCENTILE_COLUMNS]);
+    // W=5 waits for the slowest of five 2..20 ms delays, W=1 for the fastest. The 10th percentile is
+    // compared rather than the median: it is the least disturbed by queueing when the machine is busy.
+    const p10 = (q: string) => Number(pct.rows.find((r) => r.quorum === q && Number(r.percentile) === 10)!.latency_us);
+    expect(p10('5')).toBeGreaterThan(p10('1'));
     const q1 = pct.rows.filter((r) => r.quorum === '1').map((r) => Number(r.latency_us));
     expect(q1.length).toBeGreaterThan(20);
     expect([...q1].sort((a, b) => a - b)).toEqual(q1);
