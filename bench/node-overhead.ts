@@ -1,0 +1,201 @@
+/**
+ * Benchmark 2 — node overhead. One client, sequential writes, MIN_DELAY = MAX_DELAY = 0, W = 1..5 on
+ * a real cluster (child processes), against bare HTTP round trips to one follower on the same
+ * machine (GET /health, POST /replicate). A write is two hops (client → leader → W followers →
+ * leader → client), so the floor is about two bare round trips; the rest is what the leader adds.
+ *
+ * The leader's own view (/stats writeLatencyUs: request arrival → response; delays.realisedUs:
+ * how long a zero delay waited in the scheduler; followers[].ackLatencyUs: the /replicate round
+ * trip) splits the client-side latency into where it goes. Bare round trips are measured in
+ * blocks between the write blocks, so both see the same machine.
+ */
+import type { Pool } from 'undici';
+import { createPool, postWrite } from '../harness/http.ts';
+import { cpuDelta, startBenchCluster, type BenchCluster } from './cluster.ts';
+import { formatTable, mean, ownCpuS, round1, summarize, type Summary } from './common.ts';
+
+export interface NodeOverheadOptions {
+  /** Measured writes per W. Default 3000. */
+  writesPerQuorum?: number;
+  /** Unmeasured writes before each W. Default 300. */
+  warmupWrites?: number;
+  /** Bare round trips of each kind per block (one block before each W in each round). Default 500. */
+  bareRequestsPerBlock?: number;
+  quorums?: number[];
+  /** Passes over all W (each W gets writesPerQuorum / rounds per pass). Default 3. */
+  rounds?: number;
+}
+
+export interface BareResult {
+  kind: string;
+  latencyUs: Summary;
+}
+
+export interface QuorumOverhead {
+  quorum: number;
+  writes: number;
+  clientUs: Summary;
+  /** Leader-side request arrival → response (its /stats writeLatencyUs), mean, µs. */
+  leaderMeanUs: number;
+  /** Mean realised wait of a zero delay in the leader's scheduler, µs. */
+  schedulerWaitMeanUs: number;
+  /** /replicate round trip as the leader sees it, mean over followers of their means, µs. */
+  replicateRttMeanUs: number;
+  /** client mean − leader mean: the client ↔ leader hop, HTTP parsing on both ends, µs. */
+  clientLegUs: number;
+  /** client − 2 × bare POST /replicate (means; p50s): what the leader adds beyond two plain hops, µs. */
+  overheadVsTwoHopsUs: { mean: number; p50: number };
+  cpuUsPerWrite: { client: number; leader: number; followers: number; total: number };
+}
+
+export interface NodeOverheadResult {
+  options: Required<NodeOverheadOptions>;
+  bare: BareResult[];
+  quorums: QuorumOverhead[];
+}
+
+async function timed(n: number, fn: () => Promise<unknown>): Promise<Float64Array> {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    out[i] = (performance.now() - t0) * 1000;
+  }
+  return out;
+}
+
+async function bareGet(pool: Pool, path: string): Promise<void> {
+  const res = await pool.request({ method: 'GET', path });
+  await res.body.text();
+}
+
+export async function run(options: NodeOverheadOptions = {}): Promise<NodeOverheadResult> {
+  const opts: Required<NodeOverheadOptions> = {
+    writesPerQuorum: options.writesPerQuorum ?? 3000,
+    warmupWrites: options.warmupWrites ?? 300,
+    bareRequestsPerBlock: options.bareRequestsPerBlock ?? 500,
+    quorums: options.quorums ?? [1, 2, 3, 4, 5],
+    rounds: options.rounds ?? 3,
+  };
+  const bc: BenchCluster = await startBenchCluster({ writeQuorum: 1, minDelayMs: 0, maxDelayMs: 0, delaySeed: 1 });
+  const leaderPool = createPool(bc.leaderUrl, { connections: 1, timeoutMs: 10_000 });
+  const followerPool = createPool(bc.followerUrls[0]!, { connections: 1, timeoutMs: 10_000 });
+  const bareHealth: number[] = [];
+  const bareReplicate: number[] = [];
+  const bareLeaderHealth: number[] = [];
+  let bareVersion = 0;
+  const replicate = async (): Promise<void> => {
+    // A key of its own, so the benchmark's writes are untouched; every version is newer (applied).
+    const res = await followerPool.request({
+      method: 'POST',
+      path: '/replicate',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'bench-bare', value: 'x'.repeat(16), version: ++bareVersion }),
+    });
+    await res.body.text();
+  };
+  const quorums: QuorumOverhead[] = [];
+  try {
+    let seq = 0;
+    const write = async (): Promise<void> => {
+      const r = await postWrite(leaderPool, `key-${seq % 100}`, `value-${seq++}`, 10_000);
+      if (!r.ok) throw new Error(`write failed: ${r.kind}${r.status ? ` ${r.status}` : ''}`);
+    };
+    await timed(200, () => bareGet(followerPool, '/health'));
+    await timed(200, replicate);
+    // Rounds over W, so a burst of load from other processes does not land on one W only.
+    const acc = new Map<number, { lat: number[]; leaderSumUs: number; leaderN: number; schedSumUs: number; schedN: number; rttSumUs: number; rttN: number; ownS: number; leaderS: number; followersS: number }>();
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const w of opts.quorums) {
+        await bc.setQuorum(w);
+        await timed(Math.ceil(opts.warmupWrites / opts.rounds), write);
+        bareHealth.push(...(await timed(opts.bareRequestsPerBlock, () => bareGet(followerPool, '/health'))));
+        bareReplicate.push(...(await timed(opts.bareRequestsPerBlock, replicate)));
+        bareLeaderHealth.push(...(await timed(opts.bareRequestsPerBlock, () => bareGet(leaderPool, '/health'))));
+        await bc.quiesceAndReset();
+        const cpu0 = bc.cpuS();
+        const own0 = ownCpuS();
+        const lat = await timed(Math.ceil(opts.writesPerQuorum / opts.rounds), write);
+        const own = ownCpuS() - own0;
+        await bc.quiesce(); // the replications still in flight after the last ack belong to this W
+        const stats = await bc.leaderStats();
+        const cpu = cpuDelta(cpu0, bc.cpuS());
+        const a = acc.get(w) ?? { lat: [], leaderSumUs: 0, leaderN: 0, schedSumUs: 0, schedN: 0, rttSumUs: 0, rttN: 0, ownS: 0, leaderS: 0, followersS: 0 };
+        acc.set(w, a);
+        a.lat.push(...lat);
+        a.leaderSumUs += stats.writeLatencyUs.mean * stats.writeLatencyUs.count;
+        a.leaderN += stats.writeLatencyUs.count;
+        a.schedSumUs += stats.delays.realisedUs.mean * stats.delays.realisedUs.count;
+        a.schedN += stats.delays.realisedUs.count;
+        for (const f of stats.followers) {
+          a.rttSumUs += f.ackLatencyUs.mean * f.ackLatencyUs.count;
+          a.rttN += f.ackLatencyUs.count;
+        }
+        a.ownS += own;
+        a.leaderS += cpu.leaderS;
+        a.followersS += cpu.followersS;
+      }
+    }
+    const bareRep = summarize(bareReplicate);
+    for (const w of opts.quorums) {
+      const a = acc.get(w)!;
+      const clientUs = summarize(a.lat);
+      const leaderMean = a.leaderSumUs / a.leaderN;
+      const perWrite = (s: number): number => round1((s * 1e6) / a.lat.length);
+      quorums.push({
+        quorum: w,
+        writes: a.lat.length,
+        clientUs,
+        leaderMeanUs: round1(leaderMean),
+        schedulerWaitMeanUs: round1(a.schedSumUs / a.schedN),
+        replicateRttMeanUs: round1(a.rttSumUs / a.rttN),
+        clientLegUs: round1(clientUs.mean - leaderMean),
+        overheadVsTwoHopsUs: { mean: round1(clientUs.mean - 2 * bareRep.mean), p50: round1(clientUs.p50 - 2 * bareRep.p50) },
+        // The few stats and reset calls per block are negligible next to the writes.
+        cpuUsPerWrite: {
+          client: perWrite(a.ownS),
+          leader: perWrite(a.leaderS),
+          followers: perWrite(a.followersS),
+          total: perWrite(a.ownS + a.leaderS + a.followersS),
+        },
+      });
+    }
+  } finally {
+    await Promise.allSettled([leaderPool.close(), followerPool.close()]);
+    await bc.stop();
+  }
+  return {
+    options: opts,
+    bare: [
+      { kind: 'GET /health (follower)', latencyUs: summarize(bareHealth) },
+      { kind: 'POST /replicate (follower)', latencyUs: summarize(bareReplicate) },
+      { kind: 'GET /health (leader)', latencyUs: summarize(bareLeaderHealth) },
+    ],
+    quorums,
+  };
+}
+
+export function format(r: NodeOverheadResult): string {
+  const bare = formatTable(
+    ['bare round trip', 'n', 'mean µs', 'p50 µs', 'p99 µs'],
+    r.bare.map((b) => [b.kind, b.latencyUs.n, b.latencyUs.mean, b.latencyUs.p50, b.latencyUs.p99]),
+  );
+  const q = formatTable(
+    ['W', 'client mean µs', 'p50', 'p99', 'leader-side mean', 'client leg', 'sched wait (0 delay)', '/replicate RTT', '− 2 bare hops (mean / p50)', 'CPU µs/write: client', 'leader', '5 followers'],
+    r.quorums.map((x) => [
+      x.quorum,
+      x.clientUs.mean,
+      x.clientUs.p50,
+      x.clientUs.p99,
+      x.leaderMeanUs,
+      x.clientLegUs,
+      x.schedulerWaitMeanUs,
+      x.replicateRttMeanUs,
+      `${x.overheadVsTwoHopsUs.mean} / ${x.overheadVsTwoHopsUs.p50}`,
+      x.cpuUsPerWrite.client,
+      x.cpuUsPerWrite.leader,
+      x.cpuUsPerWrite.followers,
+    ]),
+  );
+  return `${bare}\n\n${q}`;
+}

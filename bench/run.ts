@@ -1,0 +1,152 @@
+/**
+ * The benchmark runner.
+ *
+ *   npm run bench                      # all, in order (about 6–8 minutes)
+ *   npm run bench -- model-fit growth  # some, by name
+ *   npm run bench -- --quick           # smaller counts (a smoke run; figures are not for BENCHMARKS.md)
+ *   npm run bench -- --list
+ *
+ * Each benchmark prints a table and writes bench/results/<name>.json: its result plus the machine
+ * (CPU model, cores, Node, git commit), the load average at start and end, and how much CPU other
+ * processes used meanwhile (`noise.foreignCores`; `noise.noisy` flags a run disturbed by them).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { machineInfo, noiseReport, noiseSnapshot, type MachineInfo, type NoiseReport } from './common.ts';
+
+interface Benchmark {
+  name: string;
+  describe: string;
+  /** Runs the benchmark; returns [result, printable tables]. */
+  run(quick: boolean): Promise<{ result: unknown; table: string; verdict?: string }>;
+}
+
+const BENCHMARKS: Benchmark[] = [
+  {
+    name: 'delay-fidelity',
+    describe: 'realised − target delay of the precise scheduler vs setTimeout, idle and under load',
+    run: async (quick) => {
+      const m = await import('./delay-fidelity.ts');
+      const result = await m.run(quick ? { delays: 3000, sparseDelays: 200 } : {});
+      const load = result.results.find((r) => r.scenario === 'load' && r.strategy === 'precise');
+      const verdict = load
+        ? `target under load: p50 ≤ 20 µs (${load.absErrorUs.p50}), p99 ≤ 100 µs (${load.absErrorUs.p99}) → ${load.absErrorUs.p50 <= 20 && load.absErrorUs.p99 <= 100 ? 'holds' : 'MISSED'}`
+        : undefined;
+      return { result, table: m.formatTable(result), verdict };
+    },
+  },
+  {
+    name: 'node-overhead',
+    describe: 'single-client write latency with zero delay, W=1..5, vs bare HTTP round trips',
+    run: async (quick) => {
+      const m = await import('./node-overhead.ts');
+      const result = await m.run(quick ? { writesPerQuorum: 500, warmupWrites: 100, bareRequestsPerBlock: 200 } : {});
+      return { result, table: m.format(result) };
+    },
+  },
+  {
+    name: 'model-fit',
+    describe: 'mean write latency minus zero-delay baseline vs E[d_(W)]',
+    run: async (quick) => {
+      const m = await import('./model-fit.ts');
+      const result = await m.run(quick ? { writesPerQuorum: 400, blocks: 2 } : {});
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
+    name: 'throughput',
+    describe: 'max writes/s (zero delay) for W=1,3,5 × 1/10/64 clients, CPU split; default experiment wall time',
+    run: async (quick) => {
+      const m = await import('./throughput.ts');
+      const result = await m.run(quick ? { quick: true } : {});
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
+    name: 'loadgen-vs-autocannon',
+    describe: "the harness's request engine vs autocannon on a follower's GET /read",
+    run: async (quick) => {
+      const m = await import('./loadgen.ts');
+      const result = await m.run(quick ? { durationS: 2 } : {});
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
+    name: 'growth',
+    describe: 'wall time and peak RSS of a run vs writes, clients, keys',
+    run: async (quick) => {
+      const m = await import('./growth.ts');
+      const result = await m.run(quick ? { quick: true } : {});
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+];
+
+export interface BenchFile {
+  benchmark: string;
+  date: string;
+  machine: MachineInfo;
+  noise: NoiseReport;
+  quick: boolean;
+  verdict: string | null;
+  result: unknown;
+}
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { quick: { type: 'boolean', default: false }, list: { type: 'boolean', default: false }, out: { type: 'string' } },
+  });
+  if (values.list) {
+    for (const b of BENCHMARKS) console.log(`${b.name.padEnd(24)}${b.describe}`);
+    return;
+  }
+  const unknown = positionals.filter((p) => !BENCHMARKS.some((b) => b.name === p));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  const selected = positionals.length > 0 ? BENCHMARKS.filter((b) => positionals.includes(b.name)) : BENCHMARKS;
+  const outDir = values.out ? resolve(values.out) : RESULTS_DIR;
+  mkdirSync(outDir, { recursive: true });
+  const machine = machineInfo();
+  console.log(`quorum-lab benchmarks — ${machine.cpuModel} × ${machine.cores} cores, Node ${machine.node}, commit ${machine.gitCommit?.slice(0, 10) ?? '?'}${machine.gitDirty ? ' (+uncommitted changes)' : ''}`);
+  const t0 = performance.now();
+  let failed = 0;
+  for (const b of selected) {
+    console.log(`\n## ${b.name}: ${b.describe}`);
+    const start = noiseSnapshot();
+    console.log(`load average at start: ${start.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+    try {
+      const { result, table, verdict } = await b.run(values.quick);
+      const noise = noiseReport(start);
+      console.log(table);
+      if (verdict) console.log(verdict);
+      console.log(
+        `${noise.wallS} s; this benchmark used ${noise.ownCores ?? '?'} cores, other processes ${noise.foreignCores ?? '?'} cores` +
+          (noise.noisy ? ' — NOISY RUN: other processes competed for the CPU; figures are pessimistic' : ''),
+      );
+      const file: BenchFile = { benchmark: b.name, date: new Date().toISOString(), machine, noise, quick: values.quick, verdict: verdict ?? null, result };
+      const path = resolve(outDir, `${b.name}.json`);
+      writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`);
+      console.log(`wrote ${path}`);
+    } catch (err) {
+      failed++;
+      console.error(`bench ${b.name} failed: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+  console.log(`\n${selected.length} benchmark(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`);
+  if (failed) process.exitCode = 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
