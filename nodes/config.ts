@@ -3,6 +3,7 @@
  * the process environment (see docs/contracts.md, "Environment of a node process").
  */
 import { DurationError, parseDurationMs } from '../lib/duration.ts';
+import { TokenError, validateToken } from './auth.ts';
 
 export type Role = 'leader' | 'follower';
 export type SchedulerStrategy = 'precise' | 'timeout';
@@ -43,6 +44,8 @@ export interface LeaderEnvConfig {
   replicationTimeoutMs: number;
   delaySeed?: number;
   scheduler: SchedulerStrategy;
+  /** REPLICATION_TOKEN: sent to followers, required on PUT /config and POST /stats/reset. */
+  replicationToken?: string;
 }
 
 /** Settings of a follower process. */
@@ -52,6 +55,8 @@ export interface FollowerEnvConfig {
   host: string;
   /** Where writes should go, reported in 403 read_only answers (optional). */
   leaderUrl?: string;
+  /** REPLICATION_TOKEN: required on /replicate, /snapshot and POST /stats/reset. */
+  replicationToken?: string;
 }
 
 export type NodeEnvConfig = LeaderEnvConfig | FollowerEnvConfig;
@@ -149,6 +154,18 @@ function positiveDuration(env: Env, name: string, fallbackMs: number): number {
   return ms;
 }
 
+/** REPLICATION_TOKEN, validated; undefined when unset or blank. */
+export function parseTokenEnv(env: Env): { replicationToken?: string } {
+  const raw = env.REPLICATION_TOKEN;
+  if (raw === undefined || raw === '') return {};
+  try {
+    return { replicationToken: validateToken(raw) };
+  } catch (err) {
+    if (err instanceof TokenError) throw new ConfigError('REPLICATION_TOKEN', err.message);
+    throw err;
+  }
+}
+
 /** Parse and validate a node's environment. Throws ConfigError naming the offending variable. */
 export function parseNodeEnv(env: Env): NodeEnvConfig {
   const roleRaw = opt(env, 'ROLE');
@@ -161,7 +178,13 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
 
   if (roleRaw === 'follower') {
     const leader = opt(env, 'LEADER_URL');
-    return { role: 'follower', port, host, ...(leader ? { leaderUrl: parseNodeUrl(leader, 'LEADER_URL') } : {}) };
+    return {
+      role: 'follower',
+      port,
+      host,
+      ...(leader ? { leaderUrl: parseNodeUrl(leader, 'LEADER_URL') } : {}),
+      ...parseTokenEnv(env),
+    };
   }
 
   const followersRaw = opt(env, 'FOLLOWERS');
@@ -189,5 +212,6 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
     replicationTimeoutMs: positiveDuration(env, 'REPLICATION_TIMEOUT', DEFAULT_REPLICATION_TIMEOUT_MS),
     ...(seedRaw === undefined ? {} : { delaySeed: parseSeed(seedRaw) }),
     scheduler: schedRaw === undefined ? DEFAULT_SCHEDULER : parseScheduler(schedRaw),
+    ...parseTokenEnv(env),
   };
 }

@@ -10,12 +10,23 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import http from 'node:http';
+import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 
 /** 1 MiB: the default request body limit, bytes. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/**
+ * 4 MiB: the default limit of leader → follower messages (/replicate, and each /snapshot chunk's
+ * entries). Larger than the client limit because re-serialising a value can grow it (`9e20` is
+ * sent as `900000000000000000000`); the leader refuses a write whose message would exceed it.
+ */
+export const DEFAULT_REPLICATION_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+/** Header carrying a follower's boot id on replication answers: the leader spots a restart on the next ack. */
+export const BOOT_ID_HEADER = 'x-boot-id';
+/** Deepest nesting of objects/arrays accepted in a value (JSON.stringify overflows the stack near 5,000). */
+export const MAX_VALUE_DEPTH = 200;
 
 /** An error that maps to an HTTP response `{ error: code, message, ...extra }`. */
 export class HttpError extends Error {
@@ -64,12 +75,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Send a pre-serialised JSON text. */
-export function sendJsonText(res: ServerResponse, status: number, text: string): void {
+export function sendJsonText(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
@@ -112,7 +123,13 @@ export function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<
     });
     req.on('end', () => {
       if (overflow) return;
-      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      // toString would silently turn bad bytes into U+FFFD and store a key nobody sent.
+      if (!isUtf8(buf)) {
+        reject(new HttpError(400, 'invalid_json', 'request body is not valid UTF-8'));
+        return;
+      }
+      const text = buf.toString('utf8');
       try {
         resolve(JSON.parse(text));
       } catch (err) {
@@ -125,6 +142,28 @@ export function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<
 
 function tooLarge(limitBytes: number): HttpError {
   return new HttpError(413, 'payload_too_large', `request body exceeds ${limitBytes} bytes`, { limitBytes });
+}
+
+/**
+ * Whether a parsed JSON value nests objects/arrays deeper than `maxDepth` (a scalar has depth 0).
+ * Stops at the limit, so hostile nesting costs at most `maxDepth` frames.
+ */
+export function exceedsDepth(value: unknown, maxDepth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (maxDepth <= 0) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (exceedsDepth(value[i], maxDepth - 1)) return true;
+    return false;
+  }
+  for (const k in value) if (exceedsDepth((value as Record<string, unknown>)[k], maxDepth - 1)) return true;
+  return false;
+}
+
+/** Throw 400 invalid_value when a value nests deeper than MAX_VALUE_DEPTH (it could not be re-serialised safely). */
+export function assertValueDepth(value: unknown): void {
+  if (exceedsDepth(value, MAX_VALUE_DEPTH)) {
+    throw new HttpError(400, 'invalid_value', `"value" nests objects/arrays deeper than ${MAX_VALUE_DEPTH} levels`);
+  }
 }
 
 /** A plain JSON object (not null, not an array). */
@@ -156,7 +195,8 @@ export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): (
     if (err instanceof HttpError) {
       hooks.onHttpError?.(path, err);
       // After a refused oversized body, do not keep reading it for keep-alive.
-      const headers: Record<string, string> | undefined = err.status === 413 ? { connection: 'close' } : undefined;
+      const headers: Record<string, string> | undefined =
+        err.status === 413 ? { connection: 'close' } : err.status === 401 ? { 'www-authenticate': 'Bearer' } : undefined;
       sendError(res, err.status, err.code, err.message, err.extra, headers);
     } else {
       sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
@@ -201,6 +241,28 @@ export function toExpressApp(dispatch: (req: IncomingMessage, res: ServerRespons
   return app;
 }
 
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'request headers are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'request not received in time'],
+};
+
+/**
+ * Malformed HTTP (bad request line, bad content-length, oversized headers) never reaches a route:
+ * answer it with the same JSON error shape instead of node's bare 400, then close.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request', 'malformed HTTP request'];
+  const text = JSON.stringify({ error: code, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
+}
+
 export interface ServerHandle {
   listen(port?: number, host?: string): Promise<{ port: number; url: string }>;
   /** Stop accepting, let in-flight requests finish (at most `graceMs`), then drop connections. */
@@ -212,6 +274,7 @@ export function createServerHandle(listener: (req: IncomingMessage, res: ServerR
   const server = http.createServer({ keepAliveTimeout: 10_000 }, listener);
   // Slightly longer than keepAliveTimeout so the server never drops a socket the client reuses.
   server.headersTimeout = 15_000;
+  server.on('clientError', answerClientError);
   let listening = false;
   return {
     listen(port = 0, host = '127.0.0.1') {

@@ -4,7 +4,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express } from 'express';
-import { Pool } from 'undici';
 import { createRng, randomSeed, type Rng } from '../lib/rng.ts';
 import {
   ConfigError,
@@ -20,10 +19,15 @@ import {
   validateWriteQuorum,
   type SchedulerStrategy,
 } from './config.ts';
+import { createTokenCheck, guarded } from './auth.ts';
 import type { NodeServer } from './follower.ts';
+import { FollowerLink, startProbing, type FollowerState } from './follower-link.ts';
 import {
+  BOOT_ID_HEADER,
   DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_REPLICATION_BODY_LIMIT_BYTES,
   HttpError,
+  assertValueDepth,
   createDispatcher,
   createServerHandle,
   isPlainObject,
@@ -63,6 +67,20 @@ export interface LeaderOptions {
   connectionsPerFollower?: number;
   /** close(): how long to let in-flight requests and replications finish, ms. Default 2000. */
   closeGraceMs?: number;
+  /** When set: sent to followers as `Authorization: Bearer`, and required on PUT /config and POST /stats/reset. */
+  replicationToken?: string;
+  /** Largest replication message, bytes; a write whose message would be larger gets 413. Default 4 MiB (as the follower's). */
+  replicationBodyLimitBytes?: number;
+  /** Health probe period, ms: down followers every tick, idle up followers after `idleProbeMs`. 0 = no probes. Default 250. */
+  probeIntervalMs?: number;
+  /** Probe an up follower not heard from for this long, ms. Default 1000. */
+  idleProbeMs?: number;
+  /** Bound on one probe, ms. Default 1000 (or REPLICATION_TIMEOUT if smaller). */
+  probeTimeoutMs?: number;
+  /** Replications scheduled or in flight to one follower beyond which it is taken down (bounded memory). Default 4096. */
+  maxPendingPerFollower?: number;
+  /** Target size of one catch-up /snapshot request, bytes. Default 256 KiB. */
+  snapshotChunkBytes?: number;
 }
 
 export interface LeaderServer extends NodeServer {
@@ -73,22 +91,12 @@ export interface LeaderServer extends NodeServer {
   readonly pendingReplications: number;
 }
 
-interface FollowerLink {
-  url: string;
-  pool: Pool;
-  sent: number;
-  acked: number;
-  failed: number;
-  pending: number;
-  ackedVersion: number;
-  ackLatencyUs: LatencySummary;
-}
-
 /** One client write waiting for its quorum. */
 interface PendingWrite {
   res: ServerResponse;
-  key: string;
-  value: unknown;
+  /** JSON texts of the key and the value, reused for the replication message and the answer. */
+  keyJson: string;
+  valueJson: string;
   version: number;
   quorum: number;
   acks: number;
@@ -98,8 +106,8 @@ interface PendingWrite {
   timer: NodeJS.Timeout | undefined;
 }
 
-const REPLICATE_HEADERS = { 'content-type': 'application/json' };
 const NOT_ROLLED_BACK = 'leader and acked followers; not rolled back';
+const NOT_APPLIED = 'nothing: no version assigned, not applied anywhere';
 
 export function createLeader(options: LeaderOptions): LeaderServer {
   const followerUrls = validateFollowerUrls(options.followers, 'followers');
@@ -114,7 +122,10 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     if (!Number.isFinite(v) || v <= 0) throw new ConfigError(name, `must be a positive number of ms, got ${v}`);
   }
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const replLimit = options.replicationBodyLimitBytes ?? DEFAULT_REPLICATION_BODY_LIMIT_BYTES;
   const closeGraceMs = options.closeGraceMs ?? 2000;
+  const maxPending = options.maxPendingPerFollower ?? 4096;
+  const check = createTokenCheck(options.replicationToken);
   const delaySeed = options.rng ? options.delaySeed : parseSeed(options.delaySeed ?? randomSeed(), 'delaySeed');
   const rng = options.rng ?? createRng(delaySeed!);
   const ownsScheduler = typeof options.scheduler !== 'object';
@@ -130,26 +141,42 @@ export function createLeader(options: LeaderOptions): LeaderServer {
   let replPending = 0;
   let idleWaiters: Array<() => void> = [];
 
-  const links: FollowerLink[] = followerUrls.map((url) => ({
-    url,
-    pool: new Pool(url, {
-      connections: options.connectionsPerFollower ?? 64,
-      pipelining: 1,
-      keepAliveTimeout: 10_000,
-      connectTimeout: replicationTimeoutMs,
-      headersTimeout: replicationTimeoutMs,
-      bodyTimeout: replicationTimeoutMs,
-    }),
-    sent: 0,
-    acked: 0,
-    failed: 0,
-    pending: 0,
-    ackedVersion: 0,
-    ackLatencyUs: createLatencySummary(),
-  }));
+  // Followers not down (up or catching up): they receive live writes and their acks count.
+  let available = n;
+  let up = n;
+  const source = {
+    entries: () => store.entries(),
+    get size() {
+      return store.size;
+    },
+    get version() {
+      return version;
+    },
+  };
+  const onStateChange = (_l: FollowerLink, from: FollowerState, to: FollowerState) => {
+    if (from === 'down') available++;
+    if (to === 'down') available--;
+    if (from === 'up') up--;
+    if (to === 'up') up++;
+  };
+  const links: FollowerLink[] = followerUrls.map(
+    (url) =>
+      new FollowerLink({
+        url,
+        replicationTimeoutMs,
+        connections: options.connectionsPerFollower ?? 64,
+        token: options.replicationToken,
+        probeTimeoutMs: options.probeTimeoutMs ?? Math.min(1000, replicationTimeoutMs),
+        snapshotChunkBytes: options.snapshotChunkBytes ?? 256 * 1024,
+        source,
+        onStateChange,
+      }),
+  );
+  const ackLatencyUs: LatencySummary[] = links.map(() => createLatencySummary());
+  const stopProbing = startProbing(links, options.probeIntervalMs ?? 250, options.idleProbeMs ?? 1000);
 
   // Counters and histograms cleared by POST /stats/reset.
-  const counters = { ok: 0, failed: 0, rejected: 0, sent: 0, acked: 0, replFailed: 0, delayCount: 0, early: 0 };
+  const counters = { ok: 0, failed: 0, rejected: 0, unavailable: 0, sent: 0, acked: 0, replFailed: 0, skipped: 0, delayCount: 0, early: 0 };
   const acksAtResponse = new Array<number>(n + 1).fill(0);
   const targetUs = createLatencySummary();
   const realisedUs = createLatencySummary();
@@ -163,7 +190,12 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     writeLatencyUs.record((performance.now() - w.startMs) * 1000);
     if (ok) {
       counters.ok++;
-      sendJson(w.res, 200, { status: 'success', key: w.key, value: w.value, version: w.version, acks: w.acks, quorum: w.quorum });
+      // Built from the texts already serialised for replication: no second JSON.stringify of the value.
+      sendJsonText(
+        w.res,
+        200,
+        `{"status":"success","key":${w.keyJson},"value":${w.valueJson},"version":${w.version},"acks":${w.acks},"quorum":${w.quorum}}`,
+      );
     } else {
       counters.failed++;
       const message =
@@ -171,7 +203,7 @@ export function createLeader(options: LeaderOptions): LeaderServer {
           ? `only ${w.acks} of ${w.quorum} required acks within ${quorumTimeoutMs} ms`
           : `only ${w.acks} of ${w.quorum} required acks possible: ${w.failed} follower(s) failed`;
       sendError(w.res, 503, 'quorum_not_reached', message, {
-        key: w.key,
+        key: JSON.parse(w.keyJson) as string,
         version: w.version,
         acks: w.acks,
         quorum: w.quorum,
@@ -190,43 +222,69 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     }
   }
 
-  function onAck(link: FollowerLink, w: PendingWrite, sentMs: number): void {
+  function onAck(i: number, w: PendingWrite, sentMs: number, bootHeader: string | string[] | undefined): void {
+    const link = links[i]!;
+    const now = performance.now();
     link.acked++;
     counters.acked++;
     if (w.version > link.ackedVersion) link.ackedVersion = w.version;
-    link.ackLatencyUs.record((performance.now() - sentMs) * 1000);
+    ackLatencyUs[i]!.record((now - sentMs) * 1000);
+    link.noteAck(now, bootHeader);
     settle(link);
     if (!w.done && ++w.acks >= w.quorum) finish(w, true);
   }
 
-  function onFailure(link: FollowerLink, w: PendingWrite): void {
-    // No retry yet: a failed replication is counted; catch-up of a lagging follower is future work.
+  /** A replication that did not reach the follower: never retried, the catch-up snapshot covers it. */
+  function countFailure(link: FollowerLink, w: PendingWrite): void {
     link.failed++;
     counters.replFailed++;
-    settle(link);
     if (!w.done && ++w.failed > n - w.quorum) finish(w, false, 'unreachable');
   }
 
-  function send(link: FollowerLink, w: PendingWrite, payload: string): void {
+  function onFailure(link: FollowerLink, w: PendingWrite, epoch: number, reason: string): void {
+    link.replicationFailed(epoch, reason);
+    settle(link);
+    countFailure(link, w);
+  }
+
+  function skip(link: FollowerLink, w: PendingWrite): void {
+    link.skipped++;
+    counters.skipped++;
+    countFailure(link, w);
+  }
+
+  function send(i: number, w: PendingWrite, payload: string): void {
+    const link = links[i]!;
     link.sent++;
     counters.sent++;
     const sentMs = performance.now();
-    link.pool.request({ path: '/replicate', method: 'POST', headers: REPLICATE_HEADERS, body: payload }).then(
-      ({ statusCode, body }) => {
-        if (statusCode === 200) onAck(link, w, sentMs);
-        else onFailure(link, w);
+    const epoch = link.epoch;
+    link.pool.request({ path: '/replicate', method: 'POST', headers: link.replicateHeaders, body: payload }).then(
+      ({ statusCode, headers, body }) => {
+        if (statusCode === 200) onAck(i, w, sentMs, headers[BOOT_ID_HEADER]);
+        else onFailure(link, w, epoch, `/replicate answered ${statusCode}`);
         // Always drain so the keep-alive connection is reusable.
         body.dump().catch(() => {});
       },
-      () => onFailure(link, w),
+      (err: Error) => onFailure(link, w, epoch, (err as { code?: string }).code ?? err.message),
     );
   }
 
-  function replicate(w: PendingWrite): void {
-    const payload = JSON.stringify({ key: w.key, value: w.value, version: w.version });
+  function replicate(w: PendingWrite, payload: string): void {
     for (let i = 0; i < n; i++) {
       const link = links[i]!;
+      // Drawn for every follower, down or not, so one follower's outage does not shift the others' delays.
       const delayUs = minUs + rng.next() * spanUs;
+      if (link.state === 'down') {
+        skip(link, w);
+        continue;
+      }
+      if (link.pending >= maxPending) {
+        // A paused or very slow follower: stop queueing for it; the catch-up covers the rest.
+        link.markDown(`backlog of ${link.pending} pending replications`);
+        skip(link, w);
+        continue;
+      }
       link.pending++;
       replPending++;
       scheduler.schedule(delayUs, (realised) => {
@@ -236,7 +294,10 @@ export function createLeader(options: LeaderOptions): LeaderServer {
         targetUs.record(delayUs);
         realisedUs.record(realised);
         errorUs.record(realised - delayUs);
-        send(link, w, payload);
+        if (link.state === 'down') {
+          settle(link);
+          skip(link, w);
+        } else send(i, w, payload);
       });
     }
   }
@@ -249,14 +310,39 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     if (typeof key !== 'string' || key === '') throw new HttpError(400, 'invalid_key', '"key" must be a non-empty string');
     if (!('value' in body)) throw new HttpError(400, 'missing_value', '"value" is required (any JSON, null included)');
     const value = body.value;
+    assertValueDepth(value);
+    const keyJson = JSON.stringify(key);
+    const valueJson = JSON.stringify(value);
+    // UTF-8 is at most 3 bytes per UTF-16 unit: measure only when it could matter.
+    const approx = keyJson.length + valueJson.length + 48;
+    if (approx * 3 > replLimit && Buffer.byteLength(keyJson) + Buffer.byteLength(valueJson) + 48 > replLimit) {
+      throw new HttpError(413, 'payload_too_large', `the replication message would exceed ${replLimit} bytes`, { limitBytes: replLimit });
+    }
+    if (available < writeQuorum) {
+      // Fail fast, before a version is used: the outcome is known (not written), unlike a timeout.
+      counters.failed++;
+      counters.unavailable++;
+      acksAtResponse[0]!++;
+      writeLatencyUs.record((performance.now() - startMs) * 1000);
+      sendError(res, 503, 'quorum_not_reached', `only ${available} of ${n} followers are up or catching up; W=${writeQuorum}`, {
+        key,
+        acks: 0,
+        quorum: writeQuorum,
+        up,
+        available,
+        reason: 'insufficient_followers',
+        applied: NOT_APPLIED,
+      });
+      return;
+    }
     // Version and local apply in one synchronous step: no window where a follower could hold
     // a newer version than the leader.
     const v = ++version;
     store.apply(key, value, v);
     const w: PendingWrite = {
       res,
-      key,
-      value,
+      keyJson,
+      valueJson,
       version: v,
       quorum: writeQuorum,
       acks: 0,
@@ -268,7 +354,7 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     w.timer = setTimeout(() => {
       if (!w.done) finish(w, false, 'timeout');
     }, quorumTimeoutMs);
-    replicate(w);
+    replicate(w, `{"key":${keyJson},"value":${valueJson},"version":${v}}`);
   }
 
   function statsJson() {
@@ -276,18 +362,18 @@ export function createLeader(options: LeaderOptions): LeaderServer {
       role: 'leader',
       quorum: writeQuorum,
       version,
-      writes: { ok: counters.ok, failed: counters.failed, rejected: counters.rejected },
+      writes: { ok: counters.ok, failed: counters.failed, rejected: counters.rejected, unavailable: counters.unavailable },
       acksAtResponse: Object.fromEntries(acksAtResponse.map((c, i) => [String(i), c])),
-      replication: { pending: replPending, sent: counters.sent, acked: counters.acked, failed: counters.replFailed },
-      followers: links.map((l) => ({
-        url: l.url,
-        acked: l.acked,
-        failed: l.failed,
-        pending: l.pending,
-        ackedVersion: l.ackedVersion,
-        lagVersions: version - l.ackedVersion,
-        ackLatencyUs: l.ackLatencyUs.toJSON(),
-      })),
+      replication: {
+        // A running catch-up counts as pending: quiescent means nothing left to deliver.
+        pending: replPending + links.filter((l) => l.catchingUp).length,
+        sent: counters.sent,
+        acked: counters.acked,
+        failed: counters.replFailed,
+        skipped: counters.skipped,
+      },
+      availability: stateCounts(),
+      followers: links.map((l, i) => ({ ...l.statsJson(version), ackLatencyUs: ackLatencyUs[i]!.toJSON() })),
       delays: {
         strategy: ownsScheduler ? strategy : 'external',
         minDelayMs,
@@ -304,16 +390,17 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     };
   }
 
+  function stateCounts() {
+    const c = { up: 0, catching_up: 0, down: 0 };
+    for (const l of links) c[l.state]++;
+    return { ...c, quorum: writeQuorum, writable: available >= writeQuorum };
+  }
+
   function resetStats(): void {
     for (const k of Object.keys(counters) as Array<keyof typeof counters>) counters[k] = 0;
     acksAtResponse.fill(0);
-    for (const s of [targetUs, realisedUs, errorUs, writeLatencyUs]) s.reset();
-    for (const l of links) {
-      l.sent = 0;
-      l.acked = 0;
-      l.failed = 0;
-      l.ackLatencyUs.reset();
-    }
+    for (const s of [targetUs, realisedUs, errorUs, writeLatencyUs, ...ackLatencyUs]) s.reset();
+    for (const l of links) l.resetCounters();
   }
 
   const routes: RouteTable = {
@@ -328,14 +415,23 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     },
     '/data': { GET: (_req, res) => sendJson(res, 200, store.toJSON()) },
     '/health': {
-      GET: (_req, res) => sendJson(res, 200, { status: 'ok', role: 'leader', quorum: writeQuorum, followers: followerUrls }),
+      GET: (_req, res) =>
+        sendJson(res, 200, {
+          status: 'ok',
+          role: 'leader',
+          quorum: writeQuorum,
+          followers: followerUrls,
+          followerStates: links.map((l) => l.state),
+          up,
+          available,
+        }),
     },
     '/stats': { GET: (_req, res) => sendJson(res, 200, statsJson()) },
     '/stats/reset': {
-      POST: (_req, res) => {
+      POST: guarded(check, (_req, res) => {
         resetStats();
         sendJsonText(res, 200, '{"status":"ok"}');
-      },
+      }),
     },
     '/config': {
       GET: (_req, res) =>
@@ -349,7 +445,7 @@ export function createLeader(options: LeaderOptions): LeaderServer {
           delaySeed: delaySeed ?? null,
           scheduler: ownsScheduler ? strategy : 'external',
         }),
-      PUT: async (req, res) => {
+      PUT: guarded(check, async (req, res) => {
         const body = await readJsonBody(req, limit);
         if (!isPlainObject(body)) throw new HttpError(400, 'invalid_body', 'body must be a JSON object {"writeQuorum": W}');
         try {
@@ -359,7 +455,7 @@ export function createLeader(options: LeaderOptions): LeaderServer {
           throw err;
         }
         sendJson(res, 200, { quorum: writeQuorum });
-      },
+      }),
     },
   };
 
@@ -398,17 +494,12 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     listen: (port, host) => server.listen(port, host),
     close() {
       closing ??= (async () => {
+        stopProbing();
         await server.closeServer(closeGraceMs);
         // Let background replication reach the followers before dropping it.
         await waitIdle(closeGraceMs);
         if (ownsScheduler) await scheduler.close();
-        await Promise.all(
-          links.map((l) =>
-            Promise.race([l.pool.close().catch(() => {}), new Promise((r) => setTimeout(r, 200))]).then(() =>
-              l.pool.destroy().catch(() => {}),
-            ),
-          ),
-        );
+        await Promise.all(links.map((l) => l.close(200)));
       })();
       return closing;
     },

@@ -47,8 +47,12 @@ const node: NodeServer =
         replicationTimeoutMs: config.replicationTimeoutMs,
         delaySeed: config.delaySeed,
         scheduler: config.scheduler,
+        replicationToken: config.replicationToken,
       })
-    : (await import('./follower.ts')).createFollower(config.leaderUrl ? { leaderUrl: config.leaderUrl } : {});
+    : (await import('./follower.ts')).createFollower({
+        ...(config.leaderUrl ? { leaderUrl: config.leaderUrl } : {}),
+        replicationToken: config.replicationToken,
+      });
 
 let shuttingDown = false;
 async function shutdown(why: string): Promise<void> {

@@ -9,24 +9,32 @@ export interface Entry {
 }
 
 export class VersionedStore {
-  private readonly entries = new Map<string, Entry>();
+  private readonly map = new Map<string, Entry>();
   private highest = 0;
 
   get(key: string): Entry | undefined {
-    return this.entries.get(key);
+    return this.map.get(key);
   }
 
   /** Apply `(value, version)` if it is newer than what the key holds. Returns whether it applied. */
   apply(key: string, value: unknown, version: number): boolean {
-    const cur = this.entries.get(key);
+    const cur = this.map.get(key);
     if (cur !== undefined && cur.version >= version) return false;
-    this.entries.set(key, { value, version });
+    this.map.set(key, { value, version });
     if (version > this.highest) this.highest = version;
     return true;
   }
 
+  /**
+   * Live iterator over the entries (a Map iterator): it sees keys added after it was created and
+   * the current entry of every key, which is what an incremental catch-up snapshot relies on.
+   */
+  entries(): IterableIterator<[string, Entry]> {
+    return this.map.entries();
+  }
+
   get size(): number {
-    return this.entries.size;
+    return this.map.size;
   }
 
   /** Highest version ever applied (0 when empty). */
@@ -40,7 +48,7 @@ export class VersionedStore {
    */
   toJSON(): Record<string, Entry> {
     const out = Object.create(null) as Record<string, Entry>;
-    for (const [k, e] of this.entries) out[k] = e;
+    for (const [k, e] of this.map) out[k] = e;
     return out;
   }
 }

@@ -4,7 +4,9 @@ import { createLeader, type LeaderServer } from '../nodes/leader.ts';
 import { call, createStandIn, type StandIn } from './nodes-helpers.ts';
 
 const LIMIT = 1024 * 1024;
+const REPLICATION_LIMIT = 4 * 1024 * 1024;
 const oversized = JSON.stringify({ key: 'big', value: 'x'.repeat(LIMIT), version: 1 });
+const oversizedReplication = JSON.stringify({ key: 'big', value: 'x'.repeat(REPLICATION_LIMIT), version: 1 });
 
 /** [method, path, raw body (undefined = none), expected status, expected error code] */
 type Case = [string, string, string | undefined, number, string];
@@ -57,7 +59,11 @@ const followerCases: Case[] = [
   ['POST', '/replicate', '{"key":"k","value":1,"version":"2"}', 400, 'invalid_version'],
   ['POST', '/replicate', '{"key":"k","value":1,"version":null}', 400, 'invalid_version'],
   ['POST', '/replicate', '{"key":"k","value":1,"version":1e300}', 400, 'invalid_version'],
-  ['POST', '/replicate', oversized, 413, 'payload_too_large'],
+  ['POST', '/replicate', oversizedReplication, 413, 'payload_too_large'],
+  ['POST', '/snapshot', `{"entries":[{"key":"big","value":"${'x'.repeat(REPLICATION_LIMIT + 2048)}","version":1}]}`, 413, 'payload_too_large'],
+  ['POST', '/snapshot', '{"entries":{}}', 400, 'invalid_body'],
+  ['POST', '/snapshot', '{"entries":[{"key":"a","value":1,"version":1},{"key":"b","value":1,"version":0}]}', 400, 'invalid_version'],
+  ['POST', '/replicate', '{"key":"k","value":' + '['.repeat(300) + ']'.repeat(300) + ',"version":1}', 400, 'invalid_value'],
   ['GET', '/replicate', undefined, 405, 'method_not_allowed'],
   ['POST', '/write', '{"key":"k","value":1}', 403, 'read_only'],
   ['GET', '/read', undefined, 400, 'invalid_key'],
@@ -136,7 +142,7 @@ describe('bad input on a follower changes nothing', () => {
 
   test('afterwards: store empty, counters zero, still serving', async () => {
     expect((await call(`${url}/data`)).body).toEqual({});
-    expect((await call(`${url}/stats`)).body).toEqual({ role: 'follower', applied: 0, ignored: 0, keys: 0, maxVersion: 0 });
+    expect((await call(`${url}/stats`)).body).toEqual({ role: 'follower', applied: 0, ignored: 0, keys: 0, maxVersion: 0, snapshots: 0, bootId: follower.bootId });
     expect((await call(`${url}/replicate`, 'POST', { key: 'k', value: 1, version: 1 })).body).toEqual({ status: 'success', applied: true });
   });
 });

@@ -34,6 +34,9 @@ describe('startCluster (real processes on ephemeral ports)', () => {
         role: 'leader',
         quorum: 2,
         followers: cluster.followerUrls,
+        followerStates: ['up', 'up', 'up'],
+        up: 3,
+        available: 3,
       });
       expect((await call(`${cluster.leaderUrl}/config`)).body).toMatchObject({ delaySeed: 1234, minDelayMs: 0.2, maxDelayMs: 0.4 });
       const res = await call(`${cluster.leaderUrl}/write`, 'POST', { key: 'hello', value: 'world' });

@@ -94,7 +94,8 @@ describe('follower over HTTP', () => {
   });
 
   test('health, data and stats', async () => {
-    expect((await call(`${url}/health`)).body).toEqual({ status: 'ok', role: 'follower' });
+    expect((await call(`${url}/health`)).body).toEqual({ status: 'ok', role: 'follower', bootId: follower.bootId });
+    expect(follower.bootId).toMatch(/^[0-9a-f-]{36}$/);
     const data = (await call(`${url}/data`)).body;
     expect(data.ooo).toEqual({ value: 'v8', version: 8 });
     const stats = (await call(`${url}/stats`)).body;

@@ -51,11 +51,20 @@ interface Held {
 /**
  * A stand-in follower: accepts POST /replicate and holds each response until the test releases
  * it (or answers at once with `autoAck`). `status` sets the answer's status code.
+ * GET /health (the leader's probes) is answered at once with `healthStatus` (never held, never
+ * recorded in `received`) unless `hangHealth`; POST /snapshot at once with `status`, recorded in `snapshots`.
  */
 export interface StandIn {
   url: string;
   /** Every /replicate body received, in arrival order. */
   received: any[];
+  /** Every /snapshot body received. */
+  snapshots: any[];
+  healthStatus: number;
+  /** Never answer /health (a paused process). */
+  hangHealth: boolean;
+  /** Health probes received. */
+  probes: number;
   /** Responses not yet released. */
   readonly held: number;
   autoAck: boolean;
@@ -70,7 +79,9 @@ export interface StandIn {
 
 export async function createStandIn(options: { autoAck?: boolean; status?: number } = {}): Promise<StandIn> {
   const held: Held[] = [];
+  const hungProbes: ServerResponse[] = [];
   const received: any[] = [];
+  const snapshots: any[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const answer = (h: Held, status: number) => {
     const text = JSON.stringify(status === 200 ? { status: 'success', applied: true } : { error: 'stand_in' });
@@ -80,6 +91,10 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
   const self: StandIn = {
     url: '',
     received,
+    snapshots,
+    healthStatus: 200,
+    hangHealth: false,
+    probes: 0,
     get held() {
       return held.length;
     },
@@ -101,15 +116,32 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
     },
     close: async () => {
       self.releaseAll();
+      for (const r of hungProbes) r.destroy();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },
   };
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/health') {
+      self.probes++;
+      if (self.hangHealth) {
+        hungProbes.push(res);
+        return;
+      }
+      const text = JSON.stringify({ status: 'ok', role: 'follower' });
+      res.writeHead(self.healthStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString() || 'null');
+      if (req.url === '/snapshot') {
+        snapshots.push(body);
+        answer({ body, res }, self.status);
+        return;
+      }
       received.push(body);
       const h = { body, res };
       if (self.autoAck) answer(h, self.status);

@@ -39,10 +39,12 @@ describe('leader /stats, /stats/reset and /config', () => {
       expect(s).toMatchObject({ role: 'leader', quorum: 2, version: 30, writes: { ok: 30, failed: 0, rejected: 0 } });
       expect(Object.keys(s.acksAtResponse)).toEqual(['0', '1', '2', '3', '4', '5']);
       expect(s.acksAtResponse['2']).toBe(30);
-      expect(s.replication).toEqual({ pending: 0, sent: 150, acked: 150, failed: 0 });
+      expect(s.replication).toEqual({ pending: 0, sent: 150, acked: 150, failed: 0, skipped: 0 });
+      expect(s.availability).toEqual({ up: 5, catching_up: 0, down: 0, quorum: 2, writable: true });
       expect(s.followers).toHaveLength(5);
       for (const [i, f] of s.followers.entries()) {
         expect(f).toMatchObject({ url: urls[i], acked: 30, failed: 0, pending: 0, ackedVersion: 30, lagVersions: 0 });
+        expect(f).toMatchObject({ state: 'up', transitions: 0, lastError: null, skipped: 0, catchUps: 0, bootId: followers[i]!.bootId });
         expect(Object.keys(f.ackLatencyUs).sort()).toEqual(SUMMARY_KEYS);
         expect(f.ackLatencyUs.count).toBe(30);
       }
@@ -78,7 +80,15 @@ describe('leader /stats, /stats/reset and /config', () => {
     await withLeader({ writeQuorum: 1 }, async (url) => {
       expect((await call(`${url}/write`, 'POST', { key: 'a', value: 1 })).body.acks).toBe(1);
       expect(await call(`${url}/config`, 'PUT', { writeQuorum: 5 })).toMatchObject({ status: 200, body: { quorum: 5 } });
-      expect((await call(`${url}/health`)).body).toEqual({ status: 'ok', role: 'leader', quorum: 5, followers: urls });
+      expect((await call(`${url}/health`)).body).toEqual({
+        status: 'ok',
+        role: 'leader',
+        quorum: 5,
+        followers: urls,
+        followerStates: ['up', 'up', 'up', 'up', 'up'],
+        up: 5,
+        available: 5,
+      });
       expect((await call(`${url}/config`)).body).toMatchObject({ quorum: 5, followers: urls, quorumTimeoutMs: 2000 });
       expect((await call(`${url}/write`, 'POST', { key: 'a', value: 2 })).body).toMatchObject({ acks: 5, quorum: 5, version: 2 });
     });
@@ -90,9 +100,9 @@ describe('leader /stats, /stats/reset and /config', () => {
       expect((await call(`${url}/stats/reset`, 'POST')).status).toBe(200);
       const s = (await call(`${url}/stats`)).body;
       expect(s.version).toBe(8);
-      expect(s.writes).toEqual({ ok: 0, failed: 0, rejected: 0 });
+      expect(s.writes).toEqual({ ok: 0, failed: 0, rejected: 0, unavailable: 0 });
       expect(Object.values(s.acksAtResponse).every((v) => v === 0)).toBe(true);
-      expect(s.replication).toEqual({ pending: 0, sent: 0, acked: 0, failed: 0 });
+      expect(s.replication).toEqual({ pending: 0, sent: 0, acked: 0, failed: 0, skipped: 0 });
       expect(s.delays).toMatchObject({ count: 0, early: 0, targetUs: { count: 0 }, realisedUs: { count: 0 }, errorUs: { count: 0 } });
       expect(s.followers[0]).toMatchObject({ acked: 0, ackedVersion: 8, lagVersions: 0, ackLatencyUs: { count: 0 } });
       expect((await call(`${url}/read?key=s3`)).body).toEqual({ key: 's3', value: 7, version: 8 });

@@ -1,0 +1,62 @@
+/**
+ * Shared-secret bearer token for the internal and admin endpoints (REPLICATION_TOKEN).
+ * Without a token every endpoint stays open, as before; with one, a follower only takes
+ * /replicate, /snapshot and /stats/reset from whoever holds it, so clients cannot write to a
+ * follower directly, and the leader's PUT /config and POST /stats/reset need it too.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { HttpError, type Handler } from './http-util.ts';
+
+/** Printable ASCII without spaces (safe in a header), 1..1024 characters. */
+const TOKEN_PATTERN = /^[\x21-\x7e]{1,1024}$/;
+
+export class TokenError extends Error {
+  readonly code = 'QL_ERR_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+/** Validate a token; returns it unchanged. */
+export function validateToken(token: string): string {
+  if (!TOKEN_PATTERN.test(token)) {
+    throw new TokenError('must be 1..1024 printable ASCII characters without spaces');
+  }
+  return token;
+}
+
+/** `{ authorization: 'Bearer <token>' }`, or nothing when no token is set. */
+export function authHeaders(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/**
+ * A check that throws 401 `unauthorized` unless the request carries `Authorization: Bearer <token>`.
+ * Comparison is on SHA-256 digests with timingSafeEqual (equal lengths, no early exit).
+ */
+export function createTokenCheck(token: string | undefined): (req: IncomingMessage) => void {
+  if (token === undefined) return () => {};
+  const expected = digest(`Bearer ${validateToken(token)}`);
+  return (req) => {
+    const got = req.headers.authorization;
+    if (got === undefined || !timingSafeEqual(digest(got), expected)) {
+      // The body is not read; drain it so the connection stays usable.
+      req.resume();
+      throw new HttpError(401, 'unauthorized', 'this endpoint needs "Authorization: Bearer <REPLICATION_TOKEN>"');
+    }
+  };
+}
+
+/** Wrap a handler so it runs only after the token check passes. */
+export function guarded(check: (req: IncomingMessage) => void, handler: Handler): Handler {
+  return (req, res, url) => {
+    check(req);
+    return handler(req, res, url);
+  };
+}
