@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
+import { TokenError, validateToken } from './auth.ts';
+import { waitFollowerCaughtUp } from './cluster-admin.ts';
 import {
   ConfigError,
   DEFAULT_HOST,
@@ -40,6 +42,7 @@ export const NODE_ENV_NAMES = [
   'DELAY_SEED',
   'SCHEDULER',
   'LEADER_URL',
+  'REPLICATION_TOKEN',
 ] as const;
 
 /** Service / node name of follower `i` (0-based): follower1, follower2, ... */
@@ -80,6 +83,12 @@ export interface ClusterOptions {
   /** One per follower; default all ephemeral; the CLI uses 8001.. */
   followerPorts?: number[];
   scheduler?: SchedulerStrategy;
+  /**
+   * REPLICATION_TOKEN for every node (followers then need it on /replicate, /snapshot and
+   * /stats/reset; the leader on PUT /config and POST /stats/reset). Default: none, every endpoint
+   * open. Also taken from `env.REPLICATION_TOKEN`. Exposed as RunningCluster.replicationToken.
+   */
+  replicationToken?: string;
   /** Extra environment for every node (overridden by the settings above). */
   env?: Record<string, string>;
   /** Bound on the whole start (spawn, listen, health), ms. Default 30000. */
@@ -104,6 +113,9 @@ export interface NodeExit {
   signal: NodeJS.Signals | null;
 }
 
+/** running = serving, paused = SIGSTOPped by pause(), stopped = exited (killed or crashed). */
+export type NodeRunState = 'running' | 'paused' | 'stopped';
+
 export interface RunningCluster {
   leaderUrl: string;
   followerUrls: string[];
@@ -112,11 +124,45 @@ export interface RunningCluster {
   nodes: ClusterNode[];
   /** SIGTERM every node, wait for it to exit, SIGKILL after stopTimeoutMs. Idempotent. */
   stop(): Promise<void>;
-  /** Called when a node exits while the cluster is running (not during stop()). */
+  /** Called when a node exits while the cluster is running (not during stop(), not after kill()). */
   onUnexpectedExit(listener: (exit: NodeExit) => void): void;
+  /** The REPLICATION_TOKEN every node got, if any: send it as `Authorization: Bearer` to admin endpoints. */
+  replicationToken?: string;
+  /**
+   * Fault injection (for the harness's fault schedule). Operations on one node run one at a time,
+   * in call order; `name` is 'leader' or 'follower1'..; unknown names reject with QL_ERR_UNKNOWN_NODE.
+   * kill: send `signal` (default SIGKILL, a crash) and resolve once the process has exited. A paused
+   *   node is continued first for SIGTERM. Rejects with QL_ERR_NODE_STATE if it is not running.
+   */
+  kill(name: string, signal?: 'SIGKILL' | 'SIGTERM'): Promise<NodeExit>;
+  /**
+   * Start a follower again on the same port (empty store, new boot id); kills it first (SIGKILL)
+   * if it is still running or paused. Resolves once it answers /health; `pids` and `nodes` are
+   * updated in place. The leader cannot be restarted (QL_ERR_NODE_STATE): its version counter
+   * would start again at 0.
+   */
+  restart(name: string): Promise<ClusterNode>;
+  /** SIGSTOP: the process stays alive but answers nothing (its sockets accept, requests hang). */
+  pause(name: string): Promise<void>;
+  /** SIGCONT after pause(). */
+  resume(name: string): Promise<void>;
+  nodeState(name: string): NodeRunState;
+  /**
+   * Resolve when the leader counts this follower `up` again with its current boot id, i.e. caught
+   * up after a restart or outage; the value is the time waited, ms. Rejects with
+   * QL_ERR_NOT_CAUGHT_UP after `timeoutMs` (default 30000).
+   */
+  waitCaughtUp(name: string, options?: { timeoutMs?: number; pollMs?: number }): Promise<number>;
 }
 
-export type ClusterErrorCode = 'QL_ERR_PORT_IN_USE' | 'QL_ERR_NODE_START' | 'QL_ERR_START_TIMEOUT' | 'QL_ERR_UNHEALTHY';
+export type ClusterErrorCode =
+  | 'QL_ERR_PORT_IN_USE'
+  | 'QL_ERR_NODE_START'
+  | 'QL_ERR_START_TIMEOUT'
+  | 'QL_ERR_UNHEALTHY'
+  | 'QL_ERR_UNKNOWN_NODE'
+  | 'QL_ERR_NODE_STATE'
+  | 'QL_ERR_NOT_CAUGHT_UP';
 
 export class ClusterError extends Error {
   constructor(
@@ -138,8 +184,14 @@ interface Child {
   role: 'leader' | 'follower';
   proc: ChildProcess;
   port: number;
+  /** Environment given to spawnNode (reused, with the bound port, by restart). */
+  env: Record<string, string>;
   exited: boolean;
+  /** Set by kill()/restart(): the exit is not reported as unexpected. */
+  expectedExit: boolean;
+  paused: boolean;
   exit: Promise<void>;
+  exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   stderrTail: string[];
 }
 
@@ -163,7 +215,16 @@ function validate(options: ClusterOptions) {
   const fixed = [leaderPort, ...followerPorts].filter((p) => p !== 0);
   if (new Set(fixed).size !== fixed.length) throw new ConfigError('followerPorts', `ports must be distinct: ${fixed.join(', ')}`);
   if (options.delaySeed !== undefined) parseSeed(options.delaySeed, 'delaySeed');
-  return { followers, minDelayMs, maxDelayMs, quorumTimeoutMs, leaderPort, followerPorts };
+  const replicationToken = options.replicationToken ?? options.env?.REPLICATION_TOKEN;
+  if (replicationToken !== undefined) {
+    try {
+      validateToken(replicationToken);
+    } catch (err) {
+      if (err instanceof TokenError) throw new ConfigError('replicationToken', err.message);
+      throw err;
+    }
+  }
+  return { followers, minDelayMs, maxDelayMs, quorumTimeoutMs, leaderPort, followerPorts, replicationToken };
 }
 
 /** `1.5` → `"1.5ms"`, exact enough for the node's duration parser. */
@@ -183,7 +244,10 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
   const deadline = Date.now() + startTimeoutMs;
+  /** Every process spawned, restarts included. */
   const children: Child[] = [];
+  /** The current process of each node, by name. */
+  const current = new Map<string, Child>();
   const exitListeners: Array<(e: NodeExit) => void> = [];
   let running = false;
   let stopping: Promise<void> | undefined;
@@ -191,15 +255,26 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const baseEnv: Record<string, string | undefined> = { ...process.env };
   for (const name of NODE_ENV_NAMES) delete baseEnv[name];
   Object.assign(baseEnv, options.env);
+  if (v.replicationToken !== undefined) baseEnv.REPLICATION_TOKEN = v.replicationToken;
 
   // No orphans: if this process exits without stop(), take the nodes down with it. (The nodes also
   // exit on their own when the IPC channel to this process closes, e.g. after a SIGKILL.)
   const onParentExit = () => {
-    for (const c of children) if (!c.exited) c.proc.kill('SIGTERM');
+    for (const c of children) {
+      if (c.exited) continue;
+      c.proc.kill('SIGTERM');
+      // A stopped process acts on SIGTERM only once continued.
+      if (c.paused) c.proc.kill('SIGCONT');
+    }
   };
   process.on('exit', onParentExit);
 
-  function spawnNode(name: string, role: 'leader' | 'follower', env: Record<string, string>): { child: Child; ready: Promise<number> } {
+  function spawnNode(
+    name: string,
+    role: 'leader' | 'follower',
+    env: Record<string, string>,
+    readyBy = deadline,
+  ): { child: Child; ready: Promise<number> } {
     const proc = spawn(process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY], {
       env: { ...baseEnv, ...env, ROLE: role, HOST: host },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -213,11 +288,16 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       role,
       proc,
       port: 0,
+      env,
       exited: false,
+      expectedExit: false,
+      paused: false,
       exit: new Promise<void>((r) => (exitResolve = r)),
+      exitInfo: undefined,
       stderrTail: [],
     };
     children.push(child);
+    current.set(name, child);
     forwardLines(proc.stdout!, (line) => options.log?.(name, line));
     forwardLines(proc.stderr!, (line) => {
       child.stderrTail.push(line);
@@ -228,7 +308,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     const ready = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new ClusterError('QL_ERR_START_TIMEOUT', `${name} did not start listening within ${startTimeoutMs} ms`, name)),
-        Math.max(0, deadline - Date.now()),
+        Math.max(0, readyBy - Date.now()),
       );
       proc.on('message', (msg: { cmd?: string; data?: { port?: number; code?: string; message?: string } }) => {
         if (msg?.cmd === 'listening' && typeof msg.data?.port === 'number') {
@@ -263,8 +343,10 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     });
     proc.on('exit', (code, signal) => {
       child.exited = true;
+      child.paused = false;
+      child.exitInfo = { code, signal };
       exitResolve();
-      if (running && !stopping) for (const l of exitListeners) l({ name, pid: proc.pid ?? -1, code, signal });
+      if (running && !stopping && !child.expectedExit) for (const l of exitListeners) l({ name, pid: proc.pid ?? -1, code, signal });
     });
     return { child, ready };
   }
@@ -274,6 +356,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       children.map(async (c) => {
         if (c.exited) return;
         c.proc.kill('SIGTERM');
+        if (c.paused) c.proc.kill('SIGCONT');
         const timer = setTimeout(() => {
           if (!c.exited) c.proc.kill('SIGKILL');
         }, stopTimeoutMs);
@@ -312,17 +395,26 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     ]);
     running = true;
     const ordered = [leader.child, ...followers.map((f) => f.child)];
+    const pids = ordered.map((c) => c.proc.pid!);
+    const nodes: ClusterNode[] = ordered.map((c) => ({ name: c.name, role: c.role, pid: c.proc.pid!, url: baseUrl(host, c.port) }));
+    const admin = createAdmin({ current, nodes, pids, spawnNode, waitHealthy, host, startTimeoutMs, stopTimeoutMs, isStopping: () => stopping !== undefined });
     return {
       leaderUrl,
       followerUrls,
-      pids: ordered.map((c) => c.proc.pid!),
-      nodes: ordered.map((c) => ({ name: c.name, role: c.role, pid: c.proc.pid!, url: baseUrl(host, c.port) })),
+      pids,
+      nodes,
+      ...(v.replicationToken !== undefined ? { replicationToken: v.replicationToken } : {}),
       stop() {
         stopping ??= stopAll();
         return stopping;
       },
       onUnexpectedExit(listener) {
         exitListeners.push(listener);
+      },
+      ...admin,
+      waitCaughtUp: (name, opts) => {
+        const i = followerIndex(name, nodes);
+        return waitFollowerCaughtUp(leaderUrl, followerUrls[i]!, i, { name, ...opts });
       },
     };
   } catch (err) {
@@ -332,6 +424,117 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     if (err instanceof ClusterError) throw new ClusterError(err.code, err.message, err.node, err.port, pids);
     throw new ClusterError('QL_ERR_NODE_START', `cluster start failed: ${(err as Error).message}`, undefined, undefined, pids);
   }
+}
+
+/** Index among the followers of 'followerK'; QL_ERR_UNKNOWN_NODE / QL_ERR_NODE_STATE otherwise. */
+function followerIndex(name: string, nodes: readonly ClusterNode[]): number {
+  const node = nodes.find((n) => n.name === name);
+  if (!node) throw new ClusterError('QL_ERR_UNKNOWN_NODE', `no node named ${JSON.stringify(name)} (known: ${nodes.map((n) => n.name).join(', ')})`, name);
+  if (node.role !== 'follower') throw new ClusterError('QL_ERR_NODE_STATE', `${name} is not a follower`, name);
+  return nodes.indexOf(node) - 1;
+}
+
+interface AdminDeps {
+  current: Map<string, Child>;
+  nodes: ClusterNode[];
+  pids: number[];
+  spawnNode(name: string, role: 'leader' | 'follower', env: Record<string, string>, readyBy?: number): { child: Child; ready: Promise<number> };
+  waitHealthy(name: string, url: string, role: string, deadline: number): Promise<void>;
+  host: string;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+  isStopping(): boolean;
+}
+
+/** kill / restart / pause / resume / nodeState, serialised per node. */
+function createAdmin(d: AdminDeps): Pick<RunningCluster, 'kill' | 'restart' | 'pause' | 'resume' | 'nodeState'> {
+  const queues = new Map<string, Promise<unknown>>();
+
+  function child(name: string): Child {
+    const c = d.current.get(name);
+    if (!c) throw new ClusterError('QL_ERR_UNKNOWN_NODE', `no node named ${JSON.stringify(name)} (known: ${d.nodes.map((n) => n.name).join(', ')})`, name);
+    return c;
+  }
+
+  /** Run `op` after the earlier operations on the same node (whatever their outcome). */
+  function serial<T>(name: string, op: () => Promise<T>): Promise<T> {
+    try {
+      child(name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (d.isStopping()) return Promise.reject(new ClusterError('QL_ERR_NODE_STATE', `cluster is stopping; cannot change ${name}`, name));
+    const prev = queues.get(name) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    queues.set(name, next.catch(() => {}));
+    return next;
+  }
+
+  async function killNow(c: Child, signal: 'SIGKILL' | 'SIGTERM'): Promise<NodeExit> {
+    c.expectedExit = true;
+    c.proc.kill(signal);
+    if (c.paused && signal !== 'SIGKILL') c.proc.kill('SIGCONT');
+    const timer = setTimeout(() => {
+      if (!c.exited) c.proc.kill('SIGKILL');
+    }, d.stopTimeoutMs);
+    await c.exit;
+    clearTimeout(timer);
+    return { name: c.name, pid: c.proc.pid ?? -1, code: c.exitInfo?.code ?? null, signal: c.exitInfo?.signal ?? null };
+  }
+
+  function state(c: Child): NodeRunState {
+    return c.exited ? 'stopped' : c.paused ? 'paused' : 'running';
+  }
+
+  return {
+    nodeState: (name) => state(child(name)),
+    kill: (name, signal = 'SIGKILL') =>
+      serial(name, async () => {
+        const c = child(name);
+        if (c.exited) throw new ClusterError('QL_ERR_NODE_STATE', `${name} is not running`, name);
+        return killNow(c, signal);
+      }),
+    pause: (name) =>
+      serial(name, async () => {
+        const c = child(name);
+        if (c.exited) throw new ClusterError('QL_ERR_NODE_STATE', `${name} is not running`, name);
+        if (c.paused) return;
+        c.proc.kill('SIGSTOP');
+        c.paused = true;
+      }),
+    resume: (name) =>
+      serial(name, async () => {
+        const c = child(name);
+        if (c.exited) throw new ClusterError('QL_ERR_NODE_STATE', `${name} is not running`, name);
+        if (!c.paused) return;
+        c.proc.kill('SIGCONT');
+        c.paused = false;
+      }),
+    restart: (name) =>
+      serial(name, async () => {
+        const old = child(name);
+        if (old.role !== 'follower') {
+          throw new ClusterError('QL_ERR_NODE_STATE', `${name} cannot be restarted: a new leader would number versions from 0 again`, name);
+        }
+        if (!old.exited) await killNow(old, 'SIGKILL');
+        const readyBy = Date.now() + d.startTimeoutMs;
+        const { child: fresh, ready } = d.spawnNode(name, 'follower', { ...old.env, PORT: String(old.port) }, readyBy);
+        try {
+          const port = await ready;
+          const url = baseUrl(d.host, port);
+          await d.waitHealthy(name, url, 'follower', readyBy);
+          const i = d.nodes.findIndex((n) => n.name === name);
+          d.pids[i] = fresh.proc.pid!;
+          const node: ClusterNode = { name, role: 'follower', pid: fresh.proc.pid!, url };
+          d.nodes[i] = node;
+          return node;
+        } catch (err) {
+          // Leave the node stopped, not half-started; a later restart() may try again.
+          if (!fresh.exited) await killNow(fresh, 'SIGKILL');
+          throw err instanceof ClusterError ? err : new ClusterError('QL_ERR_NODE_START', `${name}: restart failed: ${(err as Error).message}`, name);
+        }
+      }),
+  };
 }
 
 function forwardLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {

@@ -65,6 +65,8 @@ export interface StandIn {
   hangHealth: boolean;
   /** Health probes received. */
   probes: number;
+  /** When set: sent as x-boot-id on answers and as bootId in /health (change it to fake a restart). */
+  bootId: string | undefined;
   /** Responses not yet released. */
   readonly held: number;
   autoAck: boolean;
@@ -85,7 +87,11 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const answer = (h: Held, status: number) => {
     const text = JSON.stringify(status === 200 ? { status: 'success', applied: true } : { error: 'stand_in' });
-    h.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    h.res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...(self.bootId ? { 'x-boot-id': self.bootId } : {}),
+    });
     h.res.end(text);
   };
   const self: StandIn = {
@@ -95,6 +101,7 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
     healthStatus: 200,
     hangHealth: false,
     probes: 0,
+    bootId: undefined,
     get held() {
       return held.length;
     },
@@ -128,7 +135,7 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
         hungProbes.push(res);
         return;
       }
-      const text = JSON.stringify({ status: 'ok', role: 'follower' });
+      const text = JSON.stringify({ status: 'ok', role: 'follower', ...(self.bootId ? { bootId: self.bootId } : {}) });
       res.writeHead(self.healthStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
       return;
