@@ -8,8 +8,13 @@
  * (undici Pool, pipelining 1) and readKey (parses the reply's version), one closed loop per
  * connection, every latency recorded in µs into an HDR histogram (harness/histogram.ts).
  * autocannon records whole milliseconds. Target: harness rate ≥ 90 % of autocannon's.
+ *
+ * A third engine, "dispatch (proposed)", is the same closed loop on undici's lower-level
+ * `pool.dispatch()` with a handler that collects the body (no Readable stream, no promise chain per
+ * body): what harness/http.ts would cost if it used that. It is reported, never used for the target.
  */
 import { createRequire } from 'node:module';
+import type { Dispatcher, Pool } from 'undici';
 import { createPool, postWrite, readKey } from '../harness/http.ts';
 import { createHistogram, histogramStats, recordUs, type HistogramStats } from '../harness/histogram.ts';
 import { cpuDelta, startBenchCluster } from './cluster.ts';
@@ -25,7 +30,7 @@ export interface LoadgenOptions {
 }
 
 export interface LoadgenRun {
-  engine: 'harness' | 'autocannon';
+  engine: 'harness' | 'dispatch (proposed)' | 'autocannon';
   requests: number;
   errors: number;
   wallS: number;
@@ -44,6 +49,9 @@ export interface LoadgenResult {
   harnessRps: number;
   autocannonRps: number;
   ratio: number;
+  /** The proposed dispatch()-based engine's rate and its ratio to autocannon. */
+  dispatchRps: number;
+  dispatchRatio: number;
   withinTarget: boolean;
 }
 
@@ -59,8 +67,46 @@ type Autocannon = (opts: { url: string; connections: number; duration: number; p
 
 const KEY = 'k';
 
-async function harnessRun(url: string, connections: number, durationS: number): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
+/** GET /read through pool.dispatch(): the body is collected from onData chunks and parsed once. */
+function dispatchRead(pool: Pool, key: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let status = 0;
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect() {},
+      onHeaders(statusCode) {
+        status = statusCode;
+        return true;
+      },
+      onData(chunk) {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete() {
+        if (status === 404) return resolve(0);
+        try {
+          const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+          const version = (JSON.parse(text) as { version?: unknown }).version;
+          resolve(status === 200 && typeof version === 'number' ? version : -1);
+        } catch {
+          resolve(-1);
+        }
+      },
+      onError: reject,
+    };
+    pool.dispatch({ method: 'GET', path: `/read?key=${encodeURIComponent(key)}`, headersTimeout: 10_000, bodyTimeout: 10_000 }, handler);
+  });
+}
+
+async function loopRun(engine: 'harness' | 'dispatch (proposed)', url: string, connections: number, durationS: number): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
   const pool = createPool(url, { connections, timeoutMs: 10_000 });
+  const once =
+    engine === 'harness'
+      ? async (): Promise<boolean> => {
+          const r = await readKey(pool, KEY, 10_000);
+          return r.ok && r.version > 0;
+        }
+      : async (): Promise<boolean> => (await dispatchRead(pool, KEY).catch(() => -1)) > 0;
   const hist = createHistogram();
   let requests = 0;
   let errors = 0;
@@ -71,8 +117,7 @@ async function harnessRun(url: string, connections: number, durationS: number): 
     const loop = async (): Promise<void> => {
       while (performance.now() < end) {
         const s = performance.now();
-        const r = await readKey(pool, KEY, 10_000);
-        if (r.ok && r.version > 0) {
+        if (await once()) {
           recordUs(hist, (performance.now() - s) * 1000);
           requests++;
         } else errors++;
@@ -83,7 +128,7 @@ async function harnessRun(url: string, connections: number, durationS: number): 
     const cpu = ownCpuS() - cpu0;
     const st: HistogramStats = histogramStats(hist);
     return {
-      engine: 'harness',
+      engine,
       requests,
       errors,
       wallS: round3(wallS),
@@ -133,12 +178,15 @@ export async function run(options: LoadgenOptions = {}): Promise<LoadgenResult> 
     if (!w.ok) throw new Error(`could not write the benchmark key: ${w.kind}`);
     const url = bc.followerUrls[0]!;
     // Short warm-up of both engines (JIT, connections), not recorded.
-    await harnessRun(url, opts.connections, 0.5);
+    await loopRun('harness', url, opts.connections, 0.5);
+    await loopRun('dispatch (proposed)', url, opts.connections, 0.5);
     await autocannonRun(autocannon, url, opts.connections, 1);
-    for (const engine of ['harness', 'autocannon', 'autocannon', 'harness'] as const) {
+    // Mirror order: a linear drift of the machine's load hits every engine alike.
+    const order = ['harness', 'autocannon', 'dispatch (proposed)', 'dispatch (proposed)', 'autocannon', 'harness'] as const;
+    for (const engine of order) {
       await sleep(200); // let the previous run's sockets close
       const f0 = bc.cpuS();
-      const r = engine === 'harness' ? await harnessRun(url, opts.connections, opts.durationS) : await autocannonRun(autocannon, url, opts.connections, opts.durationS);
+      const r = engine === 'autocannon' ? await autocannonRun(autocannon, url, opts.connections, opts.durationS) : await loopRun(engine, url, opts.connections, opts.durationS);
       const f = cpuDelta(f0, bc.cpuS());
       runs.push({ ...r, followerCpuUsPerRequest: round1((f.followersS * 1e6) / r.requests) });
     }
@@ -151,8 +199,19 @@ export async function run(options: LoadgenOptions = {}): Promise<LoadgenResult> 
   };
   const harnessRps = Math.round(rate('harness'));
   const autocannonRps = Math.round(rate('autocannon'));
+  const dispatchRps = Math.round(rate('dispatch (proposed)'));
   const ratio = round3(harnessRps / autocannonRps);
-  return { options: opts, endpoint: 'follower GET /read?key=k', runs, harnessRps, autocannonRps, ratio, withinTarget: ratio >= opts.targetRatio };
+  return {
+    options: opts,
+    endpoint: 'follower GET /read?key=k',
+    runs,
+    harnessRps,
+    autocannonRps,
+    ratio,
+    dispatchRps,
+    dispatchRatio: round3(dispatchRps / autocannonRps),
+    withinTarget: ratio >= opts.targetRatio,
+  };
 }
 
 export function format(r: LoadgenResult): string {
@@ -174,7 +233,7 @@ export function format(r: LoadgenResult): string {
       x.followerCpuUsPerRequest,
     ]),
   );
-  return `${t}\n${r.options.connections} connections, ${r.options.durationS} s per run, ${r.endpoint}: harness ${r.harnessRps} req/s, autocannon ${r.autocannonRps} req/s, ratio ${(r.ratio * 100).toFixed(1)} %`;
+  return `${t}\n${r.options.connections} connections, ${r.options.durationS} s per run, ${r.endpoint}: harness ${r.harnessRps} req/s, autocannon ${r.autocannonRps} req/s, ratio ${(r.ratio * 100).toFixed(1)} %; proposed dispatch engine ${r.dispatchRps} req/s (${(r.dispatchRatio * 100).toFixed(1)} %)`;
 }
 
 export function verdict(r: LoadgenResult): string {
