@@ -80,8 +80,14 @@ export class FollowerLink {
   ackedVersion = 0;
 
   state: FollowerState = 'up';
-  /** Bumped on every state change: results of requests sent in an earlier epoch do not move the state. */
+  /** Bumped on every state change: a probe or catch-up started in an earlier epoch is stale. */
   epoch = 0;
+  /**
+   * Bumped when a catch-up starts. A live replication sent in an earlier generation is covered by
+   * that snapshot, so its late failure does not take the follower down again; one sent since
+   * (catching up, or up afterwards) is not covered, so its failure must.
+   */
+  generation = 0;
   transitions = 0;
   lastError: string | null = null;
   lastErrorAt: string | null = null;
@@ -133,10 +139,10 @@ export class FollowerLink {
     this.lastErrorAt = new Date().toISOString();
   }
 
-  /** A live replication sent in `epoch` failed. Only a current-epoch failure takes the follower down. */
-  replicationFailed(epoch: number, reason: string): void {
+  /** A live replication sent in `generation` failed. Only a current-generation failure takes the follower down. */
+  replicationFailed(generation: number, reason: string): void {
     this.noteError(reason);
-    if (epoch === this.epoch && this.state !== 'down') this.setState('down');
+    if (generation === this.generation && this.state !== 'down') this.setState('down');
   }
 
   /** Take the follower down now (backlog over the cap, failed probe). */
@@ -204,6 +210,7 @@ export class FollowerLink {
   startCatchUp(): void {
     if (this.closed) return;
     // Set before the snapshot starts: every write from now on is also sent live.
+    this.generation++;
     this.setState('catching_up');
     const epoch = this.epoch;
     const started = performance.now();

@@ -241,8 +241,8 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     if (!w.done && ++w.failed > n - w.quorum) finish(w, false, 'unreachable');
   }
 
-  function onFailure(link: FollowerLink, w: PendingWrite, epoch: number, reason: string): void {
-    link.replicationFailed(epoch, reason);
+  function onFailure(link: FollowerLink, w: PendingWrite, generation: number, reason: string): void {
+    link.replicationFailed(generation, reason);
     settle(link);
     countFailure(link, w);
   }
@@ -258,15 +258,15 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     link.sent++;
     counters.sent++;
     const sentMs = performance.now();
-    const epoch = link.epoch;
+    const generation = link.generation;
     link.pool.request({ path: '/replicate', method: 'POST', headers: link.replicateHeaders, body: payload }).then(
       ({ statusCode, headers, body }) => {
         if (statusCode === 200) onAck(i, w, sentMs, headers[BOOT_ID_HEADER]);
-        else onFailure(link, w, epoch, `/replicate answered ${statusCode}`);
+        else onFailure(link, w, generation, `/replicate answered ${statusCode}`);
         // Always drain so the keep-alive connection is reusable.
         body.dump().catch(() => {});
       },
-      (err: Error) => onFailure(link, w, epoch, (err as { code?: string }).code ?? err.message),
+      (err: Error) => onFailure(link, w, generation, (err as { code?: string }).code ?? err.message),
     );
   }
 

@@ -162,6 +162,34 @@ describe('follower states on the leader', () => {
     expect((await stats(url)).followers[0]).toMatchObject({ bootId: 'boot-2', restarts: 1, catchUps: 1 });
   });
 
+  test('a live write sent during a catch-up that fails after it is not covered: the follower goes down again', async () => {
+    const s = await standIn();
+    s.bootId = 'b1';
+    const { url } = await startLeader({ followers: [s.url], writeQuorum: 1, probeIntervalMs: 20, idleProbeMs: 20 });
+    expect((await write(url, 'k0', 0)).status).toBe(200);
+    s.holdSnapshots = true;
+    s.autoAck = false;
+    s.bootId = 'b2'; // a restart, seen by the next probe
+    await until(() => s.snapshots.length === 1, 'catch-up started');
+    expect((await stats(url)).followers[0].state).toBe('catching_up');
+    const pending = write(url, 'k1', 1); // sent live while catching up, held
+    await s.waitForRequests(2);
+    s.releaseSnapshots();
+    await waitState(url, 0, 'up');
+    // Now that live message fails: the snapshot did not contain k1, so the follower must not stay up.
+    s.status = 500;
+    s.release();
+    expect((await pending).status).toBe(503);
+    await until(async () => (await stats(url)).followers[0].lastError === '/replicate answered 500', 'failure noted');
+    s.status = 200;
+    s.autoAck = true;
+    s.holdSnapshots = false;
+    await until(() => s.snapshots.length >= 2, 'second catch-up');
+    await waitState(url, 0, 'up');
+    expect(s.snapshots.at(-1).entries.map((e: { key: string }) => e.key)).toContain('k1');
+    expect((await stats(url)).followers[0].catchUps).toBe(2);
+  });
+
   test('catch-up in many chunks while writes continue: the follower ends equal to the leader', async () => {
     const f = await followers(2);
     const { url } = await startLeader({ followers: f.urls, writeQuorum: 1, snapshotChunkBytes: 4096, minDelayMs: 0, maxDelayMs: 0.5 });

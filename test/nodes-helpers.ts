@@ -65,6 +65,9 @@ export interface StandIn {
   hangHealth: boolean;
   /** Health probes received. */
   probes: number;
+  /** Hold /snapshot answers until releaseSnapshots(). */
+  holdSnapshots: boolean;
+  releaseSnapshots(): void;
   /** When set: sent as x-boot-id on answers and as bootId in /health (change it to fake a restart). */
   bootId: string | undefined;
   /** Responses not yet released. */
@@ -82,6 +85,7 @@ export interface StandIn {
 export async function createStandIn(options: { autoAck?: boolean; status?: number } = {}): Promise<StandIn> {
   const held: Held[] = [];
   const hungProbes: ServerResponse[] = [];
+  const heldSnapshots: Held[] = [];
   const received: any[] = [];
   const snapshots: any[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
@@ -102,6 +106,10 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
     hangHealth: false,
     probes: 0,
     bootId: undefined,
+    holdSnapshots: false,
+    releaseSnapshots() {
+      while (heldSnapshots.length) answer(heldSnapshots.shift()!, self.status);
+    },
     get held() {
       return held.length;
     },
@@ -123,6 +131,7 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
     },
     close: async () => {
       self.releaseAll();
+      self.releaseSnapshots();
       for (const r of hungProbes) r.destroy();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -146,7 +155,8 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
       const body = JSON.parse(Buffer.concat(chunks).toString() || 'null');
       if (req.url === '/snapshot') {
         snapshots.push(body);
-        answer({ body, res }, self.status);
+        if (self.holdSnapshots) heldSnapshots.push({ body, res });
+        else answer({ body, res }, self.status);
         return;
       }
       received.push(body);
