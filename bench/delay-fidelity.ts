@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { createDelayScheduler, DEFAULT_SPIN_US, type DelayScheduler, type PreciseDelayScheduler } from '../nodes/scheduler.ts';
 import { createRng } from '../lib/rng.ts';
+import { SPIN_DEFAULTS } from '../nodes/scheduler-spin.ts';
 
 export interface DelayFidelityOptions {
   /** Delays measured per strategy and scenario. Default 20 000. */
@@ -34,11 +35,15 @@ export interface DelayFidelityOptions {
   gapMs?: number;
   /** spinUs values of the precise strategy to measure ('auto' = adaptive). Default ['auto']. */
   spinUs?: Array<number | 'auto'>;
+  /** maxSpinUs of the 'auto' variants, µs. Default: the scheduler's (1000). */
+  maxSpinUs?: number;
   /** HTTP load of the 'load' scenario: request rate (req/s) and connections. Defaults 5000, 10. */
   loadRps?: number;
   loadConnections?: number;
   /** Delays in the 'sparse' scenario (one chain, 2 ms apart). Default 500; 0 skips it. */
   sparseDelays?: number;
+  /** Rounds each scenario is split into, rotating the variants' order. Default 4. */
+  rounds?: number;
   /** Seed of the delay sequence. Default 1. */
   seed?: number;
 }
@@ -185,49 +190,89 @@ function summarise(errors: Float64Array, early: number, outOfOrder: number): Err
 interface Variant {
   strategy: 'precise' | 'timeout';
   spinUs: number | 'auto' | null;
+  scheduler: DelayScheduler;
 }
 
-async function measure(
+interface Pass {
+  errors: Float64Array;
+  early: number;
+  outOfOrder: number;
+  cpuUs: number;
+  wallUs: number;
+  served: number;
+}
+
+/** One measured pass of `count` delays on a variant's (long-lived) scheduler. */
+async function measurePass(
   variant: Variant,
+  count: number,
+  concurrency: number,
+  gapMs: number,
+  nextDelayUs: () => number,
+  served: () => number,
+): Promise<Pass> {
+  // A short unrecorded lead-in: the chains reach their steady state before the clock starts.
+  await drive(variant.scheduler, Math.min(WARMUP_DELAYS, Math.ceil(count / 5)), concurrency, nextDelayUs, gapMs);
+  const served0 = served();
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const { errors, early, outOfOrder } = await drive(variant.scheduler, count, concurrency, nextDelayUs, gapMs);
+  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { errors, early, outOfOrder, cpuUs: cpu.user + cpu.system, wallUs, served: served() - served0 };
+}
+
+/**
+ * Measure every variant in `rounds` rounds, rotating which goes first: machine noise (other
+ * processes, JIT warm-up, the load generator ramping) then falls on every variant alike instead
+ * of on whichever happened to run at a bad moment.
+ */
+async function measureScenario(
+  variants: Variant[],
   scenario: ScenarioResult['scenario'],
   opts: Required<DelayFidelityOptions>,
   count: number,
   concurrency: number,
   gapMs: number,
   served: () => number,
-): Promise<ScenarioResult> {
-  const scheduler = createDelayScheduler(
-    variant.strategy === 'precise' ? { strategy: 'precise', spinUs: variant.spinUs ?? DEFAULT_SPIN_US } : { strategy: 'timeout' },
-  );
+): Promise<ScenarioResult[]> {
   const rng = createRng(opts.seed);
   const span = opts.maxDelayUs - opts.minDelayUs;
   const nextDelayUs = (): number => opts.minDelayUs + rng.next() * span;
-  try {
-    // Warm-up: lets the helper thread start and the JIT settle; not recorded.
-    await drive(scheduler, Math.min(WARMUP_DELAYS, count), concurrency, nextDelayUs, gapMs);
-    const served0 = served();
-    const cpu0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    const { errors, early, outOfOrder } = await drive(scheduler, count, concurrency, nextDelayUs, gapMs);
-    const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const cpuUs = cpu.user + cpu.system;
+  const rounds = opts.rounds;
+  const perPass = Math.ceil(count / rounds);
+  const passes: Pass[][] = variants.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const i = (k + r) % variants.length;
+      passes[i]!.push(await measurePass(variants[i]!, perPass, concurrency, gapMs, nextDelayUs, served));
+    }
+  }
+  return variants.map((v, i) => {
+    const ps = passes[i]!;
+    const errors = new Float64Array(ps.reduce((n, p) => n + p.errors.length, 0));
+    let offset = 0;
+    for (const p of ps) {
+      errors.set(p.errors, offset);
+      offset += p.errors.length;
+    }
+    const sum = (f: (p: Pass) => number): number => ps.reduce((n, p) => n + f(p), 0);
+    const wallUs = sum((p) => p.wallUs);
+    const cpuUs = sum((p) => p.cpuUs);
     return {
       scenario,
-      strategy: variant.strategy,
-      spinUs: variant.spinUs,
-      finalSpinUs: variant.strategy === 'precise' ? (scheduler as PreciseDelayScheduler).spinUs : null,
-      delays: count,
-      ...summarise(errors, early, outOfOrder),
+      strategy: v.strategy,
+      spinUs: v.spinUs,
+      finalSpinUs: v.strategy === 'precise' ? (v.scheduler as PreciseDelayScheduler).spinUs : null,
+      delays: errors.length,
+      ...summarise(errors, sum((p) => p.early), sum((p) => p.outOfOrder)),
       wallMs: Math.round(wallUs / 1000),
-      delaysPerSec: Math.round((count / wallUs) * 1e6),
+      delaysPerSec: Math.round((errors.length / wallUs) * 1e6),
       cpuCores: Math.round((cpuUs / wallUs) * 1000) / 1000,
-      cpuUsPerDelay: round1(cpuUs / count),
-      loadRps: scenario === 'load' ? Math.round(((served() - served0) / wallUs) * 1e6) : null,
+      cpuUsPerDelay: round1(cpuUs / errors.length),
+      loadRps: scenario === 'load' ? Math.round((sum((p) => p.served) / wallUs) * 1e6) : null,
     };
-  } finally {
-    await scheduler.close();
-  }
+  });
 }
 
 /** A small JSON endpoint, so the event loop does the parsing and I/O a leader does. */
@@ -326,35 +371,49 @@ export async function run(options: DelayFidelityOptions = {}): Promise<DelayFide
     maxDelayUs: options.maxDelayUs ?? 1000,
     gapMs: options.gapMs ?? 1,
     spinUs: options.spinUs ?? [DEFAULT_SPIN_US],
+    maxSpinUs: options.maxSpinUs ?? SPIN_DEFAULTS.maxUs,
     loadRps: options.loadRps ?? 5000,
     loadConnections: options.loadConnections ?? 10,
     sparseDelays: options.sparseDelays ?? 500,
+    rounds: options.rounds ?? 4,
     seed: options.seed ?? 1,
   };
-  const variants: Variant[] = [...opts.spinUs.map((spinUs) => ({ strategy: 'precise' as const, spinUs })), { strategy: 'timeout', spinUs: null }];
+  // One scheduler per variant for the whole run (idle ones cost nothing, which this also shows).
+  const variants: Variant[] = [
+    ...opts.spinUs.map((spinUs) => ({
+      strategy: 'precise' as const,
+      spinUs,
+      scheduler: createDelayScheduler({ strategy: 'precise', spinUs, maxSpinUs: opts.maxSpinUs }),
+    })),
+    { strategy: 'timeout', spinUs: null, scheduler: createDelayScheduler({ strategy: 'timeout' }) },
+  ];
   const results: ScenarioResult[] = [];
   const before = probeEnvironment();
   const idleCheckMs = 500;
-  const idleCpuCores = await idleCpu(idleCheckMs);
-
-  for (const v of variants) results.push(await measure(v, 'idle', opts, opts.delays, opts.concurrency, opts.gapMs, () => 0));
-
-  const { server, url, served } = await startServer();
+  let idleCpuCores = NaN;
   try {
-    const load = await startLoad(url, opts.loadRps, opts.loadConnections);
+    idleCpuCores = await idleCpu(idleCheckMs);
+    results.push(...(await measureScenario(variants, 'idle', opts, opts.delays, opts.concurrency, opts.gapMs, () => 0)));
+
+    const { server, url, served } = await startServer();
     try {
-      await new Promise((r) => setTimeout(r, 300)); // let connections open and the rate settle
-      for (const v of variants) results.push(await measure(v, 'load', opts, opts.delays, opts.concurrency, opts.gapMs, served));
+      const load = await startLoad(url, opts.loadRps, opts.loadConnections);
+      try {
+        await new Promise((r) => setTimeout(r, 500)); // let connections open and the rate settle
+        results.push(...(await measureScenario(variants, 'load', opts, opts.delays, opts.concurrency, opts.gapMs, served)));
+      } finally {
+        await stopLoad(load);
+      }
     } finally {
-      await stopLoad(load);
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+
+    if (opts.sparseDelays > 0) {
+      results.push(...(await measureScenario(variants, 'sparse', opts, opts.sparseDelays, 1, 2, () => 0)));
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
-
-  if (opts.sparseDelays > 0) {
-    for (const v of variants) results.push(await measure(v, 'sparse', opts, opts.sparseDelays, 1, 2, () => 0));
+    await Promise.all(variants.map((v) => v.scheduler.close()));
   }
 
   const after = probeEnvironment();
@@ -406,6 +465,7 @@ async function main(): Promise<void> {
     options: {
       delays: { type: 'string' },
       spin: { type: 'string' },
+      'max-spin': { type: 'string' },
       rps: { type: 'string' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -415,6 +475,7 @@ async function main(): Promise<void> {
     delays: values.delays ? Number(values.delays) : values.quick ? 3000 : undefined,
     spinUs: values.spin ? values.spin.split(',').map((v) => (v === 'auto' ? 'auto' : Number(v))) : undefined,
     loadRps: values.rps ? Number(values.rps) : undefined,
+    maxSpinUs: values['max-spin'] ? Number(values['max-spin']) : undefined,
     sparseDelays: values.quick ? 200 : undefined,
   });
   console.log(formatTable(result));

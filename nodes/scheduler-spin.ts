@@ -4,18 +4,22 @@
  *
  * Why adaptive: the window must cover the time from "the helper's alarm is due" to "the main
  * thread runs" (two thread wake-ups and a message), and that time depends on the machine far
- * more than on the code. Measured on the 2-vCPU VM this project runs on: when the CPUs are idle
- * a sleeping thread wakes in ~30 µs typically but up to several ms (the halted vCPU must be
- * rescheduled by the host), so only a wide window meets p99 ≤ 100 µs — and polling then costs
- * nothing anyone else wanted. When the CPUs are busy, wake-ups take ~15–40 µs, and a narrow
- * window gives the CPU back to the processes that need it. So the window follows a high
- * quantile of the recently observed alarm lateness.
+ * more than on the code: on the 2-vCPU VM this project runs on, a sleeping thread wakes in
+ * ~15–40 µs when the CPUs are kept busy and ~30 µs typically but up to ms when they are idle
+ * (the halted vCPU must be rescheduled by the host). So the window follows a high quantile of
+ * the recently observed alarm lateness: narrow (little CPU) where wake-ups are reliable, wider
+ * where they are not.
+ *
+ * Why capped (300 µs by default): a wider window means polling through most delays, and when
+ * the CPUs are contended (the experiment runs 7 processes on 2 cores) a process that polls
+ * continuously was measured to get *less* useful CPU from the kernel — lower throughput and
+ * worse tails than with 200–300 µs — besides taking CPU from the followers and clients.
  */
 
 export interface SpinWindowOptions {
   /** Fixed window, µs; when set, nothing adapts. */
   fixedUs?: number;
-  /** Bounds of the adaptive window, µs. Defaults 50 and 1000. */
+  /** Bounds of the adaptive window, µs. Defaults 50 and 300. */
   minUs?: number;
   maxUs?: number;
   /** Window before any lateness was observed, µs. Default 200. */
@@ -35,7 +39,7 @@ export interface SpinWindow {
   record(latenessNs: number): void;
 }
 
-export const SPIN_DEFAULTS = { minUs: 50, maxUs: 1000, initialUs: 200, quantile: 0.98, marginUs: 20, samples: 128 } as const;
+export const SPIN_DEFAULTS = { minUs: 50, maxUs: 300, initialUs: 200, quantile: 0.98, marginUs: 20, samples: 128 } as const;
 
 // Recomputing the quantile sorts the ring; doing it every 16 samples keeps the cost negligible
 // (a 128-element sort per 16 alarms) while still following a change within a few dozen alarms.

@@ -50,7 +50,7 @@ export interface DelaySchedulerOptions {
   spinUs?: number | 'auto';
   /** 'precise' with spinUs 'auto': lower bound of the window, µs. Default 50. */
   minSpinUs?: number;
-  /** 'precise' with spinUs 'auto': upper bound of the window, µs. Default 1000. */
+  /** 'precise' with spinUs 'auto': upper bound of the window, µs. Default 300. */
   maxSpinUs?: number;
   /**
    * 'precise' only. Linux timer slack of the helper thread, in ns (the kernel may delay a timed
