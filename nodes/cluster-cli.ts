@@ -1,6 +1,6 @@
 /**
  * `npm run cluster`: leader on 127.0.0.1:8000, followers on 8001–8005 (by default), until Ctrl-C.
- * Honours WRITE_QUORUM, MIN_DELAY, MAX_DELAY, QUORUM_TIMEOUT, DELAY_SEED and SCHEDULER from the
+ * Honours WRITE_QUORUM, MIN_DELAY, MAX_DELAY, QUORUM_TIMEOUT, DELAY_SEED, SCHEDULER and REPLICATION_TOKEN from the
  * environment; flags override them.
  */
 import yargs from 'yargs';
@@ -68,6 +68,8 @@ try {
     ...(argv.seed !== undefined ? { delaySeed: parseSeed(argv.seed, '--seed/DELAY_SEED') } : {}),
     scheduler: parseScheduler(argv.scheduler, '--scheduler/SCHEDULER'),
     host: argv.host,
+    // Admin endpoints then need `Authorization: Bearer $REPLICATION_TOKEN`.
+    ...(env.REPLICATION_TOKEN ? { replicationToken: env.REPLICATION_TOKEN } : {}),
     leaderPort,
     followerPorts,
     log: argv.quiet ? undefined : (node: string, line: string) => process.stderr.write(`[${node}] ${line}\n`),
@@ -91,6 +93,7 @@ const ms = ((performance.now() - t0) / 1000).toFixed(2);
 const lines = [
   `quorum-lab cluster ready in ${ms} s: W=${options.writeQuorum}, delays ${formatDurationMs(options.minDelayMs)}..${formatDurationMs(options.maxDelayMs)}, quorum timeout ${formatDurationMs(options.quorumTimeoutMs)}, scheduler ${options.scheduler}`,
   ...c.nodes.map((n) => `  ${n.name.padEnd(10)} ${n.url}  (pid ${n.pid})`),
+  ...(c.replicationToken ? ['REPLICATION_TOKEN is set: /replicate, /snapshot, PUT /config and POST /stats/reset need it.'] : []),
   'Ctrl-C to stop.',
 ];
 process.stdout.write(lines.join('\n') + '\n');

@@ -9,7 +9,7 @@ const oversized = JSON.stringify({ key: 'big', value: 'x'.repeat(LIMIT), version
 const oversizedReplication = JSON.stringify({ key: 'big', value: 'x'.repeat(REPLICATION_LIMIT), version: 1 });
 
 /** [method, path, raw body (undefined = none), expected status, expected error code] */
-type Case = [string, string, string | undefined, number, string];
+type Case = [string, string, string | Buffer | undefined, number, string];
 
 const leaderCases: Case[] = [
   ['POST', '/write', '{bad', 400, 'invalid_json'],
@@ -25,6 +25,9 @@ const leaderCases: Case[] = [
   ['POST', '/write', '{"key":["k"],"value":1}', 400, 'invalid_key'],
   ['POST', '/write', '{"key":"k"}', 400, 'missing_value'],
   ['POST', '/write', oversized, 413, 'payload_too_large'],
+  // Deep enough to overflow JSON.stringify's stack (about 5,000 levels) if it were accepted.
+  ['POST', '/write', `{"key":"k","value":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 400, 'invalid_value'],
+  ['POST', '/write', Buffer.from([0x7b, 0x22, 0x6b, 0x65, 0x79, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x2c, 0x22, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x22, 0x3a, 0x31, 0x7d]), 400, 'invalid_json'],
   ['GET', '/write', undefined, 405, 'method_not_allowed'],
   ['PUT', '/write', '{"key":"k","value":1}', 405, 'method_not_allowed'],
   ['GET', '/nope', undefined, 404, 'unknown_route'],
@@ -95,7 +98,7 @@ describe('bad input on the leader changes nothing', () => {
     await Promise.all(standIns.map((s) => s.close()));
   });
 
-  test.each(leaderCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.slice(0, 30) ?? ''}`, c] as const))('%s', async (_name, c) => {
+  test.each(leaderCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 30) ?? ''}`, c] as const))('%s', async (_name, c) => {
     await expectError(url, c);
   });
 
@@ -136,7 +139,7 @@ describe('bad input on a follower changes nothing', () => {
   });
   afterAll(() => follower.close());
 
-  test.each(followerCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.slice(0, 40) ?? ''}`, c] as const))('%s', async (_name, c) => {
+  test.each(followerCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 40) ?? ''}`, c] as const))('%s', async (_name, c) => {
     await expectError(url, c);
   });
 

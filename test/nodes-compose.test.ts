@@ -63,6 +63,13 @@ describe('docker-compose.yml', () => {
     });
   });
 
+  test('every node gets the same REPLICATION_TOKEN, overridable from the shell', () => {
+    const tokens = names.map((name) => compose.services[name].environment.REPLICATION_TOKEN);
+    expect(new Set(tokens).size).toBe(1);
+    expect(tokens[0]).toMatch(/^\$\{REPLICATION_TOKEN:-[\x21-\x7e]+\}$/);
+    for (const name of names) expect(parseNodeEnv(interpolate(compose.services[name].environment)).replicationToken).toBeTruthy();
+  });
+
   test('one bridge network, health checks on /health, leader waits for healthy followers', () => {
     const [net] = Object.keys(compose.networks);
     expect(compose.networks[net!].driver).toBe('bridge');

@@ -32,6 +32,14 @@ describe('parseNodeEnv: accepted forms', () => {
     });
   });
 
+  test('REPLICATION_TOKEN: taken as given for both roles; unset or empty means none; spaces are refused', () => {
+    expect(parseNodeEnv({ ROLE: 'follower', REPLICATION_TOKEN: 'abc-123' })).toMatchObject({ replicationToken: 'abc-123' });
+    expect(leader({ REPLICATION_TOKEN: 'abc-123' }).replicationToken).toBe('abc-123');
+    expect(parseNodeEnv({ ROLE: 'follower', REPLICATION_TOKEN: '' })).not.toHaveProperty('replicationToken');
+    expect(() => parseNodeEnv({ ROLE: 'follower', REPLICATION_TOKEN: 'a b' })).toThrow(/^REPLICATION_TOKEN: /);
+    expect(() => leader({ REPLICATION_TOKEN: 'x'.repeat(2000) })).toThrow(ConfigError);
+  });
+
   test('default W is capped at the number of followers', () => {
     expect(leader({ FOLLOWERS: 'http://a:1,http://b:2' }).writeQuorum).toBe(2);
   });
