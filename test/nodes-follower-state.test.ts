@@ -192,19 +192,19 @@ describe('follower states on the leader', () => {
 
   test('catch-up in many chunks while writes continue: the follower ends equal to the leader', async () => {
     const f = await followers(2);
-    const { url } = await startLeader({ followers: f.urls, writeQuorum: 1, snapshotChunkBytes: 4096, minDelayMs: 0, maxDelayMs: 0.5 });
+    const { url } = await startLeader({ followers: f.urls, writeQuorum: 1, snapshotChunkBytes: 2048, minDelayMs: 0, maxDelayMs: 0.5 });
     const batch = (from: number, to: number, prefix: string) =>
-      Promise.all(Array.from({ length: to - from }, (_, j) => write(url, `${prefix}${(from + j) % 700}`, { n: from + j })));
-    for (let i = 0; i < 1400; i += 100) await batch(i, i + 100, 'k');
+      Promise.all(Array.from({ length: to - from }, (_, j) => write(url, `${prefix}${(from + j) % 300}`, { n: from + j })));
+    for (let i = 0; i < 600; i += 100) await batch(i, i + 100, 'k');
     await waitQuiescent(url);
     await f.stop(1);
-    await batch(1400, 1500, 'k'); // while it is away
+    await batch(600, 700, 'k'); // while it is away
     await waitState(url, 1, 'down');
     const fresh = await f.start(1);
     // Overwrites and new keys while the snapshot is under way.
     let during = 0;
     for (let round = 0; round < 50; round++) {
-      await batch(1500 + round * 20, 1520 + round * 20, round % 2 ? 'k' : 'new');
+      await batch(700 + round * 20, 720 + round * 20, round % 2 ? 'k' : 'new');
       during += 20;
       const st = (await stats(url)).followers[1];
       if (st.state === 'up' && st.bootId === fresh.bootId) break;
