@@ -43,6 +43,14 @@ export interface QuorumFit {
   realisedErrorMeanUs: number;
   realisedErrorP99Us: number;
   zeroWaitMeanUs: number;
+  /**
+   * Leader-side /replicate round trip (after the delay), mean over all followers, µs: zero-delay
+   * cluster vs delayed one. At zero delay the five requests leave at the same instant and five
+   * follower processes queue for two cores; random delays spread them out. A shorter round trip
+   * in the delayed run makes the excess come out below E[d_(W)]: the baseline is not additive.
+   */
+  ackRttZeroUs: number;
+  ackRttDelayedUs: number;
   /** E[W-th smallest of 5 realised delays] − E[W-th smallest of 5 zero-delay waits], µs (Monte Carlo). */
   modelRealisedUs: number;
   deviationRealisedUs: number;
@@ -63,6 +71,16 @@ function quantileTable(encoded: string): Float64Array {
 }
 
 /** E[W-th smallest of n iid draws] from a quantile table. */
+function ackRttMean(s: LeaderStatsJson): number {
+  let sum = 0;
+  let n = 0;
+  for (const f of s.followers) {
+    sum += f.ackLatencyUs.mean * f.ackLatencyUs.count;
+    n += f.ackLatencyUs.count;
+  }
+  return n > 0 ? sum / n : NaN;
+}
+
 function orderStatMean(table: Float64Array, n: number, w: number, rng: Rng, trials = 20_000): number {
   const draw = new Float64Array(n);
   let sum = 0;
@@ -138,6 +156,8 @@ export async function run(options: ModelFitOptions = {}): Promise<ModelFitResult
           realisedErrorMeanUs: round1(ds.delays.errorUs.mean),
           realisedErrorP99Us: round1(ds.delays.errorUs.p99),
           zeroWaitMeanUs: round1(zs.delays.realisedUs.mean),
+          ackRttZeroUs: round1(ackRttMean(zs)),
+          ackRttDelayedUs: round1(ackRttMean(ds)),
           modelRealisedUs: round1(modelRealisedUs),
           deviationRealisedUs: round1(excessUs - modelRealisedUs),
         });
@@ -153,7 +173,7 @@ export async function run(options: ModelFitOptions = {}): Promise<ModelFitResult
 
 export function format(r: ModelFitResult): string {
   return formatTable(
-    ['W', 'delayed mean µs', 'zero mean µs', 'excess µs', 'E[d_(W)] µs', 'excess − model', `within ±${r.options.toleranceUs}`, 'realised delay mean', 'lateness mean / p99', 'zero-delay wait', 'model on realised µs', 'excess − realised model'],
+    ['W', 'delayed mean µs', 'zero mean µs', 'excess µs', 'E[d_(W)] µs', 'excess − model', `within ±${r.options.toleranceUs}`, 'realised delay mean', 'lateness mean / p99', 'zero-delay wait', 'model on realised µs', 'excess − realised model', '/replicate RTT zero / delayed'],
     r.quorums.map((q) => [
       q.quorum,
       q.delayed.mean,
@@ -167,6 +187,7 @@ export function format(r: ModelFitResult): string {
       q.zeroWaitMeanUs,
       q.modelRealisedUs,
       q.deviationRealisedUs,
+      `${q.ackRttZeroUs} / ${q.ackRttDelayedUs}`,
     ]),
   );
 }
