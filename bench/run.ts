@@ -19,6 +19,11 @@ import { machineInfo, noiseReport, noiseSnapshot, type MachineInfo, type NoiseRe
 interface Benchmark {
   name: string;
   describe: string;
+  /**
+   * Write the result object itself with the runner's fields added, instead of wrapping it: for
+   * delay-fidelity, whose own CLI writes the same file in its own format (readers keep working).
+   */
+  flat?: boolean;
   /** Runs the benchmark; returns [result, printable tables]. */
   run(quick: boolean): Promise<{ result: unknown; table: string; verdict?: string }>;
 }
@@ -27,6 +32,7 @@ const BENCHMARKS: Benchmark[] = [
   {
     name: 'delay-fidelity',
     describe: 'realised − target delay of the precise scheduler vs setTimeout, idle and under load',
+    flat: true,
     run: async (quick) => {
       const m = await import('./delay-fidelity.ts');
       const result = await m.run(quick ? { delays: 3000, sparseDelays: 200 } : {});
@@ -131,7 +137,8 @@ async function main(): Promise<void> {
         `${noise.wallS} s; this benchmark used ${noise.ownCores ?? '?'} cores, other processes ${noise.foreignCores ?? '?'} cores` +
           (noise.noisy ? ' — NOISY RUN: other processes competed for the CPU; figures are pessimistic' : ''),
       );
-      const file: BenchFile = { benchmark: b.name, date: new Date().toISOString(), machine, noise, quick: values.quick, verdict: verdict ?? null, result };
+      const wrapped: BenchFile = { benchmark: b.name, date: new Date().toISOString(), machine, noise, quick: values.quick, verdict: verdict ?? null, result };
+      const file = b.flat ? { ...(result as object), runner: { ...wrapped, result: undefined } } : wrapped;
       const path = resolve(outDir, `${b.name}.json`);
       writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`);
       console.log(`wrote ${path}`);
