@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { parseDurationMs } from '../lib/duration.ts';
 import { ClusterError, DEFAULT_FOLLOWER_COUNT, DEFAULT_LEADER_PORT, defaultFollowerPorts, startCluster } from './cluster.ts';
+import type { LeaderPriority } from './priority.ts';
 import {
   ConfigError,
   DEFAULT_HOST,
@@ -33,6 +34,7 @@ const argv = yargs(hideBin(process.argv))
   .option('quorum-timeout', { type: 'string', describe: 'how long a write waits for W acks (env QUORUM_TIMEOUT)', default: env.QUORUM_TIMEOUT || `${DEFAULT_QUORUM_TIMEOUT_MS}ms` })
   .option('seed', { type: 'string', describe: 'delay seed, uint32 (env DELAY_SEED)', default: env.DELAY_SEED || undefined })
   .option('scheduler', { type: 'string', describe: 'precise | timeout (env SCHEDULER)', default: env.SCHEDULER || DEFAULT_SCHEDULER })
+  .option('leader-priority', { type: 'string', choices: ['auto', 'realtime', 'normal'], describe: 'leader process priority: realtime = SCHED_FIFO via chrt (keeps injected delays precise when the CPUs are busy); auto = realtime if permitted', default: 'auto' })
   .option('host', { type: 'string', describe: 'interface to bind', default: DEFAULT_HOST })
   .option('leader-port', { type: 'string', describe: 'leader port (0 = ephemeral)', default: String(DEFAULT_LEADER_PORT) })
   .option('follower-ports', { type: 'string', describe: 'comma-separated follower ports (default: leader port + 1, + 2, ...; all 0 if the leader port is 0)' })
@@ -67,6 +69,7 @@ try {
     quorumTimeoutMs: parseDurationMs(argv['quorum-timeout'], '--quorum-timeout/QUORUM_TIMEOUT'),
     ...(argv.seed !== undefined ? { delaySeed: parseSeed(argv.seed, '--seed/DELAY_SEED') } : {}),
     scheduler: parseScheduler(argv.scheduler, '--scheduler/SCHEDULER'),
+    leaderPriority: argv['leader-priority'] as LeaderPriority,
     host: argv.host,
     // Admin endpoints then need `Authorization: Bearer $REPLICATION_TOKEN`.
     ...(env.REPLICATION_TOKEN ? { replicationToken: env.REPLICATION_TOKEN } : {}),
@@ -91,7 +94,7 @@ try {
 const c = cluster;
 const ms = ((performance.now() - t0) / 1000).toFixed(2);
 const lines = [
-  `quorum-lab cluster ready in ${ms} s: W=${options.writeQuorum}, delays ${formatDurationMs(options.minDelayMs)}..${formatDurationMs(options.maxDelayMs)}, quorum timeout ${formatDurationMs(options.quorumTimeoutMs)}, scheduler ${options.scheduler}`,
+  `quorum-lab cluster ready in ${ms} s: W=${options.writeQuorum}, delays ${formatDurationMs(options.minDelayMs)}..${formatDurationMs(options.maxDelayMs)}, quorum timeout ${formatDurationMs(options.quorumTimeoutMs)}, scheduler ${options.scheduler}, leader priority ${c.leaderPriority}`,
   ...c.nodes.map((n) => `  ${n.name.padEnd(10)} ${n.url}  (pid ${n.pid})`),
   ...(c.replicationToken ? ['REPLICATION_TOKEN is set: /replicate, /snapshot, PUT /config and POST /stats/reset need it.'] : []),
   'Ctrl-C to stop.',

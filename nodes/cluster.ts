@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
+import { LEADER_PRIORITIES, resolvePriority, withPriority, type AppliedPriority, type LeaderPriority } from './priority.ts';
 import { TokenError, validateToken } from './auth.ts';
 import { waitFollowerCaughtUp } from './cluster-admin.ts';
 import {
@@ -84,6 +85,12 @@ export interface ClusterOptions {
   followerPorts?: number[];
   scheduler?: SchedulerStrategy;
   /**
+   * Scheduling priority of the leader process: 'auto' (default) runs it under SCHED_FIFO
+   * (`chrt -f 1`) when the machine allows it, else normally; 'realtime' requires it
+   * (QL_ERR_REALTIME otherwise); 'normal' never. See nodes/priority.ts for why.
+   */
+  leaderPriority?: LeaderPriority;
+  /**
    * REPLICATION_TOKEN for every node (followers then need it on /replicate, /snapshot and
    * /stats/reset; the leader on PUT /config and POST /stats/reset). Default: none, every endpoint
    * open. Also taken from `env.REPLICATION_TOKEN`. Exposed as RunningCluster.replicationToken.
@@ -128,6 +135,8 @@ export interface RunningCluster {
   onUnexpectedExit(listener: (exit: NodeExit) => void): void;
   /** The REPLICATION_TOKEN every node got, if any: send it as `Authorization: Bearer` to admin endpoints. */
   replicationToken?: string;
+  /** The priority the leader runs with ('realtime' = SCHED_FIFO 1), for the run's metadata. */
+  leaderPriority: AppliedPriority;
   /**
    * Fault injection (for the harness's fault schedule). Operations on one node run one at a time,
    * in call order; `name` is 'leader' or 'follower1'..; unknown names reject with QL_ERR_UNKNOWN_NODE.
@@ -162,7 +171,8 @@ export type ClusterErrorCode =
   | 'QL_ERR_UNHEALTHY'
   | 'QL_ERR_UNKNOWN_NODE'
   | 'QL_ERR_NODE_STATE'
-  | 'QL_ERR_NOT_CAUGHT_UP';
+  | 'QL_ERR_NOT_CAUGHT_UP'
+  | 'QL_ERR_REALTIME';
 
 export class ClusterError extends Error {
   constructor(
@@ -244,6 +254,18 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
   const deadline = Date.now() + startTimeoutMs;
+  const wantedPriority = options.leaderPriority ?? 'auto';
+  if (!LEADER_PRIORITIES.includes(wantedPriority)) {
+    throw new ClusterError('QL_ERR_REALTIME', `leaderPriority must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(wantedPriority)}`);
+  }
+  const resolvedPriority = resolvePriority(wantedPriority);
+  if (resolvedPriority === null) {
+    throw new ClusterError(
+      'QL_ERR_REALTIME',
+      'leaderPriority realtime: `chrt -f 1` is not permitted or not installed here (needs root or CAP_SYS_NICE and util-linux); use auto or normal',
+    );
+  }
+  const leaderPriority: AppliedPriority = resolvedPriority;
   /** Every process spawned, restarts included. */
   const children: Child[] = [];
   /** The current process of each node, by name. */
@@ -275,7 +297,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     env: Record<string, string>,
     readyBy = deadline,
   ): { child: Child; ready: Promise<number> } {
-    const proc = spawn(process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY], {
+    const cmd = withPriority(role === 'leader' ? leaderPriority : 'normal', process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY]);
+    const proc = spawn(cmd.file, cmd.args, {
       env: { ...baseEnv, ...env, ROLE: role, HOST: host },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
@@ -404,6 +427,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       pids,
       nodes,
       ...(v.replicationToken !== undefined ? { replicationToken: v.replicationToken } : {}),
+      leaderPriority,
       stop() {
         stopping ??= stopAll();
         return stopping;
