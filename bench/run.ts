@@ -57,7 +57,7 @@ const BENCHMARKS: Benchmark[] = [
     describe: 'mean write latency minus zero-delay baseline vs E[d_(W)]',
     run: async (quick) => {
       const m = await import('./model-fit.ts');
-      const result = await m.run(quick ? { writesPerQuorum: 400, blocks: 2 } : {});
+      const result = await m.run(quick ? { writesPerQuorum: 400, isolatedWritesPerQuorum: 200, blocks: 2 } : {});
       return { result, table: m.format(result), verdict: m.verdict(result) };
     },
   },
