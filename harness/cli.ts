@@ -1,6 +1,7 @@
 /**
  * `npm run experiment -- --quorums 1,2,3,4,5`. The only module of the harness that prints or exits.
- * Exit codes: 0 ok, 1 a quorum did not converge or the run failed, 2 bad options, 130 interrupted.
+ * Exit codes: 0 ok, 1 a quorum lost an acknowledged write, did not converge, or the run failed,
+ * 2 bad options, 130 interrupted.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     .fail((msg, err) => fail((err?.message ?? msg).split('\n')[0]!, 2))
     .example('$0 --quorums 1,2,3,4,5', 'the default sweep')
     .example('$0 --quorums 1,5 --rate 2000 --visibility 0.2', 'open loop at 2000 writes/s, probing 20% of writes for t-visibility')
+    .example('$0 --quorums 1,2,3,4,5 --writes 2000 --fault kill:1@20%', 'kill one seeded-random follower at 20% of each load: availability per W')
     .example('$0 --leader http://127.0.0.1:8000 --followers http://127.0.0.1:8001,...', 'against a running cluster');
   for (const spec of OPTION_SPECS) {
     parser = parser.option(spec.flag, {
@@ -42,9 +44,11 @@ async function main(): Promise<void> {
   for (const spec of OPTION_SPECS) {
     const v = (argv as Record<string, unknown>)[spec.key];
     if (v === undefined) continue;
-    if (Array.isArray(v)) fail(`--${spec.flag}: given more than once`, 2);
+    if (Array.isArray(v) && !spec.repeatable) fail(`--${spec.flag}: given more than once`, 2);
     (input as Record<string, unknown>)[spec.key] = v;
   }
+  // Like the nodes, compose and `npm run cluster`, take the token from the environment.
+  if (input.replicationToken === undefined && process.env.REPLICATION_TOKEN) input.replicationToken = process.env.REPLICATION_TOKEN;
   try {
     resolveOptions(input);
   } catch (err) {
@@ -85,10 +89,20 @@ async function main(): Promise<void> {
         clearLine();
         const s = r.latencyStats;
         const converged = r.convergence.converged ? 'converged' : 'DID NOT CONVERGE';
+        const lost = r.lostWrites.lost === 0 ? 'nothing lost' : `${r.lostWrites.lost} ACKNOWLEDGED WRITES LOST`;
         process.stdout.write(
           `W=${r.quorum}: ${r.ok} writes in ${r.durationS.toFixed(2)} s (${r.achievedRate.toFixed(0)}/s), p50 ${s.p50} µs, p99 ${s.p99} µs, ` +
-            `harness CPU ${(100 * r.harnessCpuShare).toFixed(0)}% of the machine, ${converged}\n`,
+            `harness CPU ${(100 * r.harnessCpuShare).toFixed(0)}% of the machine, ${converged}, ${lost}\n`,
         );
+        const fault = r.availability.find((w) => w.window === 'fault');
+        if (r.faults && fault) {
+          const pct = fault.availability === null ? '-' : `${(100 * fault.availability).toFixed(1)}%`;
+          const recovery = r.faults.recoveryMs === null ? '' : `, recovery ${r.faults.recoveryMs} ms`;
+          process.stdout.write(
+            `W=${r.quorum}: during faults (${(r.faults.faultWindowMs / 1000).toFixed(2)} s) ${fault.ok}/${fault.attempted} writes ok (${pct})` +
+              `${fault.latency.count > 0 ? `, p50 ${fault.latency.p50} µs, p99 ${fault.latency.p99} µs` : ''}${recovery}\n`,
+          );
+        }
       },
       onWarning: (message) => {
         clearLine();
@@ -117,11 +131,12 @@ async function main(): Promise<void> {
       process.stdout.write(`W=${r.quorum}: open-loop send lag (actual - intended send) p50 ${r.sendLagStats.p50} µs, p99 ${r.sendLagStats.p99} µs\n`);
     }
   }
-  const sum = (k: 'clusterStartS' | 'warmupS' | 'measureS' | 'convergenceS' | 'stopS'): string =>
+  if (o.faults.length > 0) process.stdout.write(`faults: ${o.faults.map((f) => f.text).join(', ')} (healed after each load)\n`);
+  const sum = (k: 'clusterStartS' | 'warmupS' | 'measureS' | 'healS' | 'convergenceS' | 'stopS'): string =>
     result.results.reduce((a, r) => a + r.phases[k], 0).toFixed(1);
   process.stdout.write(
     `wall time ${((Date.now() - started) / 1000).toFixed(1)} s: cluster start ${sum('clusterStartS')} s, warm-up ${sum('warmupS')} s, ` +
-      `load ${sum('measureS')} s, convergence check ${sum('convergenceS')} s, cluster stop ${sum('stopS')} s` +
+      `load ${sum('measureS')} s, ${o.faults.length > 0 ? `healing ${sum('healS')} s, ` : ''}convergence check ${sum('convergenceS')} s, cluster stop ${sum('stopS')} s` +
       (result.analysis.elapsedMs !== undefined ? `, analysis ${(result.analysis.elapsedMs / 1000).toFixed(1)} s` : '') +
       '\n',
   );
@@ -134,6 +149,13 @@ async function main(): Promise<void> {
   }
 
   if (result.aborted) fail('interrupted; partial results written', 130);
+  if (!result.nothingLost) {
+    const bad = result.results.filter((r) => r.lostWrites.lost > 0).map((r) => {
+      const nodes = r.lostWrites.nodes.filter((n) => n.lost + n.corrupted > 0).map((n) => `${n.name} ${n.lost + n.corrupted}`);
+      return `W=${r.quorum} (${nodes.join(', ')})`;
+    });
+    fail(`ACKNOWLEDGED WRITES LOST for ${bad.join('; ')}: nodes do not hold writes that clients got a 200 for (see lost_writes in summary.csv, lostWrites in meta.json)`, 1);
+  }
   if (!result.converged) {
     const bad = result.results.filter((r) => !r.convergence.converged).map((r) => `W=${r.quorum}`);
     fail(`REPLICAS DID NOT CONVERGE for ${bad.join(', ')}: followers still differ from the leader after the run (see mismatched_keys in summary.csv)`, 1);

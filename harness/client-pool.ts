@@ -21,6 +21,8 @@ export interface StepHooks {
   /** Between warm-up and measurement (all threads warmed). */
   onWarmed?: () => Promise<void>;
   onProgress?: (progress: StepProgress) => void;
+  /** Right after the measured phase was started on every thread (the fault schedule's time zero). */
+  onGo?: () => void;
   signal?: AbortSignal;
 }
 
@@ -110,6 +112,7 @@ export function createClientPool(threads: number): ClientPool {
         }
       }
       for (const p of mains) p.postMessage({ cmd: 'go' } satisfies Message);
+      hooks.onGo?.();
       return await all;
     } catch (err) {
       await Promise.allSettled(runs);

@@ -8,6 +8,11 @@
  *   main -> worker  {cmd:'go'}                           start the measured phase
  *   worker -> main  {cmd:'progress', data:{done, histogram?}}   every progressIntervalMs
  *   main -> worker  {cmd:'stop'}                         finish in-flight writes and return early
+ *
+ * With a fault schedule, `task.shared` is a SharedArrayBuffer seen by every worker and the main
+ * thread: the main thread keeps the number of faulted followers in slot SHARED_ACTIVE_FAULTS, and
+ * each worker adds its completed measured writes to slot SHARED_DONE. An atomic load per write is
+ * far cheaper than a message, and exact about which side of a fault's start a write was sent on.
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +21,11 @@ import type { Pool } from 'undici';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
 import { createPool, postWrite, readKey, type ErrorKind } from './http.ts';
 import { clientIndices, planWrite, type Phase, type PlannedWrite, type WorkloadConfig } from './workload.ts';
+
+/** Int32 slots of ClientTask.shared. */
+export const SHARED_ACTIVE_FAULTS = 0;
+export const SHARED_DONE = 1;
+export const SHARED_SLOTS = 2;
 
 export interface ClientTask {
   thread: number;
@@ -36,6 +46,8 @@ export interface ClientTask {
   progressIntervalMs: number;
   /** Send the partial latency histogram with progress (only when someone displays it). */
   progressHistogram: boolean;
+  /** Fault runs: Int32 slots SHARED_ACTIVE_FAULTS (read) and SHARED_DONE (added to); see above. */
+  shared?: SharedArrayBuffer | null;
 }
 
 export type ErrorCounts = Record<ErrorKind, number>;
@@ -59,6 +71,17 @@ export interface VisibilityResult {
   rounds: number[];
 }
 
+/** Measured writes sent while at least one follower was faulted. */
+export interface FaultWindowResult {
+  ok: number;
+  errors: ErrorCounts;
+  /** Latency of the successful ones, µs (encoded histogram). */
+  latency: string;
+}
+
+/** Highest acknowledged version per key, with its value: [key, version, value]. */
+export type AckedEntry = [string, number, string];
+
 export interface ClientResult {
   thread: number;
   /** Measured write latency, µs (encoded histogram); errors are never recorded here. */
@@ -77,6 +100,11 @@ export interface ClientResult {
   elapsedMs: number;
   warmup: { ok: number; errors: number };
   stopped: boolean;
+  faultWindow: FaultWindowResult;
+  /** For the nothing-lost check: every acknowledged write of warm-up and measurement, as the highest version per key. */
+  acked: AckedEntry[];
+  /** Writes (warm-up and measured) whose outcome is unknown: they may or may not have been applied. */
+  unknownOutcome: number;
 }
 
 export interface Message {
@@ -130,6 +158,14 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
     realisedSumUs: offsets.map(() => 0),
     rounds: offsets.map(() => 0),
   };
+  const shared = task.shared ? new Int32Array(task.shared) : null;
+  const faultLatency = createHistogram();
+  const faultErrors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
+  let faultOk = 0;
+  // A write (k, v) is held by a node iff it stores k at version >= v, so the highest acked version
+  // per key stands for all acked writes to that key.
+  const acked = new Map<string, { version: number; value: string }>();
+  let unknownOutcome = 0;
   let ok = 0;
   let incompleteReadbacks = 0;
   let readbackSeq = 0;
@@ -252,21 +288,36 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       } else {
         intended = performance.now();
       }
+      const inFault = measured && shared !== null && Atomics.load(shared, SHARED_ACTIVE_FAULTS) > 0;
       const outcome = await postWrite(leaderPool, plan.key, plan.value, task.requestTimeoutMs);
       const ackAt = performance.now();
       lastAt = ackAt;
       if (outcome.ok) {
         okCount++;
+        const prev = acked.get(plan.key);
+        if (prev === undefined || prev.version < outcome.version) acked.set(plan.key, { version: outcome.version, value: plan.value });
         if (measured) {
-          recordUs(latency, (ackAt - intended) * 1000);
+          const us = (ackAt - intended) * 1000;
+          recordUs(latency, us);
           ok++;
+          if (inFault) {
+            recordUs(faultLatency, us);
+            faultOk++;
+          }
         }
         await afterAck(plan, outcome.version, ackAt, measured);
       } else {
         errCount++;
-        if (measured) errors[outcome.kind]++;
+        if (outcome.unknown) unknownOutcome++;
+        if (measured) {
+          errors[outcome.kind]++;
+          if (inFault) faultErrors[outcome.kind]++;
+        }
       }
-      if (measured) done++;
+      if (measured) {
+        done++;
+        if (shared !== null) Atomics.add(shared, SHARED_DONE, 1);
+      }
     }
     return { ok: okCount, errors: errCount, lastAt };
   };
@@ -318,6 +369,9 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       elapsedMs: measure.lastAt - measure.t0,
       warmup: { ok: warm.ok, errors: warm.errors },
       stopped,
+      faultWindow: { ok: faultOk, errors: faultErrors, latency: encodeHistogram(faultLatency) },
+      acked: [...acked].map(([key, e]): AckedEntry => [key, e.version, e.value]),
+      unknownOutcome,
     };
   } finally {
     if (progressTimer) clearInterval(progressTimer);

@@ -3,6 +3,7 @@
  * cluster whose quorum is switched with the leader's `PUT /config {writeQuorum}`.
  */
 import type { Control } from './control.ts';
+import type { FaultOps } from './fault-schedule.ts';
 import type { ExperimentOptions } from './options.ts';
 import { delaySeedFor } from './workload.ts';
 
@@ -18,14 +19,19 @@ export interface ClusterOptions {
   leaderPort?: number;
   followerPorts?: number[];
   scheduler?: 'precise' | 'timeout';
+  replicationToken?: string;
   env?: Record<string, string>;
 }
 
-export interface RunningCluster {
+/** The launcher's RunningCluster; the fault helpers are optional so a fake launcher can leave them out. */
+export interface RunningCluster extends Partial<FaultOps> {
   leaderUrl: string;
   followerUrls: string[];
   pids: number[];
   stop(): Promise<void>;
+  /** Set when the nodes were started with a REPLICATION_TOKEN: admin calls must send it. */
+  replicationToken?: string;
+  nodes?: { name: string; role: string }[];
 }
 
 export interface ExternalConfig {
@@ -48,6 +54,12 @@ export interface ClusterTarget {
   /** Injected delay bounds in effect, ms; null when an external leader does not report them. */
   minDelayMs: number | null;
   maxDelayMs: number | null;
+  /** Control calls for this cluster (with its replication token, if it has one). */
+  control: Control;
+  /** Follower names (follower1..), in follower order. */
+  followerNames: string[];
+  /** kill / restart / pause / resume / waitCaughtUp of the local launcher; null for an external cluster or a launcher without them. */
+  faultOps: FaultOps | null;
   /** Stop the local cluster; a no-op for an external one. Safe to call twice. */
   release(): Promise<void>;
 }
@@ -72,6 +84,7 @@ export function localClusterOptions(options: ExperimentOptions, quorum: number):
     config.leaderPort = options.basePort;
     config.followerPorts = Array.from({ length: 5 }, (_, i) => options.basePort + 1 + i);
   }
+  if (options.replicationToken !== null) config.replicationToken = options.replicationToken;
   return config;
 }
 
@@ -84,6 +97,7 @@ export async function acquireCluster(
   if (options.leader && options.followers) {
     const leaderUrl = options.leader;
     const followerUrls = options.followers;
+    control = control.withToken(options.replicationToken);
     await control.sendJson('PUT', leaderUrl, '/config', { writeQuorum: quorum });
     const health = await control.getJson<{ quorum?: number }>(leaderUrl, '/health');
     if (health.quorum !== undefined && health.quorum !== quorum) {
@@ -102,6 +116,9 @@ export async function acquireCluster(
       config: { mode: 'external', writeQuorum: quorum, leaderConfig },
       minDelayMs: ms(leaderConfig?.minDelayMs),
       maxDelayMs: ms(leaderConfig?.maxDelayMs),
+      control,
+      followerNames: followerUrls.map((_, i) => `follower${i + 1}`),
+      faultOps: null,
       release: async () => {},
     };
   }
@@ -109,9 +126,29 @@ export async function acquireCluster(
   const config = localClusterOptions(options, quorum);
   const cluster = await start(config);
   let stopping: Promise<void> | null = null;
+  const followerNames =
+    cluster.nodes?.filter((n) => n.role === 'follower').map((n) => n.name) ?? cluster.followerUrls.map((_, i) => `follower${i + 1}`);
   return {
-    quorum, mode: 'local', leaderUrl: cluster.leaderUrl, followerUrls: cluster.followerUrls, pids: cluster.pids, config,
+    quorum, mode: 'local', leaderUrl: cluster.leaderUrl, followerUrls: cluster.followerUrls, pids: cluster.pids,
+    // The token is a secret: meta.json records only that one was used.
+    config: config.replicationToken === undefined ? config : { ...config, replicationToken: '<redacted>' },
     minDelayMs: options.minDelayMs, maxDelayMs: options.maxDelayMs,
+    control: control.withToken(cluster.replicationToken ?? options.replicationToken),
+    followerNames,
+    faultOps: faultOpsOf(cluster),
     release: () => (stopping ??= cluster.stop()),
+  };
+}
+
+function faultOpsOf(c: RunningCluster): FaultOps | null {
+  const { kill, restart, pause, resume, nodeState, waitCaughtUp } = c;
+  if (!kill || !restart || !pause || !resume || !nodeState || !waitCaughtUp) return null;
+  return {
+    kill: (name) => kill.call(c, name),
+    restart: (name) => restart.call(c, name),
+    pause: (name) => pause.call(c, name),
+    resume: (name) => resume.call(c, name),
+    nodeState: (name) => nodeState.call(c, name),
+    waitCaughtUp: (name, o) => waitCaughtUp.call(c, name, o),
   };
 }

@@ -15,7 +15,7 @@ export interface LeaderStats {
   [key: string]: unknown;
 }
 
-type DataDump = Record<string, { value: unknown; version: number }>;
+export type DataDump = Record<string, { value: unknown; version: number }>;
 
 export interface ConvergenceResult {
   quiescent: boolean;
@@ -62,17 +62,29 @@ export async function checkConvergence(
   followerUrls: readonly string[],
   timeoutMs: number,
 ): Promise<ConvergenceResult> {
+  return (await checkConvergenceWithData(control, leaderUrl, followerUrls, timeoutMs)).convergence;
+}
+
+/** checkConvergence, also handing back the /data dumps (leader first) for the nothing-lost check. */
+export async function checkConvergenceWithData(
+  control: Control,
+  leaderUrl: string,
+  followerUrls: readonly string[],
+  timeoutMs: number,
+): Promise<{ convergence: ConvergenceResult; dumps: DataDump[] }> {
   const q = await waitQuiescent(control, leaderUrl, timeoutMs);
-  const [leaderData, ...followerData] = await Promise.all(
-    [leaderUrl, ...followerUrls].map((url) => control.getJson<DataDump>(url, '/data')),
-  );
+  const dumps = await Promise.all([leaderUrl, ...followerUrls].map((url) => control.getJson<DataDump>(url, '/data')));
+  const [leaderData, ...followerData] = dumps;
   const mismatchedKeys = followerData.map((d) => countMismatches(leaderData!, d));
   return {
-    quiescent: q.quiescent,
-    waitedMs: q.waitedMs,
-    mismatchedKeys,
-    leaderKeys: Object.keys(leaderData!).length,
-    converged: q.quiescent && mismatchedKeys.every((n) => n === 0),
-    leaderStats: q.stats,
+    convergence: {
+      quiescent: q.quiescent,
+      waitedMs: q.waitedMs,
+      mismatchedKeys,
+      leaderKeys: Object.keys(leaderData!).length,
+      converged: q.quiescent && mismatchedKeys.every((n) => n === 0),
+      leaderStats: q.stats,
+    },
+    dumps,
   };
 }

@@ -13,6 +13,7 @@ export const SUMMARY_COLUMNS = [
   'latency_mean_us', 'latency_p50_us', 'latency_p90_us', 'latency_p99_us', 'latency_p999_us', 'latency_max_us',
   'follower_reads', 'stale_reads', 'stale_fraction', 'read_delay_mean_us', 'converged', 'mismatched_keys',
   'delay_error_p50_us', 'delay_error_p99_us', 'realised_delay_mean_us', 'min_delay_ms', 'max_delay_ms', 'duration_s',
+  'lost_writes', 'unknown_outcome_writes',
 ] as const;
 export const LATENCY_PERCENTILE_COLUMNS = ['quorum', 'percentile', 'latency_us'] as const;
 export const STALENESS_COLUMNS = [
@@ -20,6 +21,10 @@ export const STALENESS_COLUMNS = [
 ] as const;
 export const STALE_COUNTS_COLUMNS = ['quorum', 'stale_followers', 'writes'] as const;
 export const VISIBILITY_COLUMNS = ['quorum', 'offset_us', 'writes', 'fully_visible_fraction', 'realised_offset_mean_us'] as const;
+export const AVAILABILITY_COLUMNS = [
+  'quorum', 'window', 'attempted', 'ok', 'errors_quorum', 'errors_http', 'errors_timeout', 'errors_connection',
+  'availability', 'latency_p50_us', 'latency_p99_us', 'recovery_ms',
+] as const;
 
 type Row<C extends readonly string[]> = Record<C[number], string | number | null>;
 
@@ -68,6 +73,8 @@ export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined
     min_delay_ms: r.minDelayMs,
     max_delay_ms: r.maxDelayMs,
     duration_s: round(r.durationS, 3),
+    lost_writes: r.lostWrites.lost,
+    unknown_outcome_writes: r.lostWrites.unknownOutcome,
   };
 }
 
@@ -102,6 +109,23 @@ export function visibilityRows(r: QuorumResult): Row<typeof VISIBILITY_COLUMNS>[
     writes: v.writes,
     fully_visible_fraction: round(v.fullyVisibleFraction, 6),
     realised_offset_mean_us: v.realisedOffsetMeanUs,
+  }));
+}
+
+export function availabilityRows(r: QuorumResult): Row<typeof AVAILABILITY_COLUMNS>[] {
+  return r.availability.map((w) => ({
+    quorum: r.quorum,
+    window: w.window,
+    attempted: w.attempted,
+    ok: w.ok,
+    errors_quorum: w.errors.quorum,
+    errors_http: w.errors.http,
+    errors_timeout: w.errors.timeout,
+    errors_connection: w.errors.connection,
+    availability: w.availability === null ? null : round(w.availability, 6),
+    latency_p50_us: w.latency.count > 0 ? w.latency.p50 : null,
+    latency_p99_us: w.latency.count > 0 ? w.latency.p99 : null,
+    recovery_ms: r.faults?.recoveryMs ?? null,
   }));
 }
 

@@ -6,16 +6,29 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { SHARED_SLOTS } from './client.ts';
 import { createClientPool, type ClientPool } from './client-pool.ts';
 import { acquireCluster, type ClusterTarget, type StartCluster } from './cluster-target.ts';
 import { createControl, type Control } from './control.ts';
-import { checkConvergence, waitQuiescent } from './convergence.ts';
+import { checkConvergenceWithData, waitQuiescent } from './convergence.ts';
+import { createFaultSchedule, type FaultReport, type FaultSchedule } from './fault-schedule.ts';
 import { buildMeta } from './meta.ts';
+import { checkNothingLost, mergeAcked } from './nothing-lost.ts';
 import { resolveOptions, type ExperimentInput, type ExperimentOptions } from './options.ts';
 import { writeRunFolder } from './output.ts';
 import { preflight } from './preflight.ts';
 import { mergeResults, visibilityOffsets, type PhaseTimes, type QuorumResult } from './results.ts';
 import type { ProgressView } from './summary.ts';
+import { faultSeedFor } from './workload.ts';
+
+/** A fault schedule was asked for but the launcher cannot kill or pause nodes. */
+export class FaultSupportError extends Error {
+  readonly code = 'QL_ERR_FAULTS_UNSUPPORTED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'FaultSupportError';
+  }
+}
 
 export interface ExperimentHooks {
   /** Abort (e.g. Ctrl-C): in-flight writes finish, the cluster stops, completed quorums are written. */
@@ -43,6 +56,8 @@ export interface ExperimentResult {
   files: string[];
   /** Every quorum converged. */
   converged: boolean;
+  /** No quorum lost an acknowledged write (lost_writes = 0 everywhere). */
+  nothingLost: boolean;
   aborted: boolean;
   analysis: AnalysisOutcome;
   wallMs: number;
@@ -67,7 +82,7 @@ async function runQuorum(
   options: ExperimentOptions,
   quorum: number,
   pool: ClientPool,
-  control: Control,
+  rootControl: Control,
   hooks: ExperimentHooks,
   leaderStats: Record<string, unknown>,
   clusters: Record<string, unknown>,
@@ -75,11 +90,28 @@ async function runQuorum(
   const offsets = options.visibility > 0 ? visibilityOffsets(options.visibilityMaxUs) : [];
   hooks.onProgress?.({ quorum, phase: 'starting', done: 0, total: options.writes, elapsedMs: 0 });
   const startAt = performance.now();
-  const target = await acquireCluster(options, quorum, control, hooks.startCluster);
+  const target = await acquireCluster(options, quorum, rootControl, hooks.startCluster);
+  const control = target.control;
   // Where the wall time goes, per quorum (meta.json); stopS is filled in once the cluster is down.
-  const phases: PhaseTimes = { clusterStartS: (performance.now() - startAt) / 1000, warmupS: 0, measureS: 0, convergenceS: 0, stopS: 0 };
+  const phases: PhaseTimes = { clusterStartS: (performance.now() - startAt) / 1000, warmupS: 0, measureS: 0, healS: 0, convergenceS: 0, stopS: 0 };
+  let schedule: FaultSchedule | null = null;
   try {
     clusters[String(quorum)] = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls, pids: target.pids };
+    let shared: SharedArrayBuffer | null = null;
+    if (options.faults.length > 0) {
+      if (!target.faultOps) throw new FaultSupportError('--fault needs a launcher that can kill, pause and restart followers (nodes/cluster.ts)');
+      shared = new SharedArrayBuffer(SHARED_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+      schedule = createFaultSchedule({
+        specs: options.faults,
+        followers: target.followerNames,
+        ops: target.faultOps,
+        shared: new Int32Array(shared),
+        writes: options.writes,
+        seed: faultSeedFor(options.seed),
+        catchUpTimeoutMs: options.convergenceTimeoutMs,
+        onWarning: (m) => hooks.onWarning?.(`W=${quorum}: ${m}`),
+      });
+    }
     await hooks.onCluster?.(target);
     hooks.onProgress?.({ quorum, phase: 'warmup', done: 0, total: options.writes, elapsedMs: 0 });
     const warmupAt = performance.now();
@@ -104,9 +136,11 @@ async function runQuorum(
         visibilityOffsetsUs: offsets,
         progressIntervalMs: hooks.onProgress ? 250 : 0,
         progressHistogram: Boolean(hooks.onProgress),
+        shared,
       },
       {
         signal: hooks.signal,
+        onGo: () => schedule?.start(),
         onWarmed: async () => {
           // Let the warm-up's replication finish so none of it lands in the measured stats.
           await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
@@ -134,11 +168,25 @@ async function runQuorum(
     const measuredS = (performance.now() - goAt) / 1000;
     phases.measureS = measuredS;
     const harnessCpu = { userS: cpu.user / 1e6, systemS: cpu.system / 1e6, wallS: measuredS, cores: availableParallelism() };
+    let faults: FaultReport | null = null;
+    if (schedule) {
+      hooks.onProgress?.({ quorum, phase: 'healing', done: options.writes, total: options.writes, elapsedMs: performance.now() - goAt });
+      const healAt = performance.now();
+      faults = await schedule.heal();
+      schedule = null;
+      phases.healS = (performance.now() - healAt) / 1000;
+    }
     hooks.onProgress?.({ quorum, phase: 'converging', done: options.writes, total: options.writes, elapsedMs: performance.now() - goAt });
     const convergeAt = performance.now();
-    const convergence = await checkConvergence(control, target.leaderUrl, target.followerUrls, options.convergenceTimeoutMs);
+    const { convergence, dumps } = await checkConvergenceWithData(control, target.leaderUrl, target.followerUrls, options.convergenceTimeoutMs);
     phases.convergenceS = (performance.now() - convergeAt) / 1000;
     leaderStats[String(quorum)] = convergence.leaderStats;
+    const lostWrites = checkNothingLost(
+      mergeAcked(results.map((r) => r.acked)),
+      dumps,
+      ['leader', ...target.followerNames],
+      results.reduce((a, r) => a + r.unknownOutcome, 0),
+    );
     return mergeResults(results, {
       quorum,
       clients: options.clients,
@@ -150,8 +198,11 @@ async function runQuorum(
       maxDelayMs: target.maxDelayMs,
       harnessCpu,
       phases,
+      faults,
+      lostWrites,
     });
   } finally {
+    schedule?.cancel();
     const stopAt = performance.now();
     await target.release();
     phases.stopS = (performance.now() - stopAt) / 1000;
@@ -177,6 +228,9 @@ function quorumMeta(r: QuorumResult): Record<string, unknown> {
       mismatchedKeysPerFollower: r.convergence.mismatchedKeys,
       leaderKeys: r.convergence.leaderKeys,
     },
+    availability: r.availability,
+    faults: r.faults,
+    lostWrites: r.lostWrites,
     stopped: r.stopped,
   };
 }
@@ -184,6 +238,8 @@ function quorumMeta(r: QuorumResult): Record<string, unknown> {
 export async function runExperiment(input: ExperimentInput, hooks: ExperimentHooks = {}): Promise<ExperimentResult> {
   const options = resolveOptions(input);
   const control = createControl(Math.max(options.requestTimeoutMs, 1000));
+  // The token is a secret: meta.json says only whether one was used.
+  const recordedOptions = { ...options, replicationToken: options.replicationToken === null ? null : '<redacted>' };
   const started = performance.now();
   const startedAt = new Date();
   const results: QuorumResult[] = [];
@@ -209,7 +265,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   // Completed quorums are written even when a later one failed or the run was interrupted.
   if (results.length > 0) {
     const meta = buildMeta({
-      options,
+      options: recordedOptions,
       cluster: {
         mode: options.leader ? 'external' : 'local',
         followers: options.followers?.length ?? 5,
@@ -247,6 +303,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
     results,
     files,
     converged: results.length === options.quorums.length && results.every((r) => r.convergence.converged),
+    nothingLost: results.every((r) => r.lostWrites.lost === 0),
     aborted,
     analysis,
     wallMs: performance.now() - started,

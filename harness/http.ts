@@ -32,7 +32,12 @@ export function classifyThrown(err: unknown): ErrorKind {
   return typeof code === 'string' && TIMEOUT_CODES.has(code) ? 'timeout' : 'connection';
 }
 
-export type WriteOutcome = { ok: true; version: number } | { ok: false; kind: ErrorKind; status?: number };
+/**
+ * `unknown`: the write may or may not have been applied (a 503 after a version was assigned, a
+ * timeout, a lost connection, another 5xx). A fail-fast 503 `insufficient_followers` and 4xx
+ * answers are known not to have been applied.
+ */
+export type WriteOutcome = { ok: true; version: number } | { ok: false; kind: ErrorKind; status?: number; unknown: boolean };
 
 /** POST /write to the leader. A 503 quorum_not_reached is its own error kind. */
 export async function postWrite(pool: Pool, key: string, value: string, timeoutMs: number): Promise<WriteOutcome> {
@@ -47,19 +52,23 @@ export async function postWrite(pool: Pool, key: string, value: string, timeoutM
       bodyTimeout: timeoutMs,
     });
   } catch (err) {
-    return { ok: false, kind: classifyThrown(err) };
+    // A refused connection never carried the request; anything later might have.
+    return { ok: false, kind: classifyThrown(err), unknown: (err as { code?: unknown } | null)?.code !== 'ECONNREFUSED' };
   }
   try {
     const text = await res.body.text();
     if (res.statusCode === 200) {
       const version = (JSON.parse(text) as { version?: unknown }).version;
       if (typeof version === 'number') return { ok: true, version };
-      return { ok: false, kind: 'http', status: res.statusCode };
+      return { ok: false, kind: 'http', status: res.statusCode, unknown: true };
     }
-    if (res.statusCode === 503 && text.includes('quorum_not_reached')) return { ok: false, kind: 'quorum', status: 503 };
-    return { ok: false, kind: 'http', status: res.statusCode };
+    if (res.statusCode === 503 && text.includes('quorum_not_reached')) {
+      // The fail-fast answer comes before a version is assigned: nothing was written.
+      return { ok: false, kind: 'quorum', status: 503, unknown: !text.includes('"insufficient_followers"') };
+    }
+    return { ok: false, kind: 'http', status: res.statusCode, unknown: res.statusCode >= 500 };
   } catch (err) {
-    return { ok: false, kind: err instanceof SyntaxError ? 'http' : classifyThrown(err) };
+    return { ok: false, kind: err instanceof SyntaxError ? 'http' : classifyThrown(err), unknown: true };
   }
 }
 

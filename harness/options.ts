@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { parseDurationMs } from '../lib/duration.ts';
 import { randomSeed } from '../lib/rng.ts';
+import { FaultSpecError, parseFaults, type FaultSpec } from './faults.ts';
 
 /** Followers of the local cluster the harness launches (the contract's default). */
 export const LOCAL_FOLLOWERS = 5;
@@ -35,6 +36,9 @@ export interface ExperimentInput {
   basePort?: string | number;
   analyze?: string | boolean;
   progress?: string | boolean;
+  /** Fault specs: one string (`,`/`;` list) or several (repeated --fault). */
+  fault?: string | string[];
+  replicationToken?: string;
 }
 
 /** Validated options with every default applied; recorded verbatim in meta.json. */
@@ -65,6 +69,10 @@ export interface ExperimentOptions {
   basePort: number;
   analyze: boolean;
   progress: 'auto' | boolean;
+  /** Fault schedule applied to every quorum's measured load; empty = no faults. */
+  faults: FaultSpec[];
+  /** REPLICATION_TOKEN sent as `Authorization: Bearer` on admin calls (and given to local clusters); null = none. */
+  replicationToken: string | null;
 }
 
 export type OptionKey = keyof ExperimentInput;
@@ -78,7 +86,9 @@ export interface OptionSpec {
   /** The default as shown in --help (and applied by resolveOptions). */
   defaultText: string;
   describe: string;
-  group: 'Workload' | 'Load model' | 'Measurements' | 'Cluster' | 'Output';
+  group: 'Workload' | 'Load model' | 'Measurements' | 'Cluster' | 'Faults' | 'Output';
+  /** May be given several times on the command line (values are concatenated). */
+  repeatable?: boolean;
 }
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -124,6 +134,10 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Follower URLs of the external cluster (with --leader)' },
   { key: 'basePort', flag: 'base-port', type: 'string', unit: 'TCP port', defaultText: '0 (ephemeral)', group: 'Cluster',
     describe: 'Local cluster ports: leader on base, followers on base+1..base+5 (checked free before starting)' },
+  { key: 'fault', flag: 'fault', type: 'string', unit: 'action:target@time (repeatable; , or ; lists)', defaultText: 'none', group: 'Faults', repeatable: true,
+    describe: 'Fault during each quorum\'s measured load, e.g. kill:follower2@2s, restart:follower2@5s, pause:follower1@1s-3s, kill:2@30% (2 seeded-random followers at 30% of the writes); healed afterwards (local cluster only)' },
+  { key: 'replicationToken', flag: 'replication-token', type: 'string', unit: 'string', defaultText: '$REPLICATION_TOKEN, else none', group: 'Cluster',
+    describe: 'Token of a cluster started with REPLICATION_TOKEN, sent as Authorization: Bearer on PUT /config and POST /stats/reset; local clusters are started with it (never written to meta.json)' },
   { key: 'analyze', flag: 'analyze', type: 'boolean', unit: 'boolean', defaultText: 'true', group: 'Output',
     describe: 'Run the analysis on the run folder afterwards (--no-analyze to skip)' },
   { key: 'progress', flag: 'progress', type: 'string', unit: 'auto|true|false', defaultText: 'auto (TTY only)', group: 'Output',
@@ -297,9 +311,29 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
       ? 'auto'
       : input.progress === '' ? true : parseBoolean('progress', input.progress, true);
 
+  let faults: FaultSpec[] = [];
+  if (!isAbsent(input.fault) && !(Array.isArray(input.fault) && input.fault.length === 0)) {
+    try {
+      faults = parseFaults(input.fault!, followerCount);
+    } catch (err) {
+      if (err instanceof FaultSpecError) throw new OptionError('fault', err.message);
+      throw err;
+    }
+    if (leader) throw new OptionError('fault', 'faults need the local launcher to kill, pause and restart followers; they cannot be used with --leader (an external cluster)');
+  }
+
+  let replicationToken: string | null = null;
+  if (!isAbsent(input.replicationToken)) {
+    replicationToken = String(input.replicationToken);
+    // The nodes accept printable ASCII without spaces (nodes/auth.ts); say so before anything starts.
+    if (!/^[\x21-\x7e]{1,1024}$/.test(replicationToken)) {
+      throw new OptionError('replication-token', 'must be 1..1024 printable ASCII characters without spaces');
+    }
+  }
+
   return {
     quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, readback, visibility, visibilityMaxUs,
     minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, convergenceTimeoutMs, out, leader, followers, basePort,
-    analyze, progress,
+    analyze, progress, faults, replicationToken,
   };
 }

@@ -2,8 +2,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  LATENCY_PERCENTILE_COLUMNS, STALE_COUNTS_COLUMNS, STALENESS_COLUMNS, SUMMARY_COLUMNS, VISIBILITY_COLUMNS,
-  latencyPercentileRows, staleCountRows, stalenessRows, summaryRow, toCsv, visibilityRows,
+  AVAILABILITY_COLUMNS, LATENCY_PERCENTILE_COLUMNS, STALE_COUNTS_COLUMNS, STALENESS_COLUMNS, SUMMARY_COLUMNS, VISIBILITY_COLUMNS,
+  availabilityRows, latencyPercentileRows, staleCountRows, stalenessRows, summaryRow, toCsv, visibilityRows,
 } from './csv.ts';
 import { hgrmText } from './histogram.ts';
 import type { ExperimentOptions } from './options.ts';
@@ -21,6 +21,7 @@ export async function writeRunFolder(
     ['latency_percentiles.csv', toCsv(LATENCY_PERCENTILE_COLUMNS, results.flatMap(latencyPercentileRows))],
     ['staleness.csv', toCsv(STALENESS_COLUMNS, results.flatMap(stalenessRows))],
     ['stale_counts.csv', toCsv(STALE_COUNTS_COLUMNS, results.flatMap(staleCountRows))],
+    ['availability.csv', toCsv(AVAILABILITY_COLUMNS, results.flatMap(availabilityRows))],
   ];
   if (options.visibility > 0) files.push(['visibility.csv', toCsv(VISIBILITY_COLUMNS, results.flatMap(visibilityRows))]);
   for (const r of results) files.push([`latency_q${r.quorum}.hgrm`, hgrmText(r.latency)]);

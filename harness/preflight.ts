@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import type { Control } from './control.ts';
+import { ControlError, type Control } from './control.ts';
 import { LOCAL_FOLLOWERS, OptionError, type ExperimentOptions } from './options.ts';
 
 export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -32,6 +32,16 @@ export async function preflight(options: ExperimentOptions, control: Control): P
       } catch (err) {
         throw new OptionError(flag, `${url} is not reachable (${(err as Error).message})`);
       }
+    }
+    // The first step sets this quorum anyway; doing it now tells a missing or wrong token apart
+    // from a failed run, before anything starts.
+    try {
+      await control.withToken(options.replicationToken).sendJson('PUT', options.leader, '/config', { writeQuorum: options.quorums[0] });
+    } catch (err) {
+      if (err instanceof ControlError && err.status === 401) {
+        throw new OptionError('replication-token', `${options.leader} refuses PUT /config: ${err.message.replace(/^.*answered 401: /, '')}`);
+      }
+      throw err;
     }
   }
 }

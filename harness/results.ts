@@ -5,6 +5,8 @@
 import type { ClientResult, ErrorCounts } from './client.ts';
 import type { ClusterTarget } from './cluster-target.ts';
 import type { ConvergenceResult } from './convergence.ts';
+import type { FaultReport } from './fault-schedule.ts';
+import type { LostWritesSummary } from './nothing-lost.ts';
 import { createHistogram, histogramStats, mergeEncoded, type Histogram, type HistogramStats } from './histogram.ts';
 
 export interface ReplicaSummary {
@@ -21,6 +23,19 @@ export interface VisibilityPoint {
   fullyVisibleFraction: number;
   /** Mean realised ack -> probe send offset of the rounds that ran at this offset; null if none ran. */
   realisedOffsetMeanUs: number | null;
+}
+
+export type AvailabilityWindowName = 'all' | 'fault' | 'normal';
+
+/** Measured writes by when they were sent: all, while a follower was faulted, or otherwise. */
+export interface AvailabilityWindow {
+  window: AvailabilityWindowName;
+  attempted: number;
+  ok: number;
+  errors: ErrorCounts;
+  /** ok / attempted; null when nothing was attempted in this window. */
+  availability: number | null;
+  latency: HistogramStats;
 }
 
 export interface QuorumResult {
@@ -55,6 +70,10 @@ export interface QuorumResult {
   /** harnessCpu as a fraction of the machine (user+system) / (wall x cores). */
   harnessCpuShare: number;
   phases: PhaseTimes;
+  /** 'all' always; 'fault' and 'normal' too when a fault schedule ran. */
+  availability: AvailabilityWindow[];
+  faults: FaultReport | null;
+  lostWrites: LostWritesSummary;
 }
 
 /** Wall seconds of one quorum step, by phase. */
@@ -62,6 +81,8 @@ export interface PhaseTimes {
   clusterStartS: number;
   warmupS: number;
   measureS: number;
+  /** Restarting and resuming faulted followers and waiting for their catch-up (0 without faults). */
+  healS: number;
   convergenceS: number;
   stopS: number;
 }
@@ -84,6 +105,35 @@ export interface MergeContext {
   maxDelayMs: number | null;
   harnessCpu: HarnessCpu;
   phases: PhaseTimes;
+  faults: FaultReport | null;
+  lostWrites: LostWritesSummary;
+}
+
+function errorTotal(e: ErrorCounts): number {
+  return e.quorum + e.http + e.timeout + e.connection;
+}
+
+function windowOf(window: AvailabilityWindowName, ok: number, errors: ErrorCounts, latency: Histogram): AvailabilityWindow {
+  const attempted = ok + errorTotal(errors);
+  return { window, attempted, ok, errors, availability: attempted > 0 ? ok / attempted : null, latency: histogramStats(latency) };
+}
+
+/** The availability rows: 'all', and with faults 'fault' (sent while a follower was faulted) and 'normal' (the rest). */
+export function availabilityWindows(results: readonly ClientResult[], all: { ok: number; errors: ErrorCounts; latency: Histogram }, withFaults: boolean): AvailabilityWindow[] {
+  const rows = [windowOf('all', all.ok, all.errors, all.latency)];
+  if (!withFaults) return rows;
+  const fErrors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
+  for (const r of results) for (const k of Object.keys(fErrors) as (keyof ErrorCounts)[]) fErrors[k] += r.faultWindow.errors[k];
+  const fOk = results.reduce((a, r) => a + r.faultWindow.ok, 0);
+  const fLatency = mergeEncoded(results.map((r) => r.faultWindow.latency));
+  const nErrors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
+  for (const k of Object.keys(nErrors) as (keyof ErrorCounts)[]) nErrors[k] = all.errors[k] - fErrors[k];
+  // Every fault-window latency was also recorded in the all-writes histogram, so the difference is the rest.
+  const nLatency = createHistogram();
+  nLatency.add(all.latency);
+  nLatency.subtract(fLatency);
+  rows.push(windowOf('fault', fOk, fErrors, fLatency), windowOf('normal', all.ok - fOk, nErrors, nLatency));
+  return rows;
 }
 
 export function mergeVisibility(results: readonly ClientResult[], offsetsUs: readonly number[]): VisibilityPoint[] {
@@ -159,6 +209,9 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     stopped: results.some((r) => r.stopped),
     harnessCpu: ctx.harnessCpu,
     phases: ctx.phases,
+    availability: availabilityWindows(results, { ok, errors, latency }, ctx.faults !== null),
+    faults: ctx.faults,
+    lostWrites: ctx.lostWrites,
     harnessCpuShare:
       ctx.harnessCpu.wallS > 0 ? (ctx.harnessCpu.userS + ctx.harnessCpu.systemS) / (ctx.harnessCpu.wallS * ctx.harnessCpu.cores) : 0,
   };

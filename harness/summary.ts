@@ -6,15 +6,21 @@ function pad(s: string, width: number, left = false): string {
 }
 
 export function formatSummaryTable(results: readonly QuorumResult[]): string {
-  const header = ['W', 'writes/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'stale %', 'errors', 'converged'];
+  const withFaults = results.some((r) => r.faults !== null);
+  const header = ['W', 'writes/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'stale %', 'errors', ...(withFaults ? ['avail in faults %', 'recovery ms'] : []), 'lost', 'converged'];
   const rows = results.map((r) => {
+    const fault = r.availability.find((w) => w.window === 'fault');
+    const faultCells = withFaults
+      ? [fault?.availability == null ? '-' : (100 * fault.availability).toFixed(1), r.faults?.recoveryMs == null ? '-' : String(r.faults.recoveryMs)]
+      : [];
     const errors = r.errors.quorum + r.errors.http + r.errors.timeout + r.errors.connection;
     const stale = r.followerReads > 0 ? ((100 * r.followerStale) / r.followerReads).toFixed(1) : '-';
     const rate = r.targetRate ? `${r.achievedRate.toFixed(0)}/${r.targetRate}` : r.achievedRate.toFixed(0);
     const converged = r.convergence.converged
       ? 'yes'
       : `NO (${r.convergence.mismatchedKeys.reduce((a, n) => a + n, 0)} keys${r.convergence.quiescent ? '' : ', pending'})`;
-    return [String(r.quorum), rate, String(r.latencyStats.p50), String(r.latencyStats.p99), String(r.latencyStats.p999), stale, String(errors), converged];
+    return [String(r.quorum), rate, String(r.latencyStats.p50), String(r.latencyStats.p99), String(r.latencyStats.p999), stale, String(errors),
+      ...faultCells, String(r.lostWrites.lost), converged];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!, i === cells.length - 1)).join('  ');
@@ -23,7 +29,7 @@ export function formatSummaryTable(results: readonly QuorumResult[]): string {
 
 export interface ProgressView {
   quorum: number;
-  phase: 'starting' | 'warmup' | 'measure' | 'converging';
+  phase: 'starting' | 'warmup' | 'measure' | 'healing' | 'converging';
   done: number;
   total: number;
   elapsedMs: number;

@@ -64,3 +64,8 @@ export function clientIndices(client: number, clients: number, total: number): n
 export function delaySeedFor(seed: number, quorum: number): number {
   return mix32(seed ^ Math.imul(quorum, 0x9e3779b1));
 }
+
+/** The seed of the fault schedule's random target choices: the same for every W, so each quorum sees the same faults. */
+export function faultSeedFor(seed: number): number {
+  return mix32(seed ^ 0xfa17ed00);
+}

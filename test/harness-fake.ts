@@ -15,6 +15,13 @@ export interface FakeClusterOptions extends ClusterOptions {
   stall?: { atWrite: number; ms: number };
 }
 
+/** With a replicationToken, admin calls without `Authorization: Bearer <token>` get 401 (as the real nodes answer). */
+function unauthorized(token: string | undefined, req: IncomingMessage, res: ServerResponse): boolean {
+  if (token === undefined || req.headers.authorization === `Bearer ${token}`) return false;
+  send(res, 401, { error: 'unauthorized', message: 'needs the token' });
+  return true;
+}
+
 type Store = Map<string, { value: unknown; version: number }>;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -51,6 +58,8 @@ function handleRead(store: Store, url: URL, res: ServerResponse): void {
 export interface FakeCluster extends RunningCluster {
   writesSeen(): number;
   stopped(): boolean;
+  /** Admin calls refused for a missing or wrong token. */
+  unauthorizedCalls(): number;
 }
 
 export async function startFakeCluster(options: FakeClusterOptions): Promise<FakeCluster> {
@@ -59,6 +68,13 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
   const maxDelay = options.maxDelayMs ?? 10;
   const servers: Server[] = [];
   const followerUrls: string[] = [];
+  const token = options.replicationToken;
+  let refused = 0;
+  const guard = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const no = unauthorized(token, req, res);
+    if (no) refused++;
+    return no;
+  };
   for (let i = 0; i < followerCount; i++) {
     const store: Store = new Map();
     const lying = options.lyingFollower === i;
@@ -74,7 +90,7 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
       if (req.method === 'GET' && url.pathname === '/read') return handleRead(store, url, res);
       if (req.method === 'GET' && url.pathname === '/data') return send(res, 200, dataOf(store));
       if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', role: 'follower' });
-      if (req.method === 'POST' && url.pathname === '/stats/reset') return send(res, 200, {});
+      if (req.method === 'POST' && url.pathname === '/stats/reset') return guard(req, res) || send(res, 200, {});
       if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { role: 'follower', keys: store.size });
       send(res, 404, { error: 'not_found' });
     });
@@ -140,11 +156,12 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
     if (req.method === 'GET' && url.pathname === '/read') return handleRead(store, url, res);
     if (req.method === 'GET' && url.pathname === '/data') return send(res, 200, dataOf(store));
     if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', role: 'leader', quorum, followers: followerUrls });
-    if (req.method === 'POST' && url.pathname === '/stats/reset') return send(res, 200, {});
+    if (req.method === 'POST' && url.pathname === '/stats/reset') return guard(req, res) || send(res, 200, {});
     if (req.method === 'GET' && url.pathname === '/config') {
       return send(res, 200, { quorum, followers: followerCount, minDelayMs: minDelay, maxDelayMs: maxDelay, quorumTimeoutMs: 2000 });
     }
     if (req.method === 'PUT' && url.pathname === '/config') {
+      if (guard(req, res)) return;
       const body = (await readBody(req)) as { writeQuorum: number };
       if (!Number.isInteger(body.writeQuorum) || body.writeQuorum < 1 || body.writeQuorum > followerCount) {
         return send(res, 400, { error: 'invalid_quorum', message: 'out of range' });
@@ -170,6 +187,8 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
     leaderUrl,
     followerUrls,
     pids: [],
+    ...(token !== undefined ? { replicationToken: token } : {}),
+    unauthorizedCalls: () => refused,
     writesSeen: () => writes,
     stopped: () => isStopped,
     stop: async () => {
