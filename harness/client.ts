@@ -295,7 +295,11 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       if (outcome.ok) {
         okCount++;
         const prev = acked.get(plan.key);
-        if (prev === undefined || prev.version < outcome.version) acked.set(plan.key, { version: outcome.version, value: plan.value });
+        if (prev === undefined) acked.set(plan.key, { version: outcome.version, value: plan.value });
+        else if (prev.version < outcome.version) {
+          prev.version = outcome.version;
+          prev.value = plan.value;
+        }
         if (measured) {
           const us = (ackAt - intended) * 1000;
           recordUs(latency, us);

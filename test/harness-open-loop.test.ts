@@ -2,7 +2,20 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runClients, type ClientTask } from '../harness/client.ts';
-import { decodeHistogram, histogramStats } from '../harness/histogram.ts';
+import { decodeHistogram, histogramStats, type Histogram } from '../harness/histogram.ts';
+
+/** Share of recorded values >= v, found by bisecting the percentile (the histogram has no count-above query). */
+function shareAtLeast(h: Histogram, v: number): number {
+  if (h.totalCount === 0 || h.getValueAtPercentile(100) < v) return 0;
+  let lo = 0;
+  let hi = 100;
+  for (let i = 0; i < 30; i++) {
+    const mid = (lo + hi) / 2;
+    if (h.getValueAtPercentile(mid) >= v) hi = mid;
+    else lo = mid;
+  }
+  return (100 - hi) / 100;
+}
 
 /** A leader stand-in that answers writes at once, except that it stalls for STALL_MS once. */
 const STALL_MS = 200;
@@ -61,10 +74,15 @@ describe('coordinated omission', () => {
     // Both saw the stall...
     expect(c.max).toBeGreaterThan(STALL_MS * 1000 * 0.7);
     expect(o.max).toBeGreaterThan(STALL_MS * 1000 * 0.7);
-    // ...but only 4 closed-loop writes waited through it, while every write due during it counts in open loop.
-    expect(o.p99).toBeGreaterThan(STALL_MS * 1000 * 0.5);
-    expect(o.p90).toBeGreaterThan(c.p99 * 5);
-    expect(o.p99).toBeGreaterThan(c.p99 * 10);
+    // ...but only 4 closed-loop writes (0.3 %) waited through it, while every write due during it
+    // (~400 of 1500) counts in open loop. Compared as shares of writes slower than half the stall:
+    // percentiles of the closed loop alone follow the machine's load (p99 60-100 ms at load 8).
+    const slow = STALL_MS * 1000 * 0.5;
+    const openSlow = shareAtLeast(decodeHistogram(open.latency), slow);
+    const closedSlow = shareAtLeast(decodeHistogram(closed.latency), slow);
+    expect(o.p99).toBeGreaterThan(slow);
+    expect(openSlow).toBeGreaterThan(0.05);
+    expect(openSlow).toBeGreaterThan(closedSlow * 5);
     // The open-loop run kept to its schedule apart from the stall.
     expect(open.elapsedMs).toBeGreaterThan((WRITES / 2000) * 1000 * 0.9);
   });
