@@ -136,8 +136,13 @@ describe('runExperiment against a fake cluster', () => {
     const r = result.results[0]!;
     expect(r.convergence.mismatchedKeys[2]).toBeGreaterThan(0);
     expect(r.convergence.mismatchedKeys.filter((_, i) => i !== 2).every((n) => n === 0)).toBe(true);
+    // Acking without applying is exactly what the nothing-lost check exists for.
+    expect(result.nothingLost).toBe(false);
+    expect(r.lostWrites.nodes.filter((n) => n.lost > 0).map((n) => n.name)).toEqual(['follower3']);
+    expect(r.lostWrites.lost).toBe(r.lostWrites.nodes[3]!.lost);
     const summary = await readFile(join(out, 'summary.csv'), 'utf8');
     expect(summary).toContain(',false,');
+    expect(summary.trimEnd().split('\n')[1]!.split(',').at(-2)).toBe(String(r.lostWrites.lost));
   });
 
   test('external cluster: the quorum is switched with PUT /config and the cluster is left running', async () => {
