@@ -29,6 +29,8 @@ export interface BenchCluster {
   control: Control;
   leaderUrl: string;
   followerUrls: string[];
+  /** What the launcher applied to the leader ('realtime' = SCHED_FIFO under leaderPriority 'auto' when permitted). */
+  leaderPriority: string;
   setQuorum(w: number): Promise<void>;
   /** Wait until the leader reports no pending replication. */
   quiesce(): Promise<void>;
@@ -49,6 +51,7 @@ export async function startBenchCluster(options: ClusterOptions): Promise<BenchC
     control,
     leaderUrl: cluster.leaderUrl,
     followerUrls: cluster.followerUrls,
+    leaderPriority: String((cluster as { leaderPriority?: unknown }).leaderPriority ?? 'unknown'),
     setQuorum: async (w) => {
       await control.sendJson('PUT', cluster.leaderUrl, '/config', { writeQuorum: w });
     },

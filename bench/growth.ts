@@ -15,7 +15,7 @@ import type { GrowthChildReport } from './growth-child.ts';
 import { formatTable, round1, round2 } from './common.ts';
 
 export interface GrowthOptions {
-  /** Sweeps; the other two parameters stay at the base (5000 writes, 10 clients, 100 keys). Default writes 1k, 5k, 20k, 50k. */
+  /** Sweeps; the other two parameters stay at the base (5000 writes, 10 clients, 100 keys). Default writes 1k, 5k, 50k. */
   writes?: number[];
   clients?: number[];
   keys?: number[];
@@ -71,7 +71,7 @@ function runChild(input: ExperimentInput): Promise<GrowthChildReport> {
 export async function run(options: GrowthOptions = {}): Promise<GrowthResult> {
   const quick = options.quick ?? false;
   const opts: Required<Omit<GrowthOptions, 'quick'>> = {
-    writes: options.writes ?? (quick ? [500, 2000] : [1000, 5000, 20_000, 50_000]),
+    writes: options.writes ?? (quick ? [500, 2000] : [1000, 5000, 50_000]),
     clients: options.clients ?? (quick ? [1, 10] : [1, 10, 64]),
     keys: options.keys ?? (quick ? [10, 100] : [10, 100, 10_000]),
     base: options.base ?? (quick ? { writes: 1000, clients: 10, keys: 100 } : { writes: 5000, clients: 10, keys: 100 }),

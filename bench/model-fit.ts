@@ -83,6 +83,7 @@ export interface PacingFit {
 
 export interface ModelFitResult {
   options: Required<ModelFitOptions>;
+  leaderPriority: string;
   /** One per pacing; 'closed' is the issue's definition and decides the target. */
   pacings: PacingFit[];
   allWithinTolerance: boolean;
@@ -139,12 +140,14 @@ export async function run(options: ModelFitOptions = {}): Promise<ModelFitResult
   const followers = 5;
   const clusters: BenchCluster[] = [];
   const pacings: PacingFit[] = [];
+  let leaderPriority = 'unknown';
   try {
     // Started one after the other: six node start-ups at once on two cores can hit start timeouts.
     const zero = await startBenchCluster({ writeQuorum: 1, minDelayMs: 0, maxDelayMs: 0, delaySeed: 11 });
     clusters.push(zero);
     const delayed = await startBenchCluster({ writeQuorum: 1, minDelayMs: opts.minDelayMs, maxDelayMs: opts.maxDelayMs, delaySeed: 12 });
     clusters.push(delayed);
+    leaderPriority = delayed.leaderPriority;
     const pools = [zero, delayed].map((c) => createPool(c.leaderUrl, { connections: 1, timeoutMs: 10_000 }));
     let seq = 0;
     const writes = async (pool: (typeof pools)[number], n: number, gapMs: number, out?: number[]): Promise<void> => {
@@ -217,11 +220,12 @@ export async function run(options: ModelFitOptions = {}): Promise<ModelFitResult
     await Promise.allSettled(clusters.map((c) => c.stop()));
   }
   const closed = pacings.find((p) => p.pacing === 'closed') ?? pacings[0];
-  return { options: opts, pacings, allWithinTolerance: Boolean(closed?.allWithinTolerance) };
+  return { options: opts, leaderPriority, pacings, allWithinTolerance: Boolean(closed?.allWithinTolerance) };
 }
 
 export function format(r: ModelFitResult): string {
-  return r.pacings.map((p) => `${p.pacing === 'closed' ? 'closed loop (next write right after the ack)' : `isolated writes (${r.options.isolatedGapMs} ms pause after each ack)`}:\n${formatPacing(r, p)}`).join('\n\n');
+  const tables = r.pacings.map((p) => `${p.pacing === 'closed' ? 'closed loop (next write right after the ack)' : `isolated writes (${r.options.isolatedGapMs} ms pause after each ack)`}:\n${formatPacing(r, p)}`);
+  return `${tables.join('\n\n')}\nleader priority: ${r.leaderPriority}`;
 }
 
 function formatPacing(r: ModelFitResult, p: PacingFit): string {

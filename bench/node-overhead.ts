@@ -50,6 +50,7 @@ export interface QuorumOverhead {
 
 export interface NodeOverheadResult {
   options: Required<NodeOverheadOptions>;
+  leaderPriority: string;
   bare: BareResult[];
   quorums: QuorumOverhead[];
 }
@@ -166,6 +167,7 @@ export async function run(options: NodeOverheadOptions = {}): Promise<NodeOverhe
   }
   return {
     options: opts,
+    leaderPriority: bc.leaderPriority,
     bare: [
       { kind: 'GET /health (follower)', latencyUs: summarize(bareHealth) },
       { kind: 'POST /replicate (follower)', latencyUs: summarize(bareReplicate) },
@@ -197,5 +199,5 @@ export function format(r: NodeOverheadResult): string {
       x.cpuUsPerWrite.followers,
     ]),
   );
-  return `${bare}\n\n${q}`;
+  return `${bare}\n\n${q}\nleader priority: ${r.leaderPriority}`;
 }

@@ -9,16 +9,20 @@
  *
  * Part B: the default experiment (runExperiment with its defaults: 10,000 writes × W = 1..5,
  * 10 clients, read-back on, analysis on): wall time, the harness's phase breakdown, and the CPU of
- * every process per quorum step. Target ≤ 60 s on this 2-core machine.
+ * every process per quorum step. Target ≤ 60 s on this 2-core machine. It runs twice: as is (the
+ * launcher puts the leader under SCHED_FIFO when it may: leaderPriority 'auto'), and with the
+ * leader at normal priority, the one setting changed, to show what real-time priority costs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClientPool, type ClientPool, type StepTask } from '../harness/client-pool.ts';
 import { runExperiment } from '../harness/experiment.ts';
+import type { StartCluster } from '../harness/cluster-target.ts';
+import { startCluster } from '../nodes/cluster.ts';
 import { histogramStats, mergeEncoded, type HistogramStats } from '../harness/histogram.ts';
 import { cpuDelta, startBenchCluster } from './cluster.ts';
-import { formatTable, ownCpuS, round1, round2, sampleCpu, type CpuSampler } from './common.ts';
+import { formatTable, noiseReport, noiseSnapshot, ownCpuS, round1, round2, sampleCpu, type CpuSampler } from './common.ts';
 
 export interface ThroughputOptions {
   quorums?: number[];
@@ -47,6 +51,7 @@ export interface CpuSplit {
 
 export interface ThroughputPoint {
   quorum: number;
+  leaderPriority: string;
   clients: number;
   threads: number;
   writes: number;
@@ -71,7 +76,13 @@ export interface DefaultQuorumStep {
 }
 
 export interface DefaultExperiment {
+  /** 'defaults' = runExperiment's defaults; 'normal-priority' = the same with leaderPriority 'normal'. */
+  variant: 'defaults' | 'normal-priority';
+  /** The leader priority the launcher applied (from the cluster settings in meta.json), if reported. */
+  leaderPriority: string | null;
   options: Record<string, unknown>;
+  /** Cores other processes used meanwhile (bench/common.ts noiseReport). */
+  foreignCores: number | null;
   wallS: number;
   analysisS: number | null;
   phaseTotalsS: Record<string, number>;
@@ -85,6 +96,8 @@ export interface ThroughputResult {
   options: Omit<Required<ThroughputOptions>, 'nodeEnv'>;
   points: ThroughputPoint[];
   defaultExperiment: DefaultExperiment | null;
+  /** The same with the leader at normal priority; null when not run. */
+  defaultExperimentNormalPriority: DefaultExperiment | null;
 }
 
 function split(clientS: number, leaderS: number, followersS: number, writes: number, wallS: number): CpuSplit {
@@ -148,6 +161,7 @@ async function partA(opts: Omit<Required<ThroughputOptions>, 'nodeEnv'>, nodeEnv
           const errors = results.reduce((a, r) => a + Object.values(r.errors).reduce((x, y) => x + y, 0), 0);
           points.push({
             quorum: w,
+            leaderPriority: bc.leaderPriority,
             clients,
             threads,
             writes: ok,
@@ -169,12 +183,21 @@ async function partA(opts: Omit<Required<ThroughputOptions>, 'nodeEnv'>, nodeEnv
   return points;
 }
 
-async function partB(quick: boolean): Promise<DefaultExperiment> {
+async function partB(quick: boolean, variant: DefaultExperiment['variant']): Promise<DefaultExperiment> {
   const dir = mkdtempSync(join(tmpdir(), 'quorum-lab-bench-'));
   const input = quick ? { writes: 2000, out: join(dir, 'run'), progress: false } : { out: join(dir, 'run'), progress: false };
   const steps = new Map<number, { sampler: CpuSampler; own0: number; own?: number; cpu?: number[] }>();
+  let leaderPriority: string | null = null;
+  // The launcher's own options type is wider than the harness's view of it (leaderPriority).
+  const launch: StartCluster = async (o) => {
+    const c = await startCluster(variant === 'normal-priority' ? { ...o, leaderPriority: 'normal' } : o);
+    leaderPriority = (c as { leaderPriority?: string }).leaderPriority ?? leaderPriority;
+    return c;
+  };
+  const noise0 = noiseSnapshot();
   try {
     const r = await runExperiment(input, {
+      startCluster: launch,
       onCluster: (target) => {
         steps.set(target.quorum, { sampler: sampleCpu(target.pids, 100), own0: ownCpuS() });
       },
@@ -208,6 +231,9 @@ async function partB(quick: boolean): Promise<DefaultExperiment> {
     const wallS = round2(r.wallMs / 1000);
     const o = r.options;
     return {
+      variant,
+      leaderPriority,
+      foreignCores: noiseReport(noise0).foreignCores,
       options: { quorums: o.quorums, writes: o.writes, warmup: o.warmup, clients: o.clients, threads: o.threads, keys: o.keys, readback: o.readback, analyze: o.analyze },
       wallS,
       analysisS: r.analysis.elapsedMs === undefined ? null : round2(r.analysis.elapsedMs / 1000),
@@ -234,15 +260,17 @@ export async function run(options: ThroughputOptions = {}): Promise<ThroughputRe
     quick,
   };
   const points = await partA(opts, options.nodeEnv);
-  const defaultExperiment = opts.defaultExperiment ? await partB(quick) : null;
-  return { options: opts, points, defaultExperiment };
+  const defaultExperiment = opts.defaultExperiment ? await partB(quick, 'defaults') : null;
+  const defaultExperimentNormalPriority = opts.defaultExperiment ? await partB(quick, 'normal-priority') : null;
+  return { options: opts, points, defaultExperiment, defaultExperimentNormalPriority };
 }
 
 export function format(r: ThroughputResult): string {
   const a = formatTable(
-    ['W', 'clients', 'threads', 'writes/s', 'p50 µs', 'p99 µs', 'errors', 'CPU µs/write: client', 'leader', '5 followers', 'total', 'cores: client', 'leader', 'followers', 'total'],
+    ['W', 'leader prio', 'clients', 'threads', 'writes/s', 'p50 µs', 'p99 µs', 'errors', 'CPU µs/write: client', 'leader', '5 followers', 'total', 'cores: client', 'leader', 'followers', 'total'],
     r.points.map((p) => [
       p.quorum,
+      p.leaderPriority,
       p.clients,
       p.threads,
       p.writesPerSec,
@@ -259,8 +287,12 @@ export function format(r: ThroughputResult): string {
       p.cpu.cores.total,
     ]),
   );
-  const d = r.defaultExperiment;
-  if (!d) return a;
+  const parts = [a];
+  for (const d of [r.defaultExperiment, r.defaultExperimentNormalPriority]) if (d) parts.push(formatDefault(d));
+  return parts.join('\n\n');
+}
+
+function formatDefault(d: DefaultExperiment): string {
   const b = formatTable(
     ['W', 'writes/s', 'p50 µs', 'p99 µs', 'start s', 'warm-up s', 'load s', 'converge s', 'stop s', 'harness CPU share', 'CPU µs/write (whole step): harness', 'leader', '5 followers', 'converged'],
     d.quorums.map((q) => [
@@ -281,11 +313,15 @@ export function format(r: ThroughputResult): string {
     ]),
   );
   const totals = Object.entries(d.phaseTotalsS).map(([k, v]) => `${k.replace(/S$/, '')} ${v} s`).join(', ');
-  return `${a}\n\ndefault experiment (${d.options.writes} writes × W=${(d.options.quorums as number[]).join(',')}, ${d.options.clients} clients, read-back ${d.options.readback}):\n${b}\nphases: ${totals}; analysis ${d.analysisS ?? '—'} s; wall ${d.wallS} s`;
+  const title = d.variant === 'defaults' ? 'default experiment' : 'default experiment, leader at normal priority';
+  return `${title} (${d.options.writes} writes × W=${(d.options.quorums as number[]).join(',')}, ${d.options.clients} clients, read-back ${d.options.readback}; leader priority ${d.leaderPriority ?? '?'}; other processes ${d.foreignCores ?? '?'} cores):\n${b}\nphases: ${totals}; analysis ${d.analysisS ?? '—'} s; wall ${d.wallS} s`;
 }
 
 export function verdict(r: ThroughputResult): string | undefined {
+  const one = (d: DefaultExperiment): string =>
+    `${d.withinTarget ? 'holds' : 'MISSED'} (${d.wallS} s${d.withinTarget ? '' : `, ${round1(d.wallS - d.targetWallS)} s over`})`;
   const d = r.defaultExperiment;
   if (!d) return undefined;
-  return `target: default experiment ≤ ${d.targetWallS} s → ${d.withinTarget ? 'holds' : 'MISSED'} (${d.wallS} s${d.withinTarget ? '' : `, ${round1(d.wallS - d.targetWallS)} s over`})`;
+  const n = r.defaultExperimentNormalPriority;
+  return `target: default experiment ≤ ${d.targetWallS} s → ${one(d)}${n ? `; with the leader at normal priority: ${one(n)}` : ''}`;
 }
