@@ -94,9 +94,11 @@ describe('coordinated omission', () => {
     const open = await runClients(t);
     const lag = histogramStats(decodeHistogram(open.sendLag));
     expect(lag.count).toBe(300);
-    // Relation, not a number: the send lag must be small against the 1 ms send interval, or the
-    // schedule (and so the coordinated-omission correction) would be meaningless. Exact figures are
-    // a benchmark's business; a busy machine can add a few ms to any one run.
-    expect(lag.p50).toBeLessThan(1000 * 5);
+    // Relation, not a number: the median send lag must be small against the 300 ms the schedule
+    // spans, or the schedule (and so the coordinated-omission correction) would be meaningless; a
+    // scheduler that drifts accumulates lag, putting the median near half the run. Exact figures are
+    // a benchmark's business: idle, p50 is tens of µs, but at load average 9-11 on two cores single
+    // runs showed 8-30 ms.
+    expect(lag.p50).toBeLessThan(300_000 / 6);
   });
 });
