@@ -126,6 +126,12 @@ async function main(): Promise<void> {
       `${o.writes} writes per quorum (+${o.warmup} warm-up), ` +
       `${o.leader ? `external cluster ${o.leader}` : `delays ${o.minDelayMs}..${o.maxDelayMs} ms`}, seed ${o.seed}\n`,
   );
+  const priorities = [...new Set(result.results.map((r) => (r.cluster as { appliedLeaderPriority?: string }).appliedLeaderPriority).filter(Boolean))];
+  if (priorities.length > 0) {
+    process.stdout.write(
+      `leader priority: ${priorities.join(', ')}${priorities.includes('normal') ? ' (injected delays can run late while the CPUs are busy; see --leader-priority)' : ' (SCHED_FIFO)'}\n`,
+    );
+  }
   for (const r of result.results) {
     if (r.sendLagStats) {
       process.stdout.write(`W=${r.quorum}: open-loop send lag (actual - intended send) p50 ${r.sendLagStats.p50} µs, p99 ${r.sendLagStats.p99} µs\n`);

@@ -20,6 +20,7 @@ export interface ClusterOptions {
   followerPorts?: number[];
   scheduler?: 'precise' | 'timeout';
   replicationToken?: string;
+  leaderPriority?: 'auto' | 'realtime' | 'normal';
   env?: Record<string, string>;
 }
 
@@ -31,6 +32,8 @@ export interface RunningCluster extends Partial<FaultOps> {
   stop(): Promise<void>;
   /** Set when the nodes were started with a REPLICATION_TOKEN: admin calls must send it. */
   replicationToken?: string;
+  /** The priority the leader got ('realtime' = SCHED_FIFO); absent from launchers that do not say. */
+  leaderPriority?: 'realtime' | 'normal';
   nodes?: { name: string; role: string }[];
 }
 
@@ -50,7 +53,7 @@ export interface ClusterTarget {
   followerUrls: string[];
   pids: number[];
   /** What the cluster was started with, or (external) what its leader's GET /config reports; in meta.json. */
-  config: ClusterOptions | ExternalConfig;
+  config: (ClusterOptions & { appliedLeaderPriority?: string }) | ExternalConfig;
   /** Injected delay bounds in effect, ms; null when an external leader does not report them. */
   minDelayMs: number | null;
   maxDelayMs: number | null;
@@ -79,6 +82,7 @@ export function localClusterOptions(options: ExperimentOptions, quorum: number):
     maxDelayMs: options.maxDelayMs,
     quorumTimeoutMs: options.quorumTimeoutMs,
     delaySeed: delaySeedFor(options.seed, quorum),
+    leaderPriority: options.leaderPriority,
   };
   if (options.basePort > 0) {
     config.leaderPort = options.basePort;
@@ -131,7 +135,12 @@ export async function acquireCluster(
   return {
     quorum, mode: 'local', leaderUrl: cluster.leaderUrl, followerUrls: cluster.followerUrls, pids: cluster.pids,
     // The token is a secret: meta.json records only that one was used.
-    config: config.replicationToken === undefined ? config : { ...config, replicationToken: '<redacted>' },
+    config: {
+      ...config,
+      ...(config.replicationToken === undefined ? {} : { replicationToken: '<redacted>' }),
+      // What the leader actually got, beside what was asked for.
+      appliedLeaderPriority: cluster.leaderPriority ?? 'unknown',
+    },
     minDelayMs: options.minDelayMs, maxDelayMs: options.maxDelayMs,
     control: control.withToken(cluster.replicationToken ?? options.replicationToken),
     followerNames,

@@ -39,6 +39,7 @@ export interface ExperimentInput {
   /** Fault specs: one string (`,`/`;` list) or several (repeated --fault). */
   fault?: string | string[];
   replicationToken?: string;
+  leaderPriority?: string;
 }
 
 /** Validated options with every default applied; recorded verbatim in meta.json. */
@@ -73,6 +74,8 @@ export interface ExperimentOptions {
   faults: FaultSpec[];
   /** REPLICATION_TOKEN sent as `Authorization: Bearer` on admin calls (and given to local clusters); null = none. */
   replicationToken: string | null;
+  /** Scheduling priority of local leaders: auto (SCHED_FIFO when permitted), realtime (required) or normal. */
+  leaderPriority: 'auto' | 'realtime' | 'normal';
 }
 
 export type OptionKey = keyof ExperimentInput;
@@ -120,6 +123,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Minimum injected replication delay (MIN_DELAY of the launched clusters)' },
   { key: 'maxDelay', flag: 'max-delay', type: 'string', unit: 'duration', defaultText: '1ms', group: 'Cluster',
     describe: 'Maximum injected replication delay (MAX_DELAY)' },
+  { key: 'leaderPriority', flag: 'leader-priority', type: 'string', unit: 'auto | realtime | normal', defaultText: 'auto', group: 'Cluster',
+    describe: 'Priority of each local leader process: realtime runs it under SCHED_FIFO (chrt -f 1) so injected delays stay precise while clients and followers keep both cores busy; auto = realtime when permitted (root or CAP_SYS_NICE), else normal; the applied one is in meta.json' },
   { key: 'quorumTimeout', flag: 'quorum-timeout', type: 'string', unit: 'duration', defaultText: '2s', group: 'Cluster',
     describe: 'How long the leader waits for W acks before answering 503 (QUORUM_TIMEOUT)' },
   { key: 'requestTimeout', flag: 'request-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Load model',
@@ -331,9 +336,15 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
     }
   }
 
+  const leaderPriority = isAbsent(input.leaderPriority) ? 'auto' : String(input.leaderPriority);
+  if (leaderPriority !== 'auto' && leaderPriority !== 'realtime' && leaderPriority !== 'normal') {
+    throw new OptionError('leader-priority', `must be auto, realtime or normal, got ${JSON.stringify(leaderPriority)}`);
+  }
+  if (leaderPriority === 'realtime' && leader) throw new OptionError('leader-priority', 'only applies to the local cluster, not with --leader');
+
   return {
     quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, readback, visibility, visibilityMaxUs,
     minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, convergenceTimeoutMs, out, leader, followers, basePort,
-    analyze, progress, faults, replicationToken,
+    analyze, progress, faults, replicationToken, leaderPriority,
   };
 }

@@ -7,7 +7,8 @@ function pad(s: string, width: number, left = false): string {
 
 export function formatSummaryTable(results: readonly QuorumResult[]): string {
   const withFaults = results.some((r) => r.faults !== null);
-  const header = ['W', 'writes/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'stale %', 'errors', ...(withFaults ? ['avail in faults %', 'recovery ms'] : []), 'lost', 'converged'];
+  const header = ['W', 'writes/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'stale %', 'errors', ...(withFaults ? ['avail in faults %', 'recovery ms'] : []),
+    'delay err p50/p99 µs', 'lost', 'converged'];
   const rows = results.map((r) => {
     const fault = r.availability.find((w) => w.window === 'fault');
     const faultCells = withFaults
@@ -19,8 +20,12 @@ export function formatSummaryTable(results: readonly QuorumResult[]): string {
     const converged = r.convergence.converged
       ? 'yes'
       : `NO (${r.convergence.mismatchedKeys.reduce((a, n) => a + n, 0)} keys${r.convergence.quiescent ? '' : ', pending'})`;
+    // How far the leader's injected delays were from their targets: the fidelity of this row.
+    const err = (r.convergence.leaderStats as { delays?: { errorUs?: { p50?: number; p99?: number } } } | null | undefined)?.delays?.errorUs;
+    const fmt = (x: number | undefined): string => (typeof x === 'number' && Number.isFinite(x) ? String(Math.round(x)) : '-');
+    const delayErr = `${fmt(err?.p50)}/${fmt(err?.p99)}`;
     return [String(r.quorum), rate, String(r.latencyStats.p50), String(r.latencyStats.p99), String(r.latencyStats.p999), stale, String(errors),
-      ...faultCells, String(r.lostWrites.lost), converged];
+      ...faultCells, delayErr, String(r.lostWrites.lost), converged];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!, i === cells.length - 1)).join('  ');
