@@ -146,24 +146,27 @@ async function drive(
   let fired = 0;
   let early = 0;
   let outOfOrder = 0;
-  let lastDeadlineNs = 0;
+  let maxLowNs = 0;
   return new Promise((resolve) => {
     const startOne = (): void => {
       if (started >= count) return;
       started++;
       const targetUs = nextDelayUs();
+      // The scheduler reads the clock inside schedule(), so its deadline lies in
+      // [before + target, after + target]: a fire is provably out of order only if its latest
+      // possible deadline precedes the earliest possible deadline of one fired before it.
+      const targetNs = Math.ceil(targetUs * 1000);
+      const lowNs = Number(process.hrtime.bigint()) + targetNs;
       scheduler.schedule(targetUs, (realisedUs) => {
-        // The scheduler's own deadline, recovered from its realised delay: fire − realised =
-        // its schedule time (to within the ~0.1 µs since it read the clock before calling us).
-        const deadlineNs = Number(process.hrtime.bigint()) - realisedUs * 1000 + targetUs * 1000;
         const err = realisedUs - targetUs;
         if (err < 0) early++;
-        if (deadlineNs + 2000 < lastDeadlineNs) outOfOrder++;
-        else lastDeadlineNs = deadlineNs;
+        if (highNs < maxLowNs) outOfOrder++;
+        if (lowNs > maxLowNs) maxLowNs = lowNs;
         errors[fired++] = err;
         if (fired === count) resolve({ errors, early, outOfOrder });
         else setTimeout(startOne, gapMs);
       });
+      const highNs = Number(process.hrtime.bigint()) + targetNs;
     };
     for (let i = 0; i < concurrency; i++) startOne();
   });
@@ -466,6 +469,7 @@ async function main(): Promise<void> {
       delays: { type: 'string' },
       spin: { type: 'string' },
       'max-spin': { type: 'string' },
+      gap: { type: 'string' },
       rps: { type: 'string' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -476,6 +480,7 @@ async function main(): Promise<void> {
     spinUs: values.spin ? values.spin.split(',').map((v) => (v === 'auto' ? 'auto' : Number(v))) : undefined,
     loadRps: values.rps ? Number(values.rps) : undefined,
     maxSpinUs: values['max-spin'] ? Number(values['max-spin']) : undefined,
+    gapMs: values.gap ? Number(values.gap) : undefined,
     sparseDelays: values.quick ? 200 : undefined,
   });
   console.log(formatTable(result));
