@@ -6,7 +6,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { writeDelayQuantileUs } from './model.ts';
 import type { Comparison } from './compare.ts';
-import type { RunData } from './read-run.ts';
+import type { AvailabilityRow, AvailabilityWindow, RunData } from './read-run.ts';
 
 export interface PlotSpec {
   /** File name in the run folder. */
@@ -252,11 +252,65 @@ export function readQuorumSpec(cmp: Comparison): PlotSpec {
   };
 }
 
+/** Series names of the availability plot, one per availability.csv window. */
+export const AVAILABILITY_SERIES: Record<AvailabilityWindow, string> = {
+  fault: 'fault: writes sent while a follower was faulted',
+  normal: 'normal: writes sent with every follower up',
+  all: 'all measured writes',
+};
+
+/** True when availability.csv has `fault` rows (the run had --fault). */
+export function hasFaultRows(rows: readonly AvailabilityRow[] | null): rows is readonly AvailabilityRow[] {
+  return rows !== null && rows.some((r) => r.window === 'fault');
+}
+
+/** (6) availability (ok / attempted, %) vs W per window; null without fault rows. */
+export function availabilityVsQuorumSpec(run: RunData): PlotSpec | null {
+  if (!hasFaultRows(run.availability)) return null;
+  const windows: AvailabilityWindow[] = ['fault', 'normal', 'all'];
+  const series = windows.map((w) => AVAILABILITY_SERIES[w]);
+  const values = run.availability
+    .filter((r) => r.availability !== null)
+    .map((r) => ({ quorum: r.quorum, series: AVAILABILITY_SERIES[r.window], availability_pct: Math.round(r.availability! * 1e6) / 1e4, ok: r.ok, attempted: r.attempted }));
+  const quorums = [...new Set(run.availability.map((r) => r.quorum))].sort((a, b) => a - b);
+  const colours: Record<string, string> = { [series[0]!]: '#d62728', [series[1]!]: '#2ca02c', [series[2]!]: '#555555' };
+  const dashes: Record<string, number[]> = { [series[0]!]: [1, 0], [series[1]!]: [7, 4], [series[2]!]: [2, 3] };
+  return {
+    file: 'availability_vs_quorum.svg',
+    title: 'Write availability vs write quorum under the fault',
+    spec: {
+      $schema: SCHEMA,
+      title: { text: 'Write availability vs write quorum under the fault', subtitle: 'availability = ok / attempted measured writes; W > live followers cannot collect W acks (503)' },
+      width: WIDTH,
+      height: HEIGHT,
+      config: CONFIG,
+      data: { values },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: quorumAxis(quorums),
+        y: { field: 'availability_pct', type: 'quantitative', title: 'availability (% of attempted writes ok)', scale: { domain: [0, 100] } },
+        color: {
+          field: 'series',
+          type: 'nominal',
+          title: 'window',
+          sort: series,
+          scale: { domain: series, range: series.map((x) => colours[x]!) },
+          legend: { orient: 'bottom', direction: 'vertical', symbolType: 'stroke', symbolSize: 400, labelLimit: 600 },
+        },
+        strokeDash: { field: 'series', type: 'nominal', title: 'window', scale: { domain: series, range: series.map((x) => dashes[x]!) } },
+        tooltip: [{ field: 'series', title: 'window' }, { field: 'quorum' }, { field: 'availability_pct', title: 'availability (%)' }, { field: 'ok' }, { field: 'attempted' }],
+      },
+    },
+  };
+}
+
 export function allPlotSpecs(run: RunData, cmp: Comparison): PlotSpec[] {
   const specs = [latencyVsQuorumSpec(cmp), stalenessVsQuorumSpec(cmp), latencySpectrumSpec(run, cmp)];
   const vis = visibilitySpec(run, cmp);
   if (vis) specs.push(vis);
   specs.push(readQuorumSpec(cmp));
+  const availability = availabilityVsQuorumSpec(run);
+  if (availability) specs.push(availability);
   return specs;
 }
 

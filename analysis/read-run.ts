@@ -50,9 +50,19 @@ export const STALENESS_SPEC = {
   read_delay_mean_us: 'num?', read_delay_p50_us: 'num?', read_delay_p99_us: 'num?',
 } as const satisfies Spec;
 export const STALE_COUNTS_SPEC = { quorum: 'int', stale_followers: 'int', writes: 'int' } as const satisfies Spec;
+export const AVAILABILITY_SPEC = {
+  quorum: 'int', window: 'str', attempted: 'int', ok: 'int', errors_quorum: 'int', errors_http: 'int', errors_timeout: 'int',
+  errors_connection: 'int', availability: 'num?', latency_p50_us: 'num?', latency_p99_us: 'num?', recovery_ms: 'num?',
+} as const satisfies Spec;
+/** Columns appended to summary.csv by later harness versions; absent in older runs (then null). */
+export const SUMMARY_OPTIONAL_SPEC = { lost_writes: 'int', unknown_outcome_writes: 'int' } as const satisfies Spec;
+export const AVAILABILITY_WINDOWS = ['all', 'fault', 'normal'] as const;
+export type AvailabilityWindow = (typeof AVAILABILITY_WINDOWS)[number];
 export const VISIBILITY_SPEC = { quorum: 'int', offset_us: 'num', writes: 'int', fully_visible_fraction: 'num' } as const satisfies Spec;
 
-export type SummaryRow = RowOf<typeof SUMMARY_SPEC>;
+/** `lost_writes` / `unknown_outcome_writes` are null when the run's summary.csv predates them. */
+export type SummaryRow = RowOf<typeof SUMMARY_SPEC> & { lost_writes: number | null; unknown_outcome_writes: number | null };
+export type AvailabilityRow = Omit<RowOf<typeof AVAILABILITY_SPEC>, 'window'> & { window: AvailabilityWindow };
 export type LatencyPercentileRow = RowOf<typeof LATENCY_PERCENTILES_SPEC>;
 export type StalenessRow = RowOf<typeof STALENESS_SPEC>;
 export type StaleCountRow = RowOf<typeof STALE_COUNTS_SPEC>;
@@ -67,6 +77,8 @@ export interface RunData {
   staleCounts: StaleCountRow[];
   /** null when the run had no --visibility (visibility.csv absent). */
   visibility: VisibilityRow[] | null;
+  /** null when the run folder has no availability.csv (runs before the fault work). `fault`/`normal` rows only with --fault. */
+  availability: AvailabilityRow[] | null;
   meta: Record<string, unknown>;
   /** N, the followers per cluster: the largest stale_followers value in stale_counts.csv (5 if empty). */
   followers: number;
@@ -228,7 +240,9 @@ export async function readRun(dir: string): Promise<RunData> {
   if (!info?.isDirectory()) throw new RunDataError('QL_ERR_RUN_DIR', dir, `${dir}: not a run folder (no such directory)`);
 
   const load = async <S extends Spec>(file: string, spec: S): Promise<RowOf<S>[]> => parseTable((await readText(dir, file, false))!, file, spec);
-  const summary = await load('summary.csv', SUMMARY_SPEC);
+  const summary = parseTable((await readText(dir, 'summary.csv', false))!, 'summary.csv', SUMMARY_SPEC, SUMMARY_OPTIONAL_SPEC).map(
+    (row) => ({ ...row, lost_writes: row.lost_writes ?? null, unknown_outcome_writes: row.unknown_outcome_writes ?? null }) as SummaryRow,
+  );
   if (summary.length === 0) throw new RunDataError('QL_ERR_RUN_EMPTY', 'summary.csv', 'summary.csv: no rows (the run measured no quorum)');
   const latencyPercentiles = await load('latency_percentiles.csv', LATENCY_PERCENTILES_SPEC);
   const staleness = await load('staleness.csv', STALENESS_SPEC);
@@ -240,6 +254,9 @@ export async function readRun(dir: string): Promise<RunData> {
       : parseTable(visibilityText, 'visibility.csv', VISIBILITY_SPEC, { realised_offset_mean_us: 'num?' } as const).map(
           (row) => ({ ...row, realised_offset_mean_us: row.realised_offset_mean_us ?? null }) as VisibilityRow,
         );
+
+  const availabilityText = await readText(dir, 'availability.csv', true);
+  const availability = availabilityText === null ? null : parseAvailability(availabilityText);
 
   const metaText = (await readText(dir, 'meta.json', false))!;
   let meta: unknown;
@@ -259,6 +276,7 @@ export async function readRun(dir: string): Promise<RunData> {
     ['staleness.csv', staleness],
     ['stale_counts.csv', staleCounts],
     ['visibility.csv', visibility ?? []],
+    ['availability.csv', availability ?? []],
   ] as const) {
     checkRange(file, rows, 'quorum', 1, Number.MAX_SAFE_INTEGER);
   }
@@ -282,5 +300,38 @@ export async function readRun(dir: string): Promise<RunData> {
   }
 
   const followers = staleCounts.reduce((m, r) => Math.max(m, r.stale_followers), 0) || 5;
-  return { dir, summary, latencyPercentiles, staleness, staleCounts, visibility, meta: meta as Record<string, unknown>, followers };
+  return { dir, summary, latencyPercentiles, staleness, staleCounts, visibility, availability, meta: meta as Record<string, unknown>, followers };
+}
+
+/**
+ * availability.csv (docs/contracts.md): strict like the other CSVs, plus the checks a correct
+ * harness always passes: a known window, ok ≤ attempted, availability in 0..1 and equal to
+ * ok/attempted (empty iff nothing was attempted), one row per (quorum, window).
+ */
+export function parseAvailability(text: string): AvailabilityRow[] {
+  const file = 'availability.csv';
+  const rows = parseTable(text, file, AVAILABILITY_SPEC);
+  const seen = new Set<string>();
+  for (const row of rows) {
+    if (!(AVAILABILITY_WINDOWS as readonly string[]).includes(row.window)) {
+      throw badValue(file, row.line, 'window', `expected one of ${AVAILABILITY_WINDOWS.join(', ')}, got ${JSON.stringify(row.window)}`);
+    }
+    const key = `${row.quorum}/${row.window}`;
+    if (seen.has(key)) throw badValue(file, row.line, 'window', `quorum ${row.quorum} has two ${row.window} rows`);
+    seen.add(key);
+    for (const column of ['attempted', 'ok', 'errors_quorum', 'errors_http', 'errors_timeout', 'errors_connection'] as const) {
+      if (row[column] < 0) throw badValue(file, row.line, column, `${row[column]} is negative`);
+    }
+    if (row.ok > row.attempted) throw badValue(file, row.line, 'ok', `${row.ok} ok writes out of ${row.attempted} attempted`);
+    if (row.availability === null) {
+      if (row.attempted > 0) throw badValue(file, row.line, 'availability', `empty although ${row.attempted} writes were attempted`);
+    } else {
+      if (row.availability < 0 || row.availability > 1) throw badValue(file, row.line, 'availability', `${row.availability} is outside 0..1`);
+      if (row.attempted > 0 && Math.abs(row.availability - row.ok / row.attempted) > 1e-4) {
+        throw badValue(file, row.line, 'availability', `${row.availability} is not ok/attempted = ${row.ok}/${row.attempted}`);
+      }
+    }
+    if (row.recovery_ms !== null && row.recovery_ms < 0) throw badValue(file, row.line, 'recovery_ms', `${row.recovery_ms} is negative`);
+  }
+  return rows as AvailabilityRow[];
 }

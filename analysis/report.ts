@@ -3,7 +3,7 @@
  * model tables, the plots and a short generated explanation of what the numbers say.
  */
 import type { Comparison, ModelRow } from './compare.ts';
-import type { RunData } from './read-run.ts';
+import type { AvailabilityRow, RunData } from './read-run.ts';
 
 export type Block =
   | { kind: 'heading'; level: 1 | 2 | 3; text: string }
@@ -112,6 +112,198 @@ function readQuorumTable(cmp: Comparison): Block {
       }),
     ]),
   };
+}
+
+/** Thresholds of the availability shape: a W is available at ≥ 90 % ok during faults, failed at ≤ 10 %. */
+const AVAILABLE = 0.9;
+const FAILED = 0.1;
+
+function faultRows(rows: readonly AvailabilityRow[] | null): AvailabilityRow[] {
+  return (rows ?? []).filter((r) => r.window === 'fault').sort((a, b) => a.quorum - b.quorum);
+}
+
+/**
+ * One generated sentence on the shape of availability vs W during faults: W ≤ live followers stays
+ * available, W > live followers fails with 503. Exported for tests.
+ */
+export function availabilityShape(rows: readonly AvailabilityRow[], followers: number): string {
+  const fault = faultRows(rows).filter((r) => r.availability !== null);
+  if (fault.length === 0) return 'No write was sent while a follower was faulted, so availability under the fault could not be measured.';
+  const list = (rs: AvailabilityRow[]): string => rs.map((r) => `W = ${r.quorum}: ${pct(r.availability)}`).join(', ');
+  const up = fault.filter((r) => r.availability! >= AVAILABLE);
+  const down = fault.filter((r) => r.availability! <= FAILED);
+  const k = up.length > 0 ? up[up.length - 1]!.quorum : fault[0]!.quorum - 1;
+  const step = fault.every((r) => (r.quorum <= k ? r.availability! >= AVAILABLE : r.availability! <= FAILED));
+  const rule = 'a write needs W acks and only live followers can give them, so W ≤ live followers stays available while W > live followers fails with 503 (quorum_not_reached: at once with reason insufficient_followers once the leader counts the follower down, after QUORUM_TIMEOUT before it notices)';
+  if (step && down.length === 0) {
+    return `During the faults every W measured stayed available (${list(fault)}): at least ${k} of ${followers} followers stayed live throughout, and ${rule}; here the fault cost latency, not availability.`;
+  }
+  if (step && up.length === 0) {
+    return `During the faults no W measured stayed available (${list(fault)}): fewer than ${fault[0]!.quorum} of ${followers} followers were live, and ${rule}.`;
+  }
+  if (step) {
+    return `Availability falls as a step between W = ${k} and W = ${k + 1}: with ${k} of ${followers} followers live during the fault, W ≤ ${k} stayed available (${list(up)}) and W ≥ ${k + 1} failed (${list(down)}), because ${rule}.`;
+  }
+  return `Availability during faults does not fall as a clean step with W (${list(fault)}); the expected shape is that ${rule}. Partial availability usually means the fault window mixed times with different numbers of live followers (a pause or kill the leader had not yet noticed, a restart catching up) or that the window held only a few writes.`;
+}
+
+function availabilityBlocks(run: RunData): Block[] {
+  const fault = faultRows(run.availability);
+  if (fault.length === 0) return [];
+  const normal = new Map((run.availability ?? []).filter((r) => r.window === 'normal').map((r) => [r.quorum, r]));
+  return [
+    { kind: 'heading', level: 2, text: 'Availability under faults (availability.csv)' },
+    { kind: 'paragraph', text: availabilityShape(fault, run.followers) },
+    { kind: 'figure', file: 'availability_vs_quorum.svg', caption: 'Write availability vs write quorum under the fault' },
+    {
+      kind: 'table',
+      header: ['W', 'attempted during faults', 'ok', 'availability during faults', 'availability outside faults', 'failed: quorum / http / timeout / connection', 'p99 during faults µs', 'recovery ms'],
+      rows: fault.map((r) => [
+        r.quorum,
+        fmt(r.attempted),
+        fmt(r.ok),
+        pct(r.availability),
+        pct(normal.get(r.quorum)?.availability),
+        `${fmt(r.errors_quorum)} / ${fmt(r.errors_http)} / ${fmt(r.errors_timeout)} / ${fmt(r.errors_connection)}`,
+        fmt(r.latency_p99_us),
+        fmt(r.recovery_ms),
+      ]),
+    },
+    {
+      kind: 'paragraph',
+      text: 'Fault window = writes sent while at least one follower was killed, paused or catching up; recovery = the longest catch-up after a restart or resume in that quorum\'s step (until the leader counted the follower up again).',
+    },
+  ];
+}
+
+/** The priority the launcher applied to the leader ('realtime' | 'normal'), per W where meta.json records it; null when it does not. */
+export function leaderPriorityOf(meta: Record<string, unknown>): string | null {
+  const obj = (x: unknown): Record<string, unknown> | null => (typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : null);
+  const known = (x: unknown): string | null => (x === 'realtime' || x === 'normal' ? x : null);
+  const global = known(meta.leaderPriority) ?? known(obj(meta.cluster)?.leaderPriority);
+  if (global) return global;
+  const perW = new Map<string, string>();
+  for (const source of [obj(obj(meta.cluster)?.perQuorum), obj(meta.quorums)]) {
+    for (const [w, v] of Object.entries(source ?? {})) {
+      const p = known(obj(v)?.leaderPriority) ?? known(obj(obj(v)?.cluster)?.leaderPriority);
+      if (p && !perW.has(w)) perW.set(w, p);
+    }
+  }
+  const values = [...new Set(perW.values())];
+  if (values.length === 0) return null;
+  if (values.length === 1) return values[0]!;
+  return values.map((p) => `${p} for W = ${[...perW].filter(([, v]) => v === p).map(([w]) => w).join(', ')}`).join('; ');
+}
+
+function range(xs: readonly number[], unit: string): string {
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  return lo === hi ? `${fmt(lo)} ${unit}` : `${fmt(lo)}–${fmt(hi)} ${unit}`;
+}
+
+/**
+ * How the run was produced and how faithful it was: load and cores, leader priority, timer
+ * lateness, realised vs target mean delay, lost and unknown-outcome writes, and a CAUTION when
+ * queueing dominates the latency. Exported for tests.
+ */
+export function fidelity(run: RunData, cmp: Comparison): { items: string[]; caution: string | null; table: Block } {
+  const summary = [...run.summary].sort((a, b) => a.quorum - b.quorum);
+  const first = summary[0]!;
+  const cores = (run.meta.cpu as { count?: unknown } | undefined)?.count;
+  const coreText = typeof cores === 'number' ? `${cores}` : 'the';
+  const items: string[] = [];
+  const open = first.load_model === 'open';
+  items.push(
+    open
+      ? `Load: open loop at ${fmt(first.target_writes_per_sec)} writes/s with up to ${first.clients} clients on ${coreText} cores, shared with the leader and ${run.followers} followers.`
+      : `Load: ${first.clients} closed-loop clients (each sends its next write as soon as the previous one is answered) on ${coreText} cores, shared with the leader and ${run.followers} followers.`,
+  );
+  const priority = leaderPriorityOf(run.meta);
+  items.push(
+    priority === null
+      ? 'Leader priority: unknown (meta.json does not record the priority the launcher applied; realtime = SCHED_FIFO, whose timers fire on time on busy cores).'
+      : `Leader priority: ${priority}${priority === 'realtime' ? ' (SCHED_FIFO: the leader\'s delay timers fire on time even when the clients keep the cores busy)' : priority === 'normal' ? ' (the leader competes with the clients for the cores; its delay timers can fire late)' : ''}.`,
+  );
+  const p50 = summary.map((r) => r.delay_error_p50_us).filter((x): x is number => x !== null);
+  const p99 = summary.map((r) => r.delay_error_p99_us).filter((x): x is number => x !== null);
+  items.push(
+    p50.length > 0 && p99.length > 0
+      ? `Realised delay error (timer lateness, realised − target): p50 ${range(p50, 'µs')}, p99 ${range(p99, 'µs')} across W.`
+      : 'Realised delay error: not recorded (the leader reported no delay statistics).',
+  );
+  const targetMeanUs = ((first.min_delay_ms + first.max_delay_ms) / 2) * 1000;
+  const realised = summary.map((r) => r.realised_delay_mean_us).filter((x): x is number => x !== null);
+  if (realised.length > 0) {
+    const mean = realised.reduce((s, x) => s + x, 0) / realised.length;
+    const diff = mean - targetMeanUs;
+    items.push(
+      `Realised mean delay ${fmt(mean)} µs (${range(realised, 'µs')} across W) vs the target mean (a + b)/2 = ${fmt(targetMeanUs)} µs: ${diff >= 0 ? '+' : '−'}${fmt(Math.abs(diff))} µs${targetMeanUs > 0 ? ` (${diff >= 0 ? '+' : '−'}${fmt((Math.abs(diff) / targetMeanUs) * 100, 1)}%)` : ''}.`,
+    );
+  } else {
+    items.push(`Realised mean delay: not recorded (target mean (a + b)/2 = ${fmt(targetMeanUs)} µs).`);
+  }
+  const lostKnown = summary.filter((r) => r.lost_writes !== null);
+  const lost = lostKnown.filter((r) => r.lost_writes! > 0);
+  items.push(
+    lostKnown.length === 0
+      ? 'Lost writes: not recorded (summary.csv predates the lost-writes check).'
+      : lost.length === 0
+        ? `Lost writes: 0 at every W checked (every acknowledged write was on every node after healing, as it must be).`
+        : `WARNING: lost writes: ${lost.map((r) => `${fmt(r.lost_writes)} at W = ${r.quorum}`).join(', ')}: acknowledged writes missing from a node after healing and quiescence; this must be 0.`,
+  );
+  const unknown = summary.filter((r) => r.unknown_outcome_writes !== null);
+  if (unknown.length > 0) {
+    const total = unknown.reduce((s, r) => s + r.unknown_outcome_writes!, 0);
+    const some = unknown.filter((r) => r.unknown_outcome_writes! > 0);
+    items.push(
+      `Unknown-outcome writes: ${fmt(total)}${some.length > 0 ? ` (${some.map((r) => `W = ${r.quorum}: ${fmt(r.unknown_outcome_writes)}`).join(', ')})` : ''}: 503s after a version was assigned, timeouts and lost connections, which may or may not have been applied (not counted as lost).`,
+    );
+  } else {
+    items.push('Unknown-outcome writes: not recorded.');
+  }
+
+  const queued = cmp.rows.filter((r) => r.measured_minus_model_mean_us > 2 * r.model_latency_mean_us);
+  let caution: string | null = null;
+  if (queued.length > 0) {
+    const worst = queued.reduce((a, b) => (b.measured_minus_model_mean_us / b.model_latency_mean_us > a.measured_minus_model_mean_us / a.model_latency_mean_us ? b : a));
+    caution =
+      `CAUTION: the latency is dominated by queueing, not by the quorum: at ${queued.map((r) => `W = ${r.quorum}`).join(', ')} the measured mean exceeds the model's injected delay by more than twice the model mean ` +
+      `(worst W = ${worst.quorum}: ${fmt(worst.measured_latency_mean_us)} µs measured, ${fmt(worst.model_latency_mean_us)} µs model, ${fmt(worst.measured_minus_model_mean_us)} µs extra). ` +
+      (open
+        ? `The offered rate of ${fmt(first.target_writes_per_sec)} writes/s saturated the ${coreText} cores, so writes mostly waited in queues behind one another. `
+        : `The ${first.clients} closed-loop clients saturated the ${coreText} cores, so each write mostly waited in queues behind the others. `) +
+      'Run with `--clients 1` (or a lower `--rate`) to measure the quorum cost itself, as the model-fit benchmark (bench/model-fit.ts) does.';
+  }
+
+  const model = new Map(cmp.rows.map((r) => [r.quorum, r]));
+  const table: Block = {
+    kind: 'table',
+    header: ['W', 'delay error p50 µs', 'delay error p99 µs', 'realised mean delay µs', 'target mean µs', 'measured mean latency µs', 'model mean µs', 'measured − model µs', 'lost writes', 'unknown outcome'],
+    rows: summary.map((r) => {
+      const m = model.get(r.quorum);
+      return [
+        r.quorum,
+        fmt(r.delay_error_p50_us),
+        fmt(r.delay_error_p99_us),
+        fmt(r.realised_delay_mean_us),
+        fmt(((r.min_delay_ms + r.max_delay_ms) / 2) * 1000),
+        fmt(r.latency_mean_us),
+        fmt(m?.model_latency_mean_us),
+        fmt(m?.measured_minus_model_mean_us),
+        r.lost_writes === null ? '–' : fmt(r.lost_writes),
+        r.unknown_outcome_writes === null ? '–' : fmt(r.unknown_outcome_writes),
+      ];
+    }),
+  };
+  return { items, caution, table };
+}
+
+function fidelityBlocks(run: RunData, cmp: Comparison): Block[] {
+  const f = fidelity(run, cmp);
+  const blocks: Block[] = [{ kind: 'heading', level: 2, text: 'How the run was produced (fidelity)' }, { kind: 'list', items: f.items }];
+  if (f.caution) blocks.push({ kind: 'paragraph', text: f.caution });
+  blocks.push(f.table);
+  return blocks;
 }
 
 /** The generated explanation, in the seed's terms. Exported for tests. */
@@ -227,10 +419,16 @@ export function explain(run: RunData, cmp: Comparison): string[] {
 export function reportBlocks(run: RunData, cmp: Comparison, plots: { file: string; title: string }[]): Block[] {
   const blocks: Block[] = [{ kind: 'heading', level: 1, text: `quorum-lab run report: ${run.dir.split('/').filter(Boolean).pop() ?? run.dir}` }];
   blocks.push(...configBlocks(run));
+  blocks.push(...fidelityBlocks(run, cmp));
   blocks.push({ kind: 'heading', level: 2, text: 'What the numbers say' });
   for (const text of explain(run, cmp)) blocks.push({ kind: 'paragraph', text });
   blocks.push({ kind: 'heading', level: 2, text: 'Plots' });
-  for (const p of plots) blocks.push({ kind: 'figure', file: p.file, caption: p.title });
+  const availability = availabilityBlocks(run);
+  for (const p of plots) {
+    if (availability.length > 0 && p.file === 'availability_vs_quorum.svg') continue; // shown in its own section
+    blocks.push({ kind: 'figure', file: p.file, caption: p.title });
+  }
+  blocks.push(...availability);
   blocks.push({ kind: 'heading', level: 2, text: 'Summary (summary.csv)' });
   blocks.push(summaryTable(run));
   blocks.push({ kind: 'heading', level: 2, text: 'Measured vs model (model.csv)' });

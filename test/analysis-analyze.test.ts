@@ -57,7 +57,7 @@ describe('analyzeRun on the synthetic run', () => {
   it('writes every file', () => {
     const names = result.files.map((f) => f.slice(dir.length + 1)).sort();
     expect(names).toEqual(
-      ['latency_spectrum.svg', 'latency_vs_quorum.svg', 'model.csv', 'read_quorums.csv', 'read_quorums.svg', 'report.html', 'report.md', 'staleness_vs_quorum.svg', 'visibility.svg'].sort(),
+      ['availability_vs_quorum.svg', 'latency_spectrum.svg', 'latency_vs_quorum.svg', 'model.csv', 'read_quorums.csv', 'read_quorums.svg', 'report.html', 'report.md', 'staleness_vs_quorum.svg', 'visibility.svg'].sort(),
     );
     expect(result.elapsedMs).toBeLessThan(10_000);
   });
@@ -69,6 +69,10 @@ describe('analyzeRun on the synthetic run', () => {
       'latency_spectrum.svg': ['W = 1', 'W = 5', 'measured', 'model: uniform delays', '99.9%', 'write latency (µs)'],
       'visibility.svg': ['W = 3', 'measured', 'model: uniform delays', 'time after the ack, t (µs)'],
       'read_quorums.svg': ['read quorum R (followers read)', 'W = 2', 'measured'],
+      'availability_vs_quorum.svg': [
+        'fault: writes sent while a follower was faulted', 'normal: writes sent with every follower up', 'all measured writes',
+        'availability (% of attempted writes ok)', 'write quorum W (follower acks awaited)', 'window',
+      ],
     };
     for (const [file, series] of Object.entries(expected)) {
       const svg = await readFile(join(dir, file), 'utf8');
@@ -118,7 +122,13 @@ describe('analyzeRun on the synthetic run', () => {
     expect(md).toMatch(/How far the measurement sits from the model/);
     expect(md).toContain('| W | writes ok |');
     const html = await readFile(join(dir, 'report.html'), 'utf8');
-    expect(html.match(/<svg /g)).toHaveLength(5);
+    expect(md).toContain('## How the run was produced (fidelity)');
+    expect(md).toContain('Leader priority: unknown');
+    expect(md).toContain('## Availability under faults (availability.csv)');
+    expect(md).toMatch(/Availability falls as a step between W = 4 and W = 5: with 4 of 5 followers live/);
+    expect(md).toContain('| 5 | 9,400 | 0 | 0.0% | 100.0% | 9,380 / 0 / 20 / 0 | – | 58 |');
+    expect(md.match(/\]\(availability_vs_quorum\.svg\)/g)).toHaveLength(1);
+    expect(html.match(/<svg /g)).toHaveLength(6);
     expect(html).toContain('<table>');
   });
 });
@@ -143,6 +153,42 @@ describe('analyzeRun variants and errors', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
       await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it('availability.csv: absent or without fault rows gives no plot and no section; malformed gives a coded error naming the file', async () => {
+    const dir = await copyFixture();
+    try {
+      await unlink(join(dir, 'availability.csv'));
+      let result = await analyzeRun(dir, { monteCarloTrials: 1000 });
+      expect(result.files.some((f) => f.endsWith('availability_vs_quorum.svg'))).toBe(false);
+      expect(await readFile(join(dir, 'report.md'), 'utf8')).not.toContain('Availability under faults');
+
+      const original = await readFile(join(FIXTURE, 'availability.csv'), 'utf8');
+      const allOnly = original.split('\n').filter((l, i) => i === 0 || l.includes(',all,')).join('\n');
+      await writeFile(join(dir, 'availability.csv'), `${allOnly}\n`);
+      await rm(join(dir, 'availability_vs_quorum.svg'), { force: true });
+      result = await analyzeRun(dir, { monteCarloTrials: 1000 });
+      expect(result.files.some((f) => f.endsWith('availability_vs_quorum.svg'))).toBe(false);
+      expect(await readFile(join(dir, 'report.md'), 'utf8')).not.toContain('Availability under faults');
+
+      const bad: [string, string, string][] = [
+        [original.replace('5,fault,9400,0,', '5,fault,9400,lots,'), 'availability.csv line 15, column ok: expected an integer (got "lots")', 'QL_ERR_RUN_BAD_VALUE'],
+        [original.replace('5,fault,', '5,faulty,'), 'availability.csv line 15, column window: expected one of all, fault, normal, got "faulty"', 'QL_ERR_RUN_BAD_VALUE'],
+        [original.replace('4,fault,1000,997,', '4,fault,1000,1997,'), 'availability.csv line 12, column ok: 1997 ok writes out of 1000 attempted', 'QL_ERR_RUN_BAD_VALUE'],
+        [original.replace(',0.997,', ',0.5,'), 'availability.csv line 12, column availability: 0.5 is not ok/attempted = 997/1000', 'QL_ERR_RUN_BAD_VALUE'],
+        [original.replace(',recovery_ms', ''), 'availability.csv: missing column recovery_ms', 'QL_ERR_RUN_MISSING_COLUMN'],
+        [original.replace('1,all,2000,2000,0,0,0,0,1,477', '1,all,2000,2000,0,0,0,0,1'), 'availability.csv line 2: 11 fields, the header has 12', 'QL_ERR_RUN_CSV_SYNTAX'],
+      ];
+      for (const [text, message, code] of bad) {
+        await writeFile(join(dir, 'availability.csv'), text);
+        const err = await analyzeRun(dir, { monteCarloTrials: 1000 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RunDataError);
+        expect(err).toMatchObject({ code, file: 'availability.csv' });
+        expect((err as Error).message.startsWith(message), (err as Error).message).toBe(true);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
