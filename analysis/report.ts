@@ -176,21 +176,25 @@ function availabilityBlocks(run: RunData): Block[] {
   ];
 }
 
-/** The priority the launcher applied to the leader ('realtime' | 'normal'), per W where meta.json records it; null when it does not. */
+/**
+ * The priority the launcher applied to the leader ('realtime' | 'normal'), per W where meta.json
+ * records it; null when it does not. The harness writes `cluster.perQuorum[W].appliedLeaderPriority`
+ * (the requested `leaderPriority` may be 'auto', which says nothing about what was applied); a
+ * `leaderPriority` of 'realtime' | 'normal' at the top level, in `cluster` or per W is also accepted.
+ */
 export function leaderPriorityOf(meta: Record<string, unknown>): string | null {
   const obj = (x: unknown): Record<string, unknown> | null => (typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : null);
   const known = (x: unknown): string | null => (x === 'realtime' || x === 'normal' ? x : null);
-  const global = known(meta.leaderPriority) ?? known(obj(meta.cluster)?.leaderPriority);
-  if (global) return global;
+  const of = (o: Record<string, unknown> | null): string | null => known(o?.appliedLeaderPriority) ?? known(o?.leaderPriority);
   const perW = new Map<string, string>();
   for (const source of [obj(obj(meta.cluster)?.perQuorum), obj(meta.quorums)]) {
     for (const [w, v] of Object.entries(source ?? {})) {
-      const p = known(obj(v)?.leaderPriority) ?? known(obj(obj(v)?.cluster)?.leaderPriority);
+      const p = of(obj(v)) ?? of(obj(obj(v)?.cluster));
       if (p && !perW.has(w)) perW.set(w, p);
     }
   }
   const values = [...new Set(perW.values())];
-  if (values.length === 0) return null;
+  if (values.length === 0) return of(meta) ?? of(obj(meta.cluster));
   if (values.length === 1) return values[0]!;
   return values.map((p) => `${p} for W = ${[...perW].filter(([, v]) => v === p).map(([w]) => w).join(', ')}`).join('; ');
 }

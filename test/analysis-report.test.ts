@@ -78,6 +78,10 @@ describe('fidelity section', () => {
     expect(leaderPriorityOf({ cluster: { leaderPriority: 'realtime' } })).toBe('realtime');
     expect(leaderPriorityOf({ cluster: { perQuorum: { '1': { leaderPriority: 'normal' }, '2': { leaderPriority: 'normal' } } } })).toBe('normal');
     expect(leaderPriorityOf({ cluster: { perQuorum: { '1': { leaderPriority: 'realtime' }, '2': { leaderPriority: 'normal' } } } })).toBe('realtime for W = 1; normal for W = 2');
+    // What the harness writes: the requested priority (auto) and the applied one.
+    const harness = { options: { leaderPriority: 'auto' }, cluster: { perQuorum: { '4': { leaderPriority: 'auto', appliedLeaderPriority: 'realtime' }, '5': { leaderPriority: 'auto', appliedLeaderPriority: 'realtime' } } } };
+    expect(leaderPriorityOf(harness)).toBe('realtime');
+    expect(leaderPriorityOf({ cluster: { perQuorum: { '4': { leaderPriority: 'auto' } } } })).toBeNull();
     const f = fidelity({ ...run, meta: { ...run.meta, cluster: { leaderPriority: 'realtime' } } }, cmp);
     expect(f.items.join('\n')).toContain('Leader priority: realtime (SCHED_FIFO');
   });
