@@ -9,12 +9,14 @@
  * connection, every latency recorded in µs into an HDR histogram (harness/histogram.ts).
  * autocannon records whole milliseconds. Target: harness rate ≥ 90 % of autocannon's.
  *
- * A third engine, "dispatch (proposed)", is the same closed loop on undici's lower-level
- * `pool.dispatch()` with a handler that collects the body (no Readable stream, no promise chain per
- * body): what harness/http.ts would cost if it used that. It is reported, never used for the target.
+ * A third engine, "dispatch (proposed)", is the same closed loop with one undici `Client` per loop
+ * (a closed-loop client never has more than one request in flight per node, so a Pool's queueing
+ * buys nothing) and the lower-level `client.dispatch()` with a handler that collects the body (no
+ * Readable stream, no promise chain per body): what harness/http.ts would cost if it worked that
+ * way. It is reported, never used for the target.
  */
 import { createRequire } from 'node:module';
-import type { Dispatcher, Pool } from 'undici';
+import { Client, type Dispatcher } from 'undici';
 import { createPool, postWrite, readKey } from '../harness/http.ts';
 import { createHistogram, histogramStats, recordUs, type HistogramStats } from '../harness/histogram.ts';
 import { cpuDelta, startBenchCluster } from './cluster.ts';
@@ -67,8 +69,8 @@ type Autocannon = (opts: { url: string; connections: number; duration: number; p
 
 const KEY = 'k';
 
-/** GET /read through pool.dispatch(): the body is collected from onData chunks and parsed once. */
-function dispatchRead(pool: Pool, key: string): Promise<number> {
+/** GET /read through client.dispatch(): the body is collected from onData chunks and parsed once. */
+function dispatchRead(client: Dispatcher, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let status = 0;
@@ -94,19 +96,20 @@ function dispatchRead(pool: Pool, key: string): Promise<number> {
       },
       onError: reject,
     };
-    pool.dispatch({ method: 'GET', path: `/read?key=${encodeURIComponent(key)}`, headersTimeout: 10_000, bodyTimeout: 10_000 }, handler);
+    client.dispatch({ method: 'GET', path: `/read?key=${encodeURIComponent(key)}`, headersTimeout: 10_000, bodyTimeout: 10_000 }, handler);
   });
 }
 
 async function loopRun(engine: 'harness' | 'dispatch (proposed)', url: string, connections: number, durationS: number): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
   const pool = createPool(url, { connections, timeoutMs: 10_000 });
+  const clients = engine === 'harness' ? [] : Array.from({ length: connections }, () => new Client(url, { pipelining: 1, keepAliveTimeout: 30_000 }));
   const once =
     engine === 'harness'
       ? async (): Promise<boolean> => {
           const r = await readKey(pool, KEY, 10_000);
           return r.ok && r.version > 0;
         }
-      : async (): Promise<boolean> => (await dispatchRead(pool, KEY).catch(() => -1)) > 0;
+      : async (i: number): Promise<boolean> => (await dispatchRead(clients[i]!, KEY).catch(() => -1)) > 0;
   const hist = createHistogram();
   let requests = 0;
   let errors = 0;
@@ -114,10 +117,10 @@ async function loopRun(engine: 'harness' | 'dispatch (proposed)', url: string, c
     const cpu0 = ownCpuS();
     const t0 = performance.now();
     const end = t0 + durationS * 1000;
-    const loop = async (): Promise<void> => {
+    const loop = async (_: unknown, i: number): Promise<void> => {
       while (performance.now() < end) {
         const s = performance.now();
-        if (await once()) {
+        if (await once(i)) {
           recordUs(hist, (performance.now() - s) * 1000);
           requests++;
         } else errors++;
@@ -137,7 +140,7 @@ async function loopRun(engine: 'harness' | 'dispatch (proposed)', url: string, c
       clientCpuUsPerRequest: round1((cpu * 1e6) / requests),
     };
   } finally {
-    await pool.close();
+    await Promise.all([pool.close(), ...clients.map((c) => c.close())]);
   }
 }
 
