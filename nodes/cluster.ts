@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
-import { LEADER_PRIORITIES, resolvePriority, withPriority, type AppliedPriority, type LeaderPriority } from './priority.ts';
+import { DEFAULT_LEADER_PRIORITY, LEADER_PRIORITIES, resolvePriority, withPriority, type AppliedPriority, type LeaderPriority } from './priority.ts';
 import { TokenError, validateToken } from './auth.ts';
 import { waitFollowerCaughtUp } from './cluster-admin.ts';
 import {
@@ -85,9 +85,9 @@ export interface ClusterOptions {
   followerPorts?: number[];
   scheduler?: SchedulerStrategy;
   /**
-   * Scheduling priority of the leader process: 'auto' (default) runs it under SCHED_FIFO
-   * (`chrt -f 1`) when the machine allows it, else normally; 'realtime' requires it
-   * (QL_ERR_REALTIME otherwise); 'normal' never. See nodes/priority.ts for why.
+   * Scheduling priority of the leader process: 'normal' (default); 'realtime' runs it under
+   * SCHED_FIFO (`chrt -f 1`, QL_ERR_REALTIME if not permitted); 'auto' = realtime when permitted.
+   * See nodes/priority.ts for the trade-off.
    */
   leaderPriority?: LeaderPriority;
   /**
@@ -254,7 +254,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
   const deadline = Date.now() + startTimeoutMs;
-  const wantedPriority = options.leaderPriority ?? 'auto';
+  const wantedPriority = options.leaderPriority ?? DEFAULT_LEADER_PRIORITY;
   if (!LEADER_PRIORITIES.includes(wantedPriority)) {
     throw new ClusterError('QL_ERR_REALTIME', `leaderPriority must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(wantedPriority)}`);
   }
