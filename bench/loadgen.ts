@@ -4,20 +4,16 @@
  * duration, one after the other in this process, in the order harness, autocannon, autocannon,
  * harness so that a drift in machine load hits both alike.
  *
- * "Harness" is the harness's request engine as its clients use it: harness/http.ts createPool
- * (undici Pool, pipelining 1) and readKey (parses the reply's version), one closed loop per
- * connection, every latency recorded in µs into an HDR histogram (harness/histogram.ts).
- * autocannon records whole milliseconds. Target: harness rate ≥ 90 % of autocannon's.
- *
- * A third engine, "dispatch (proposed)", is the same closed loop with one undici `Client` per loop
- * (a closed-loop client never has more than one request in flight per node, so a Pool's queueing
- * buys nothing) and the lower-level `client.dispatch()` with a handler that collects the body (no
- * Readable stream, no promise chain per body): what harness/http.ts would cost if it worked that
- * way. It is reported, never used for the target.
+ * "Harness" is the harness's request engine exactly as its clients (harness/client.ts) use it:
+ * one keep-alive connection per closed loop from harness/fast-client.ts createConnections (an
+ * undici Client driven with dispatch()), and harness/http.ts readKey (explicit timeouts, whole body
+ * read, the reply's version parsed), every latency recorded in µs into an HDR histogram
+ * (harness/histogram.ts). autocannon records whole milliseconds. Target: harness rate ≥ 90 % of
+ * autocannon's.
  */
 import { createRequire } from 'node:module';
-import { Client, type Dispatcher } from 'undici';
-import { createPool, postWrite, readKey } from '../harness/http.ts';
+import { closeAll, createConnection, createConnections } from '../harness/fast-client.ts';
+import { postWrite, readKey } from '../harness/http.ts';
 import { createHistogram, histogramStats, recordUs, type HistogramStats } from '../harness/histogram.ts';
 import { cpuDelta, startBenchCluster } from './cluster.ts';
 import { formatTable, ownCpuS, round1, round3, sleep } from './common.ts';
@@ -32,7 +28,7 @@ export interface LoadgenOptions {
 }
 
 export interface LoadgenRun {
-  engine: 'harness' | 'dispatch (proposed)' | 'autocannon';
+  engine: 'harness' | 'autocannon';
   requests: number;
   errors: number;
   wallS: number;
@@ -51,9 +47,6 @@ export interface LoadgenResult {
   harnessRps: number;
   autocannonRps: number;
   ratio: number;
-  /** The proposed dispatch()-based engine's rate and its ratio to autocannon. */
-  dispatchRps: number;
-  dispatchRatio: number;
   withinTarget: boolean;
 }
 
@@ -69,47 +62,12 @@ type Autocannon = (opts: { url: string; connections: number; duration: number; p
 
 const KEY = 'k';
 
-/** GET /read through client.dispatch(): the body is collected from onData chunks and parsed once. */
-function dispatchRead(client: Dispatcher, key: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let status = 0;
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect() {},
-      onHeaders(statusCode) {
-        status = statusCode;
-        return true;
-      },
-      onData(chunk) {
-        chunks.push(chunk);
-        return true;
-      },
-      onComplete() {
-        if (status === 404) return resolve(0);
-        try {
-          const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-          const version = (JSON.parse(text) as { version?: unknown }).version;
-          resolve(status === 200 && typeof version === 'number' ? version : -1);
-        } catch {
-          resolve(-1);
-        }
-      },
-      onError: reject,
-    };
-    client.dispatch({ method: 'GET', path: `/read?key=${encodeURIComponent(key)}`, headersTimeout: 10_000, bodyTimeout: 10_000 }, handler);
-  });
-}
-
-async function loopRun(engine: 'harness' | 'dispatch (proposed)', url: string, connections: number, durationS: number): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
-  const pool = createPool(url, { connections, timeoutMs: 10_000 });
-  const clients = engine === 'harness' ? [] : Array.from({ length: connections }, () => new Client(url, { pipelining: 1, keepAliveTimeout: 30_000 }));
-  const once =
-    engine === 'harness'
-      ? async (): Promise<boolean> => {
-          const r = await readKey(pool, KEY, 10_000);
-          return r.ok && r.version > 0;
-        }
-      : async (i: number): Promise<boolean> => (await dispatchRead(clients[i]!, KEY).catch(() => -1)) > 0;
+async function loopRun(url: string, connections: number, durationS: number): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
+  const conns = createConnections(url, connections, { timeoutMs: 10_000 });
+  const once = async (i: number): Promise<boolean> => {
+    const r = await readKey(conns[i]!, KEY, 10_000);
+    return r.ok && r.version > 0;
+  };
   const hist = createHistogram();
   let requests = 0;
   let errors = 0;
@@ -131,7 +89,7 @@ async function loopRun(engine: 'harness' | 'dispatch (proposed)', url: string, c
     const cpu = ownCpuS() - cpu0;
     const st: HistogramStats = histogramStats(hist);
     return {
-      engine,
+      engine: 'harness',
       requests,
       errors,
       wallS: round3(wallS),
@@ -140,7 +98,7 @@ async function loopRun(engine: 'harness' | 'dispatch (proposed)', url: string, c
       clientCpuUsPerRequest: round1((cpu * 1e6) / requests),
     };
   } finally {
-    await Promise.all([pool.close(), ...clients.map((c) => c.close())]);
+    await closeAll(conns);
   }
 }
 
@@ -175,21 +133,20 @@ export async function run(options: LoadgenOptions = {}): Promise<LoadgenResult> 
   const bc = await startBenchCluster({ writeQuorum: 1, followers: 1, minDelayMs: 0, maxDelayMs: 0, delaySeed: 1 });
   const runs: LoadgenRun[] = [];
   try {
-    const leader = createPool(bc.leaderUrl, { connections: 1, timeoutMs: 10_000 });
+    const leader = createConnection(bc.leaderUrl, { timeoutMs: 10_000 });
     const w = await postWrite(leader, KEY, 'v'.repeat(16), 10_000);
     await leader.close();
     if (!w.ok) throw new Error(`could not write the benchmark key: ${w.kind}`);
     const url = bc.followerUrls[0]!;
     // Short warm-up of both engines (JIT, connections), not recorded.
-    await loopRun('harness', url, opts.connections, 0.5);
-    await loopRun('dispatch (proposed)', url, opts.connections, 0.5);
+    await loopRun(url, opts.connections, 0.5);
     await autocannonRun(autocannon, url, opts.connections, 1);
     // Mirror order: a linear drift of the machine's load hits every engine alike.
-    const order = ['harness', 'autocannon', 'dispatch (proposed)', 'dispatch (proposed)', 'autocannon', 'harness'] as const;
+    const order = ['harness', 'autocannon', 'autocannon', 'harness'] as const;
     for (const engine of order) {
       await sleep(200); // let the previous run's sockets close
       const f0 = bc.cpuS();
-      const r = engine === 'autocannon' ? await autocannonRun(autocannon, url, opts.connections, opts.durationS) : await loopRun(engine, url, opts.connections, opts.durationS);
+      const r = engine === 'autocannon' ? await autocannonRun(autocannon, url, opts.connections, opts.durationS) : await loopRun(url, opts.connections, opts.durationS);
       const f = cpuDelta(f0, bc.cpuS());
       runs.push({ ...r, followerCpuUsPerRequest: round1((f.followersS * 1e6) / r.requests) });
     }
@@ -202,7 +159,6 @@ export async function run(options: LoadgenOptions = {}): Promise<LoadgenResult> 
   };
   const harnessRps = Math.round(rate('harness'));
   const autocannonRps = Math.round(rate('autocannon'));
-  const dispatchRps = Math.round(rate('dispatch (proposed)'));
   const ratio = round3(harnessRps / autocannonRps);
   return {
     options: opts,
@@ -211,8 +167,6 @@ export async function run(options: LoadgenOptions = {}): Promise<LoadgenResult> 
     harnessRps,
     autocannonRps,
     ratio,
-    dispatchRps,
-    dispatchRatio: round3(dispatchRps / autocannonRps),
     withinTarget: ratio >= opts.targetRatio,
   };
 }
@@ -236,7 +190,7 @@ export function format(r: LoadgenResult): string {
       x.followerCpuUsPerRequest,
     ]),
   );
-  return `${t}\n${r.options.connections} connections, ${r.options.durationS} s per run, ${r.endpoint}: harness ${r.harnessRps} req/s, autocannon ${r.autocannonRps} req/s, ratio ${(r.ratio * 100).toFixed(1)} %; proposed dispatch engine ${r.dispatchRps} req/s (${(r.dispatchRatio * 100).toFixed(1)} %)`;
+  return `${t}\n${r.options.connections} connections, ${r.options.durationS} s per run, ${r.endpoint}: harness ${r.harnessRps} req/s, autocannon ${r.autocannonRps} req/s, ratio ${(r.ratio * 100).toFixed(1)} %`;
 }
 
 export function verdict(r: LoadgenResult): string {

@@ -17,7 +17,8 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import type { MessagePort } from 'node:worker_threads';
-import type { Pool } from 'undici';
+import type { Client, Pool } from 'undici';
+import { closeAll, createConnections } from './fast-client.ts';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
 import { createPool, postWrite, readKey, type ErrorKind } from './http.ts';
 import { clientIndices, planWrite, type Phase, type PlannedWrite, type WorkloadConfig } from './workload.ts';
@@ -142,8 +143,10 @@ export async function waitUntil(targetMs: number, cancelled?: () => boolean): Pr
 export async function runClients(task: ClientTask, port?: MessagePort): Promise<ClientResult> {
   const nodeUrls = [task.leaderUrl, ...task.followerUrls];
   const perNode = task.clientIds.length;
-  const pools: Pool[] = nodeUrls.map((url) => createPool(url, { connections: perNode, timeoutMs: task.requestTimeoutMs }));
-  const [leaderPool] = pools as [Pool, ...Pool[]];
+  // One keep-alive connection per logical client and node (conns[node][slot]): a logical client is a
+  // closed loop with at most one write or read-back in flight per node, so it needs no pool.
+  const conns: Client[][] = nodeUrls.map((url) => createConnections(url, perNode, { timeoutMs: task.requestTimeoutMs }));
+  const slotOf = new Map(task.clientIds.map((c, slot) => [c, slot]));
   const followerCount = task.followerUrls.length;
 
   const latency = createHistogram();
@@ -183,8 +186,8 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   };
   port?.on('message', onMessage);
 
-  const read = async (node: number, key: string): Promise<ReadReply> => {
-    const r = await readKey(pools[node]!, key, task.requestTimeoutMs);
+  const read = async (node: number, slot: number, key: string): Promise<ReadReply> => {
+    const r = await readKey(conns[node]![slot]!, key, task.requestTimeoutMs);
     return { ok: r.ok, version: r.ok ? r.version : -1, replyAt: performance.now() };
   };
 
@@ -232,7 +235,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   };
 
   /** Read-back and visibility probes of one acked write. */
-  const afterAck = async (plan: PlannedWrite, version: number, ackAt: number, measured: boolean): Promise<void> => {
+  const afterAck = async (slot: number, plan: PlannedWrite, version: number, ackAt: number, measured: boolean): Promise<void> => {
     const probeVisibility = measured && plan.visibility && offsets.length > 0;
     if (!plan.readback && !probeVisibility) return;
     const sentAt = performance.now();
@@ -242,7 +245,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
     const reads = new Array<Promise<ReadReply>>(nodeUrls.length);
     for (let i = 0; i < nodeUrls.length; i++) {
       const node = (first + i) % nodeUrls.length;
-      reads[node] = read(node, plan.key);
+      reads[node] = read(node, slot, plan.key);
     }
     const readback = Promise.all(reads);
     const probing = probeVisibility ? probe(plan.key, version, ackAt, sentAt, readback) : null;
@@ -272,6 +275,8 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
 
   const runClient = async (client: number, phase: Phase, total: number, t0: number): Promise<{ ok: number; errors: number; lastAt: number }> => {
     const measured = phase === 'measure';
+    const slot = slotOf.get(client)!;
+    const leaderConn = conns[0]![slot]!;
     const intervalMs = task.rate ? 1000 / task.rate : 0;
     let okCount = 0;
     let errCount = 0;
@@ -289,7 +294,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
         intended = performance.now();
       }
       const inFault = measured && shared !== null && Atomics.load(shared, SHARED_ACTIVE_FAULTS) > 0;
-      const outcome = await postWrite(leaderPool, plan.key, plan.value, task.requestTimeoutMs);
+      const outcome = await postWrite(leaderConn, plan.key, plan.value, task.requestTimeoutMs);
       const ackAt = performance.now();
       lastAt = ackAt;
       if (outcome.ok) {
@@ -309,7 +314,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
             faultOk++;
           }
         }
-        await afterAck(plan, outcome.version, ackAt, measured);
+        await afterAck(slot, plan, outcome.version, ackAt, measured);
       } else {
         errCount++;
         if (outcome.unknown) unknownOutcome++;
@@ -380,6 +385,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   } finally {
     if (progressTimer) clearInterval(progressTimer);
     port?.off('message', onMessage);
-    await Promise.all([...pools, ...probePools].map((p) => p.close()));
+    // The task resolves only once every connection is closed.
+    await closeAll([...conns.flat(), ...probePools]);
   }
 }

@@ -1,8 +1,12 @@
 /**
- * The client's HTTP calls against the node API (docs/contracts.md), on undici Pools with explicit
- * timeouts. Every response body is consumed, so keep-alive sockets return to their pool.
+ * The client's HTTP calls against the node API (docs/contracts.md), with explicit timeouts, through
+ * the dispatch()-based engine of fast-client.ts. They take any undici Dispatcher: the harness's
+ * clients pass one Client (keep-alive connection) per logical client and node; createPool remains
+ * for callers that overlap requests. Every response body is read to its end before a call returns,
+ * so keep-alive sockets are free for the next request.
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import { fastRequest, type FastReply } from './fast-client.ts';
 
 export type ErrorKind = 'quorum' | 'http' | 'timeout' | 'connection';
 
@@ -40,64 +44,50 @@ export function classifyThrown(err: unknown): ErrorKind {
 export type WriteOutcome = { ok: true; version: number } | { ok: false; kind: ErrorKind; status?: number; unknown: boolean };
 
 /** POST /write to the leader. A 503 quorum_not_reached is its own error kind. */
-export async function postWrite(pool: Pool, key: string, value: string, timeoutMs: number): Promise<WriteOutcome> {
-  let res;
+export async function postWrite(dispatcher: Dispatcher, key: string, value: string, timeoutMs: number): Promise<WriteOutcome> {
+  let res: FastReply;
   try {
-    res = await pool.request({
-      method: 'POST',
-      path: '/write',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ key, value }),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
+    res = await fastRequest(dispatcher, { method: 'POST', path: '/write', jsonBody: JSON.stringify({ key, value }), timeoutMs });
   } catch (err) {
     // A refused connection never carried the request; anything later might have.
     return { ok: false, kind: classifyThrown(err), unknown: (err as { code?: unknown } | null)?.code !== 'ECONNREFUSED' };
   }
-  try {
-    const text = await res.body.text();
-    if (res.statusCode === 200) {
-      const version = (JSON.parse(text) as { version?: unknown }).version;
-      if (typeof version === 'number') return { ok: true, version };
-      return { ok: false, kind: 'http', status: res.statusCode, unknown: true };
+  const text = res.text;
+  if (res.status === 200) {
+    let version: unknown;
+    try {
+      version = (JSON.parse(text) as { version?: unknown } | null)?.version;
+    } catch {
+      version = undefined;
     }
-    if (res.statusCode === 503 && text.includes('quorum_not_reached')) {
-      // The fail-fast answer comes before a version is assigned: nothing was written.
-      return { ok: false, kind: 'quorum', status: 503, unknown: !text.includes('"insufficient_followers"') };
-    }
-    return { ok: false, kind: 'http', status: res.statusCode, unknown: res.statusCode >= 500 };
-  } catch (err) {
-    return { ok: false, kind: err instanceof SyntaxError ? 'http' : classifyThrown(err), unknown: true };
+    if (typeof version === 'number') return { ok: true, version };
+    return { ok: false, kind: 'http', status: res.status, unknown: true };
   }
+  if (res.status === 503 && text.includes('quorum_not_reached')) {
+    // The fail-fast answer comes before a version is assigned: nothing was written.
+    return { ok: false, kind: 'quorum', status: 503, unknown: !text.includes('"insufficient_followers"') };
+  }
+  return { ok: false, kind: 'http', status: res.status, unknown: res.status >= 500 };
 }
 
 /** version 0 = key not found (404). */
 export type ReadOutcome = { ok: true; version: number } | { ok: false; kind: ErrorKind; status?: number };
 
 /** GET /read?key=K from any node. */
-export async function readKey(pool: Pool, key: string, timeoutMs: number): Promise<ReadOutcome> {
-  let res;
+export async function readKey(dispatcher: Dispatcher, key: string, timeoutMs: number): Promise<ReadOutcome> {
+  let res: FastReply;
   try {
-    res = await pool.request({
-      method: 'GET',
-      path: `/read?key=${encodeURIComponent(key)}`,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
+    res = await fastRequest(dispatcher, { method: 'GET', path: `/read?key=${encodeURIComponent(key)}`, timeoutMs });
   } catch (err) {
     return { ok: false, kind: classifyThrown(err) };
   }
+  if (res.status === 404) return { ok: true, version: 0 };
+  if (res.status !== 200) return { ok: false, kind: 'http', status: res.status };
+  let version: unknown;
   try {
-    if (res.statusCode === 404) {
-      await res.body.dump();
-      return { ok: true, version: 0 };
-    }
-    const text = await res.body.text();
-    if (res.statusCode !== 200) return { ok: false, kind: 'http', status: res.statusCode };
-    const version = (JSON.parse(text) as { version?: unknown }).version;
-    return typeof version === 'number' ? { ok: true, version } : { ok: false, kind: 'http', status: 200 };
-  } catch (err) {
-    return { ok: false, kind: err instanceof SyntaxError ? 'http' : classifyThrown(err) };
+    version = (JSON.parse(res.text) as { version?: unknown } | null)?.version;
+  } catch {
+    version = undefined;
   }
+  return typeof version === 'number' ? { ok: true, version } : { ok: false, kind: 'http', status: 200 };
 }
