@@ -7,13 +7,8 @@ import { createControl, type Control } from '../harness/control.ts';
 import { waitQuiescent } from '../harness/convergence.ts';
 import { processCpuS } from './common.ts';
 
-export interface SummaryJson {
-  count: number;
-  mean: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
+export type { SummaryJson } from '../nodes/stats.ts';
+import type { SummaryJson } from '../nodes/stats.ts';
 
 /** The parts of the leader's GET /stats the benchmarks read (docs/contracts.md). */
 export interface LeaderStatsJson {
