@@ -6,23 +6,13 @@ import type { Control } from './control.ts';
 import type { FaultOps } from './fault-schedule.ts';
 import type { ExperimentOptions } from './options.ts';
 import { delaySeedFor } from './workload.ts';
+import type { ClusterOptions as LauncherOptions } from '../nodes/cluster.ts';
 
-/** The launcher's contract (docs/contracts.md, "Launcher"). */
-export interface ClusterOptions {
-  writeQuorum: number;
-  followers?: number;
-  minDelayMs?: number;
-  maxDelayMs?: number;
-  quorumTimeoutMs?: number;
-  delaySeed?: number;
-  host?: string;
-  leaderPort?: number;
-  followerPorts?: number[];
-  scheduler?: 'precise' | 'timeout';
-  replicationToken?: string;
-  leaderPriority?: 'auto' | 'realtime' | 'normal';
-  env?: Record<string, string>;
-}
+/**
+ * The launcher's options (docs/contracts.md, "Launcher"). A type-only import: the launcher module
+ * itself is loaded lazily (loadStartCluster), so options and fakes work without the nodes.
+ */
+export type ClusterOptions = LauncherOptions;
 
 /** The launcher's RunningCluster; the fault helpers are optional so a fake launcher can leave them out. */
 export interface RunningCluster extends Partial<FaultOps> {
