@@ -135,6 +135,15 @@ async function main(): Promise<void> {
   for (const r of result.results) {
     if (r.sendLagStats) {
       process.stdout.write(`W=${r.quorum}: open-loop send lag (actual - intended send) p50 ${r.sendLagStats.p50} µs, p99 ${r.sendLagStats.p99} µs\n`);
+      // A client sends its next write only after the previous write's read-back, so a lag beyond one
+      // client's interval means read-backs (harness work) were charged to later writes' latency.
+      const intervalUs = o.rate ? (o.clients / o.rate) * 1e6 : Infinity;
+      if (r.sendLagStats.p99 > intervalUs) {
+        process.stdout.write(
+          `W=${r.quorum}: warning: send lag p99 exceeds one client's interval (${Math.round(intervalUs)} µs): the clients fell behind the schedule ` +
+            `and those waits are in the latencies; use more --clients, a lower --rate or a lower --readback\n`,
+        );
+      }
     }
   }
   if (o.faults.length > 0) process.stdout.write(`faults: ${o.faults.map((f) => f.text).join(', ')} (healed after each load)\n`);

@@ -8,6 +8,8 @@ import type { Control } from './control.ts';
 
 export interface LeaderStats {
   replication?: { pending?: number };
+  /** Follower states (nodes with failure handling): quiescent also needs every follower up. */
+  availability?: { down?: number; catching_up?: number };
   delays?: {
     errorUs?: { p50?: number; p99?: number };
     realisedUs?: { mean?: number };
@@ -39,11 +41,22 @@ export async function waitQuiescent(
   let stats: LeaderStats = {};
   for (let i = 0; i < maxPolls; i++) {
     stats = await control.getJson<LeaderStats>(leaderUrl, '/stats');
-    if ((stats.replication?.pending ?? 0) === 0) return { quiescent: true, waitedMs: Date.now() - started, stats };
+    if (isQuiescent(stats)) return { quiescent: true, waitedMs: Date.now() - started, stats };
     if (Date.now() - started >= timeoutMs) break;
     await sleep(pollMs);
   }
   return { quiescent: false, waitedMs: Date.now() - started, stats };
+}
+
+/**
+ * No replication scheduled or in flight, and no follower down or catching up (docs/contracts.md).
+ * A follower can go down without any fault (a probe timing out on busy cores): comparing replicas
+ * before the leader has caught it up would report a divergence that is only a wait.
+ */
+export function isQuiescent(stats: LeaderStats): boolean {
+  if ((stats.replication?.pending ?? 0) !== 0) return false;
+  const a = stats.availability;
+  return a === undefined || ((a.down ?? 0) === 0 && (a.catching_up ?? 0) === 0);
 }
 
 export function countMismatches(leader: DataDump, follower: DataDump): number {

@@ -143,7 +143,12 @@ async function runQuorum(
         onGo: () => schedule?.start(),
         onWarmed: async () => {
           // Let the warm-up's replication finish so none of it lands in the measured stats.
-          await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
+          const warm = await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
+          if (!warm.quiescent) {
+            hooks.onWarning?.(
+              `W=${quorum}: replication was still pending ${warm.waitedMs} ms after the warm-up; the leader's delay statistics may include warm-up writes`,
+            );
+          }
           await Promise.all([target.leaderUrl, ...target.followerUrls].map((u) => control.sendJson('POST', u, '/stats/reset')));
           goAt = performance.now();
           phases.warmupS = (goAt - warmupAt) / 1000;

@@ -92,5 +92,6 @@ export function createConnections(origin: string, count: number, options: Connec
 
 /** Close every connection gracefully (in-flight requests finish first); resolves once all are closed. */
 export async function closeAll(dispatchers: readonly Dispatcher[]): Promise<void> {
-  await Promise.all(dispatchers.map((d) => d.close()));
+  // One connection failing to close must not throw away the thread's results: destroy it instead.
+  await Promise.allSettled(dispatchers.map((d) => d.close().catch(() => d.destroy())));
 }

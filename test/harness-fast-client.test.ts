@@ -98,14 +98,14 @@ describe('fast-client engine', () => {
       }
       // no-headers: never answer
     });
-    const c = createConnection(srv.url, { timeoutMs: 2000 });
+    const c = createConnection(srv.url, { timeoutMs: 10_000 });
     cleanups.push(() => c.destroy());
-    // The per-request timeout (150 ms) wins over the connection's default (2000 ms); undici's
-    // timeout timers are coarse (~1 s), so only "well before 2 s" is checked per call.
+    // The per-request timeout (150 ms) wins over the connection's default (10 s); undici's
+    // timeout timers are coarse (~1 s) and a busy machine adds more, so only "well before 10 s" is checked.
     const timed = async <T>(call: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       const r = await call();
-      expect(performance.now() - t0).toBeLessThan(1900);
+      expect(performance.now() - t0).toBeLessThan(5000);
       return r;
     };
     expect(await timed(() => postWrite(c, 'k', 'v', 150))).toMatchObject({ ok: false, kind: 'timeout', unknown: true });
