@@ -63,9 +63,18 @@ export async function postWrite(dispatcher: Dispatcher, key: string, value: stri
     if (typeof version === 'number') return { ok: true, version };
     return { ok: false, kind: 'http', status: res.status, unknown: true };
   }
-  if (res.status === 503 && text.includes('quorum_not_reached')) {
-    // The fail-fast answer comes before a version is assigned: nothing was written.
-    return { ok: false, kind: 'quorum', status: 503, unknown: !text.includes('"insufficient_followers"') };
+  if (res.status === 503) {
+    type QuorumError = { error?: unknown; reason?: unknown };
+    let body: QuorumError | null;
+    try {
+      body = JSON.parse(text) as QuorumError | null;
+    } catch {
+      body = null;
+    }
+    if (body?.error === 'quorum_not_reached') {
+      // The fail-fast answer comes before a version is assigned: nothing was written.
+      return { ok: false, kind: 'quorum', status: 503, unknown: body.reason !== 'insufficient_followers' };
+    }
   }
   return { ok: false, kind: 'http', status: res.status, unknown: res.status >= 500 };
 }
