@@ -1,7 +1,7 @@
 /**
  * The benchmark runner.
  *
- *   npm run bench                      # all, in order (about 6–8 minutes)
+ *   npm run bench                      # all, in order (about 7–9 minutes)
  *   npm run bench -- model-fit growth  # some, by name
  *   npm run bench -- --quick           # smaller counts (a smoke run; figures are not for BENCHMARKS.md)
  *   npm run bench -- --list
@@ -84,6 +84,15 @@ const BENCHMARKS: Benchmark[] = [
     describe: 'wall time and peak RSS of a run vs writes, clients, keys',
     run: async (quick) => {
       const m = await import('./growth.ts');
+      const result = await m.run(quick ? { quick: true } : {});
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
+    name: 'soak',
+    describe: '60 s at a sustainable rate (W=3), a follower restarted every 10 s: crashes, lost writes, RSS growth',
+    run: async (quick) => {
+      const m = await import('./soak.ts');
       const result = await m.run(quick ? { quick: true } : {});
       return { result, table: m.format(result), verdict: m.verdict(result) };
     },
