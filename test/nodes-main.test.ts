@@ -122,7 +122,8 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
     for (let i = 1; i <= 2; i++) expect(out).toMatch(new RegExp(`follower${i}\\s+http://127\\.0\\.0\\.1:\\d+`));
     expect((await call(`${leaderUrl}/write`, 'POST', { key: 'a', value: 1 })).body).toMatchObject({ acks: 2, quorum: 2 });
     process.kill(-cli.child.pid!, 'SIGINT');
-    expect((await cli.exit).code).toBe(0);
+    // The whole exit (code and signal) is compared, so a failure shows which signal ended it.
+    expect(await cli.exit).toEqual({ code: 0, signal: null });
     expect(cli.stderr()).toContain('cluster: SIGINT; stopping all nodes');
     expect(cli.stderr()).not.toContain('unexpectedly');
     expect(pids.filter(alive)).toEqual([]);
