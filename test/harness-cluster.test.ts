@@ -11,19 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { SUMMARY_COLUMNS } from '../harness/csv.ts';
 import { runExperiment } from '../harness/experiment.ts';
+import { alive } from './nodes-helpers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../harness/cli.ts', import.meta.url));
 const HAVE_NODES = existsSync(join(ROOT, 'nodes/cluster.ts'));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Run {
   code: number | null;

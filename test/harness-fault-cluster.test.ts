@@ -13,19 +13,11 @@ import { runExperiment, type ExperimentResult } from '../harness/experiment.ts';
 import type { ClusterTarget } from '../harness/cluster-target.ts';
 import type { ExperimentInput } from '../harness/options.ts';
 import type { AvailabilityWindow, QuorumResult } from '../harness/results.ts';
+import { alive } from './nodes-helpers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HAVE_NODES = existsSync(join(ROOT, 'nodes/cluster.ts'));
 const CLIENTS = 4;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const dirs: string[] = [];
 afterAll(async () => {

@@ -4,16 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
 import { ClusterError, startCluster, type NodeExit } from '../nodes/cluster.ts';
 import { ConfigError } from '../nodes/config.ts';
-import { call, until } from './nodes-helpers.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { call, until, alive } from './nodes-helpers.ts';
 
 async function occupyPort(): Promise<{ port: number; release: () => Promise<void> }> {
   const srv = net.createServer();

@@ -191,3 +191,13 @@ export function track<T>(p: Promise<T>): { promise: Promise<T>; settled: () => b
   );
   return { promise: p, settled: () => done };
 }
+
+/** Whether a process still exists (signal 0 checks without signalling). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

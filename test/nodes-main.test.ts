@@ -3,7 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
-import { call, createStandIn, track } from './nodes-helpers.ts';
+import { alive, call, createStandIn, track } from './nodes-helpers.ts';
 
 const MAIN = fileURLToPath(new URL('../nodes/main.ts', import.meta.url));
 const CLI = fileURLToPath(new URL('../nodes/cluster-cli.ts', import.meta.url));
@@ -57,15 +57,6 @@ async function occupyPort(): Promise<{ port: number; release: () => Promise<void
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as AddressInfo).port, release: () => new Promise((r) => srv.close(() => r())) };
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('nodes/main.ts', () => {
   test('bad configuration: exit code 2 and a message naming the variable', async () => {
