@@ -26,6 +26,11 @@ const CONFIG = {
   point: { size: 45, filled: true },
 };
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+
+/** What every chart shares: schema, size, look, title and inline data. */
+function frame(title: { text: string; subtitle: string }, values: unknown[]) {
+  return { $schema: SCHEMA, title, width: WIDTH, height: HEIGHT, config: CONFIG, data: { values } };
+}
 /** Dash legends drawn as line segments, so measured and model lines can be told apart. */
 const LINE_LEGEND = { symbolType: 'stroke', symbolSize: 400, symbolStrokeColor: '#555' } as const;
 
@@ -62,12 +67,7 @@ export function latencyVsQuorumSpec(cmp: Comparison): PlotSpec {
     file: 'latency_vs_quorum.svg',
     title: 'Write latency vs write quorum',
     spec: {
-      $schema: SCHEMA,
-      title: { text: 'Write latency vs write quorum', subtitle: 'model = the injected delay d(W) only (no HTTP or network time)' },
-      width: WIDTH,
-      height: HEIGHT,
-      config: CONFIG,
-      data: { values },
+      ...frame({ text: 'Write latency vs write quorum', subtitle: 'model = the injected delay d(W) only (no HTTP or network time)' }, values),
       mark: { type: 'line', point: true },
       encoding: {
         x: quorumAxis(cmp.rows.map((r) => r.quorum)),
@@ -101,12 +101,7 @@ export function stalenessVsQuorumSpec(cmp: Comparison): PlotSpec {
     file: 'staleness_vs_quorum.svg',
     title: 'Stale reads vs write quorum',
     spec: {
-      $schema: SCHEMA,
-      title: { text: 'Stale reads from one follower right after the ack', subtitle: 'read quorum R = 1; a read is stale if it returns an older version than the acked write' },
-      width: WIDTH,
-      height: HEIGHT,
-      config: CONFIG,
-      data: { values },
+      ...frame({ text: 'Stale reads from one follower right after the ack', subtitle: 'read quorum R = 1; a read is stale if it returns an older version than the acked write' }, values),
       mark: { type: 'line', point: true },
       encoding: {
         x: quorumAxis(cmp.rows.map((r) => r.quorum)),
@@ -149,12 +144,7 @@ export function latencySpectrumSpec(run: RunData, cmp: Comparison): PlotSpec {
     file: 'latency_spectrum.svg',
     title: 'Latency percentile spectrum',
     spec: {
-      $schema: SCHEMA,
-      title: { text: 'Write latency by percentile (HdrHistogram style)', subtitle: 'x = 1/(1 − p) on a log scale; dashed = model d(W), injected delay only' },
-      width: WIDTH,
-      height: HEIGHT,
-      config: CONFIG,
-      data: { values },
+      ...frame({ text: 'Write latency by percentile (HdrHistogram style)', subtitle: 'x = 1/(1 − p) on a log scale; dashed = model d(W), injected delay only' }, values),
       mark: { type: 'line', point: { size: 18 } },
       encoding: {
         x: {
@@ -190,12 +180,7 @@ export function visibilitySpec(run: RunData, cmp: Comparison): PlotSpec | null {
     file: 'visibility.svg',
     title: 'Visibility after the ack',
     spec: {
-      $schema: SCHEMA,
-      title: { text: 'Writes visible on all followers vs time after the ack', subtitle: 'dashed = model P(Binomial(N, (g + t)/(b − a)) ≥ N − W), g = measured read gap' },
-      width: WIDTH,
-      height: HEIGHT,
-      config: CONFIG,
-      data: { values },
+      ...frame({ text: 'Writes visible on all followers vs time after the ack', subtitle: 'dashed = model P(Binomial(N, (g + t)/(b − a)) ≥ N − W), g = measured read gap' }, values),
       layer: [
         {
           transform: [{ filter: `datum.source == '${MEASURED}'` }],
@@ -234,12 +219,7 @@ export function readQuorumSpec(cmp: Comparison): PlotSpec {
     file: 'read_quorums.svg',
     title: 'Stale reads vs read quorum',
     spec: {
-      $schema: SCHEMA,
-      title: { text: 'Stale reads when reading R followers and keeping the newest', subtitle: 'zero whenever W + R > N (strict quorum)' },
-      width: WIDTH,
-      height: HEIGHT,
-      config: CONFIG,
-      data: { values },
+      ...frame({ text: 'Stale reads when reading R followers and keeping the newest', subtitle: 'zero whenever W + R > N (strict quorum)' }, values),
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'read_quorum', type: 'quantitative', title: 'read quorum R (followers read)', axis: { values: rs, format: 'd' } },
@@ -279,12 +259,7 @@ export function availabilityVsQuorumSpec(run: RunData): PlotSpec | null {
     file: 'availability_vs_quorum.svg',
     title: 'Write availability vs write quorum under the fault',
     spec: {
-      $schema: SCHEMA,
-      title: { text: 'Write availability vs write quorum under the fault', subtitle: 'availability = ok / attempted measured writes; W > live followers cannot collect W acks (503)' },
-      width: WIDTH,
-      height: HEIGHT,
-      config: CONFIG,
-      data: { values },
+      ...frame({ text: 'Write availability vs write quorum under the fault', subtitle: 'availability = ok / attempted measured writes; W > live followers cannot collect W acks (503)' }, values),
       mark: { type: 'line', point: true },
       encoding: {
         x: quorumAxis(quorums),
