@@ -24,6 +24,8 @@ import {
   type RouteTable,
 } from './http-util.ts';
 import { VersionedStore } from './store.ts';
+import { DEFAULT_TRACE_CAPACITY, monotonicUs, type FollowerApplyTrace, type TraceDump } from '../contracts/trace.ts';
+import { TraceRing, isTraced, servedAtHeaders } from './trace-ring.ts';
 
 export interface FollowerOptions {
   /** Leader base URL, reported in 403 read_only answers. Optional. */
@@ -38,6 +40,8 @@ export interface FollowerOptions {
   replicationToken?: string;
   /** Identity of this run of the follower (default: a random UUID); a new one after every restart. */
   bootId?: string;
+  /** Traced replication entries kept for `GET /trace` (newest win). Default DEFAULT_TRACE_CAPACITY. */
+  traceCapacity?: number;
 }
 
 export interface NodeServer {
@@ -53,6 +57,18 @@ export interface FollowerServer extends NodeServer {
   readonly store: VersionedStore;
   /** Sent as `bootId` in /health and as the `x-boot-id` header of /replicate and /snapshot answers. */
   readonly bootId: string;
+  /** Traced applies (issue 9); the /replicate/batch route records into it with recordApply(). */
+  readonly traces: TraceRing<FollowerApplyTrace>;
+}
+
+/** Record one traced replication entry: arrival (the request's, for a batch) and apply time. */
+export function recordApply(
+  ring: TraceRing<FollowerApplyTrace>,
+  entry: { key: string; version: number },
+  receivedUs: number,
+  applied: boolean,
+): void {
+  ring.push({ version: entry.version, key: entry.key, receivedUs, appliedUs: monotonicUs(), applied });
 }
 
 const ACK_APPLIED = JSON.stringify({ status: 'success', applied: true });
@@ -99,12 +115,16 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
   let applied = 0;
   let ignored = 0;
   let snapshots = 0;
+  const traces = new TraceRing<FollowerApplyTrace>(options.traceCapacity ?? DEFAULT_TRACE_CAPACITY);
 
   const routes: RouteTable = {
     '/replicate': {
       POST: guarded(check, async (req, res) => {
+        const receivedUs = isTraced(req) ? monotonicUs() : 0;
         const { key, value, version } = parseReplicateBody(await readJsonBody(req, replLimit));
-        if (store.apply(key, value, version)) {
+        const isNewer = store.apply(key, value, version);
+        if (receivedUs !== 0) recordApply(traces, { key, version }, receivedUs, isNewer);
+        if (isNewer) {
           applied++;
           sendJsonText(res, 200, ACK_APPLIED, bootHeader);
         } else {
@@ -132,11 +152,25 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
       },
     },
     '/read': {
-      GET: (_req, res, url) => {
+      GET: (req, res, url) => {
         const key = readKeyParam(url.query);
         const e = store.get(key);
-        if (e === undefined) sendError(res, 404, 'not_found', `no value for key ${JSON.stringify(key)}`, { key });
-        else sendJson(res, 200, { key, value: e.value, version: e.version });
+        const served = servedAtHeaders(req);
+        if (e === undefined) sendError(res, 404, 'not_found', `no value for key ${JSON.stringify(key)}`, { key }, served);
+        else sendJson(res, 200, { key, value: e.value, version: e.version }, served);
+      },
+    },
+    '/trace': {
+      GET: (_req, res) => {
+        const dump: TraceDump = {
+          role: 'follower',
+          bootId,
+          nowUs: monotonicUs(),
+          capacity: traces.capacity,
+          dropped: traces.dropped,
+          applies: traces.snapshot(),
+        };
+        sendJson(res, 200, dump);
       },
     },
     '/data': { GET: (_req, res) => sendJson(res, 200, store.toJSON()) },
@@ -150,6 +184,7 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
         applied = 0;
         ignored = 0;
         snapshots = 0;
+        traces.clear();
         sendJson(res, 200, { status: 'ok' });
       }),
     },
@@ -165,6 +200,7 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
     },
     store,
     bootId,
+    traces,
     listen: (port, host) => server.listen(port, host),
     close: () => server.closeServer(options.closeGraceMs ?? 2000),
   };

@@ -42,6 +42,7 @@ import {
 import { createDelayScheduler, type DelayScheduler } from './scheduler.ts';
 import { createLatencySummary, type LatencySummary } from './stats.ts';
 import { VersionedStore } from './store.ts';
+import { servedAtHeaders } from './trace-ring.ts';
 
 export interface LeaderOptions {
   /** Follower base URLs (`http://host:port`), at least one. */
@@ -406,11 +407,12 @@ export function createLeader(options: LeaderOptions): LeaderServer {
   const routes: RouteTable = {
     '/write': { POST: handleWrite },
     '/read': {
-      GET: (_req, res, url) => {
+      GET: (req, res, url) => {
         const key = readKeyParam(url.query);
         const e = store.get(key);
-        if (e === undefined) sendError(res, 404, 'not_found', `no value for key ${JSON.stringify(key)}`, { key });
-        else sendJson(res, 200, { key, value: e.value, version: e.version });
+        const served = servedAtHeaders(req);
+        if (e === undefined) sendError(res, 404, 'not_found', `no value for key ${JSON.stringify(key)}`, { key }, served);
+        else sendJson(res, 200, { key, value: e.value, version: e.version }, served);
       },
     },
     '/data': { GET: (_req, res) => sendJson(res, 200, store.toJSON()) },
