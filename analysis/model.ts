@@ -16,6 +16,7 @@
  *
  * All times are microseconds; pure functions, no state.
  */
+import { QuorumLabError } from '../contracts/errors.ts';
 
 /** Replication delays Uniform[minDelayUs, maxDelayUs] to each of `followers` followers. */
 export interface UniformDelayModel {
@@ -27,11 +28,9 @@ export interface UniformDelayModel {
   maxDelayUs: number;
 }
 
-export class ModelError extends Error {
-  readonly code = 'QL_ERR_MODEL_INPUT';
+export class ModelError extends QuorumLabError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ModelError';
+    super('QL_ERR_MODEL_INPUT', message);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 export type RunDataErrorCode =
   | 'QL_ERR_RUN_DIR'
@@ -15,9 +16,10 @@ export type RunDataErrorCode =
   | 'QL_ERR_RUN_BAD_JSON'
   | 'QL_ERR_RUN_EMPTY';
 
-export class RunDataError extends Error {
+export class RunDataError extends QuorumLabError {
+  declare readonly code: RunDataErrorCode;
   constructor(
-    readonly code: RunDataErrorCode,
+    code: RunDataErrorCode,
     /** The file's name inside the run folder (or the folder itself for QL_ERR_RUN_DIR). */
     readonly file: string,
     message: string,
@@ -25,8 +27,7 @@ export class RunDataError extends Error {
     readonly line?: number,
     readonly column?: string,
   ) {
-    super(message);
-    this.name = 'RunDataError';
+    super(code, message);
   }
 }
 

@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { runExperiment } from './experiment.ts';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
 import { formatProgressLine, formatSummaryTable } from './summary.ts';
+import { describeError } from '../contracts/errors.ts';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`experiment: ${message}\n`);
@@ -112,10 +113,8 @@ async function main(): Promise<void> {
   } catch (err) {
     clearLine();
     if (err instanceof OptionError) fail(err.message, 2);
-    // Errors with a QL_ERR_ code (launcher, control calls) explain themselves; anything else is a bug: show the stack.
-    const code = (err as { code?: unknown } | null)?.code;
-    const known = typeof code === 'string' && code.startsWith('QL_ERR');
-    fail(`failed: ${known ? (err as Error).message : ((err as Error).stack ?? String(err))}`, 1);
+    // Our errors explain themselves (code: message); anything else is a bug: describeError shows the stack.
+    fail(`failed: ${describeError(err)}`, 1);
   }
   clearLine();
 

@@ -5,6 +5,7 @@
  * a view on the same sockets that sends `Authorization: Bearer <token>` with every call.
  */
 import { Agent, request } from 'undici';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 export interface Control {
   getJson<T = unknown>(url: string, path: string): Promise<T>;
@@ -14,14 +15,12 @@ export interface Control {
   close(): Promise<void>;
 }
 
-export class ControlError extends Error {
-  readonly code = 'QL_ERR_CONTROL';
+export class ControlError extends QuorumLabError {
   constructor(
     message: string,
     readonly status?: number,
   ) {
-    super(message);
-    this.name = 'ControlError';
+    super('QL_ERR_CONTROL', message);
   }
 }
 

@@ -20,13 +20,12 @@ import { preflight } from './preflight.ts';
 import { mergeResults, visibilityOffsets, type PhaseTimes, type QuorumResult } from './results.ts';
 import type { ProgressView } from './summary.ts';
 import { faultSeedFor } from './workload.ts';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 /** A fault schedule was asked for but the launcher cannot kill or pause nodes. */
-export class FaultSupportError extends Error {
-  readonly code = 'QL_ERR_FAULTS_UNSUPPORTED';
+export class FaultSupportError extends QuorumLabError {
   constructor(message: string) {
-    super(message);
-    this.name = 'FaultSupportError';
+    super('QL_ERR_FAULTS_UNSUPPORTED', message);
   }
 }
 

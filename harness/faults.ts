@@ -10,6 +10,7 @@
  *           the measured writes completed (30%); kill and pause also take a range `a-b` (same unit)
  */
 import { parseDurationMs } from '../lib/duration.ts';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 export type FaultAction = 'kill' | 'pause' | 'restart';
 
@@ -29,10 +30,9 @@ export interface FaultSpec {
 }
 
 /** Raised for a bad spec; the options layer turns it into an OptionError for --fault. */
-export class FaultSpecError extends Error {
+export class FaultSpecError extends QuorumLabError {
   constructor(message: string) {
-    super(message);
-    this.name = 'FaultSpecError';
+    super('QL_ERR_FAULT_SPEC', message);
   }
 }
 

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { parseDurationMs } from '../lib/duration.ts';
 import { randomSeed } from '../lib/rng.ts';
 import { FaultSpecError, parseFaults, type FaultSpec } from './faults.ts';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 /** Followers of the local cluster the harness launches (the contract's default). */
 export const LOCAL_FOLLOWERS = 5;
@@ -150,15 +151,12 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
 ];
 
 /** A rejected option. `code` is stable per option, e.g. QL_ERR_OPT_QUORUMS. */
-export class OptionError extends Error {
-  readonly code: string;
+export class OptionError extends QuorumLabError {
   constructor(
     readonly option: string,
     message: string,
   ) {
-    super(`--${option}: ${message}`);
-    this.name = 'OptionError';
-    this.code = `QL_ERR_OPT_${option.toUpperCase().replace(/-/g, '_')}`;
+    super(`QL_ERR_OPT_${option.toUpperCase().replace(/-/g, '_')}`, `--${option}: ${message}`);
   }
 }
 

@@ -2,15 +2,17 @@
  * Durations as users write them: `100us`, `0.1ms`, `0.0001s`; a bare number means milliseconds.
  * Shared by the nodes' environment variables and the harness's CLI so both accept the same forms.
  */
+import { QuorumLabError } from '../contracts/errors.ts';
 
-export class DurationError extends Error {
-  readonly code = 'QL_ERR_DURATION';
+export class DurationError extends QuorumLabError {
   constructor(
     readonly option: string,
     readonly input: unknown,
   ) {
-    super(`${option}: cannot parse duration ${JSON.stringify(input)} (use e.g. 100us, 0.1ms, 0.0001s; a bare number means ms)`);
-    this.name = 'DurationError';
+    super(
+      'QL_ERR_DURATION',
+      `${option}: cannot parse duration ${JSON.stringify(input)} (use e.g. 100us, 0.1ms, 0.0001s; a bare number means ms)`,
+    );
   }
 }
 

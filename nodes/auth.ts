@@ -7,15 +7,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HttpError, type Handler } from './http-util.ts';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 /** Printable ASCII without spaces (safe in a header), 1..1024 characters. */
 const TOKEN_PATTERN = /^[\x21-\x7e]{1,1024}$/;
 
-export class TokenError extends Error {
-  readonly code = 'QL_ERR_CONFIG';
+export class TokenError extends QuorumLabError {
   constructor(message: string) {
-    super(message);
-    this.name = 'TokenError';
+    super('QL_ERR_CONFIG', message);
   }
 }
 

@@ -21,6 +21,7 @@ import {
   validateWriteQuorum,
   type SchedulerStrategy,
 } from './config.ts';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 /** Port every node listens on inside its container (docker-compose.yml). */
 export const CONTAINER_PORT = 5000;
@@ -172,11 +173,13 @@ export type ClusterErrorCode =
   | 'QL_ERR_UNKNOWN_NODE'
   | 'QL_ERR_NODE_STATE'
   | 'QL_ERR_NOT_CAUGHT_UP'
-  | 'QL_ERR_REALTIME';
+  | 'QL_ERR_REALTIME'
+  | 'QL_ERR_LEADER_PRIORITY';
 
-export class ClusterError extends Error {
+export class ClusterError extends QuorumLabError {
+  declare readonly code: ClusterErrorCode;
   constructor(
-    readonly code: ClusterErrorCode,
+    code: ClusterErrorCode,
     message: string,
     /** Node concerned (leader, follower1, ...), if any. */
     readonly node?: string,
@@ -184,8 +187,7 @@ export class ClusterError extends Error {
     /** Pids of every process this start spawned (all stopped by the time the error is thrown). */
     readonly pids: number[] = [],
   ) {
-    super(message);
-    this.name = 'ClusterError';
+    super(code, message);
   }
 }
 
@@ -256,7 +258,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const deadline = Date.now() + startTimeoutMs;
   const wantedPriority = options.leaderPriority ?? DEFAULT_LEADER_PRIORITY;
   if (!LEADER_PRIORITIES.includes(wantedPriority)) {
-    throw new ClusterError('QL_ERR_REALTIME', `leaderPriority must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(wantedPriority)}`);
+    throw new ClusterError('QL_ERR_LEADER_PRIORITY', `leaderPriority must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(wantedPriority)}`);
   }
   const resolvedPriority = resolvePriority(wantedPriority);
   if (resolvedPriority === null) {

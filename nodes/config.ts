@@ -4,6 +4,7 @@
  */
 import { DurationError, parseDurationMs } from '../lib/duration.ts';
 import { TokenError, validateToken } from './auth.ts';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 export type Role = 'leader' | 'follower';
 export type SchedulerStrategy = 'precise' | 'timeout';
@@ -20,14 +21,12 @@ export const DEFAULT_REPLICATION_TIMEOUT_MS = 5000;
 export const DEFAULT_SCHEDULER: SchedulerStrategy = 'precise';
 
 /** A configuration problem; `option` names the setting (env var or option name). */
-export class ConfigError extends Error {
-  readonly code = 'QL_ERR_CONFIG';
+export class ConfigError extends QuorumLabError {
   constructor(
     readonly option: string,
     message: string,
   ) {
-    super(`${option}: ${message}`);
-    this.name = 'ConfigError';
+    super('QL_ERR_CONFIG', `${option}: ${message}`);
   }
 }
 

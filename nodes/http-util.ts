@@ -14,6 +14,7 @@ import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { QuorumLabError } from '../contracts/errors.ts';
 
 /** 1 MiB: the default request body limit, bytes. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -29,15 +30,15 @@ export const BOOT_ID_HEADER = 'x-boot-id';
 export const MAX_VALUE_DEPTH = 200;
 
 /** An error that maps to an HTTP response `{ error: code, message, ...extra }`. */
-export class HttpError extends Error {
+export class HttpError extends QuorumLabError {
   constructor(
     readonly status: number,
-    readonly code: string,
+    /** The wire code of the JSON error body (e.g. invalid_key), part of the API contract. */
+    code: string,
     message: string,
     readonly extra?: Record<string, unknown>,
   ) {
-    super(message);
-    this.name = 'HttpError';
+    super(code, message);
   }
 }
 

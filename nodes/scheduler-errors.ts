@@ -1,16 +1,14 @@
 /** Errors of the delay scheduler; `code` is stable, the message is for humans. */
+import { QuorumLabError } from '../contracts/errors.ts';
 export type SchedulerErrorCode =
   | 'QL_ERR_SCHEDULER_OPTION' // an option is out of range or of the wrong type
   | 'QL_ERR_SCHEDULER_DELAY' // schedule() got a delay that is not a finite number (NaN, Infinity, undefined, ...)
   | 'QL_ERR_SCHEDULER_CLOSED'; // schedule() after close()
 
-export class SchedulerError extends Error {
-  constructor(
-    readonly code: SchedulerErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'SchedulerError';
+export class SchedulerError extends QuorumLabError {
+  declare readonly code: SchedulerErrorCode;
+  constructor(code: SchedulerErrorCode, message: string) {
+    super(code, message);
   }
 }
 
