@@ -1,31 +1,27 @@
 /**
- * A follower: read-only replica that applies `POST /replicate` messages only when they carry a
- * newer version for their key, and acknowledges every well-formed message.
+ * A follower: read-only replica that applies replication messages (`POST /replicate`, `/replicate/batch`,
+ * `/snapshot`: nodes/replication/follower-apply.ts) only when they carry a newer version for their
+ * key, and acknowledges every well-formed message.
  */
 import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import { createTokenCheck, guarded } from './auth.ts';
 import { parseNodeUrl } from './config.ts';
 import {
-  BOOT_ID_HEADER,
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_REPLICATION_BODY_LIMIT_BYTES,
-  HttpError,
-  assertValueDepth,
   createDispatcher,
   createServerHandle,
-  isPlainObject,
-  readJsonBody,
   readKeyParam,
   sendError,
   sendJson,
-  sendJsonText,
   toExpressApp,
   type RouteTable,
 } from './http-util.ts';
 import { VersionedStore } from './store.ts';
+import { createReplicateRoutes, type ApplyCounters } from './replication/follower-apply.ts';
 import { DEFAULT_TRACE_CAPACITY, monotonicUs, type FollowerApplyTrace, type TraceDump } from '../contracts/trace.ts';
-import { TraceRing, isTraced, servedAtHeaders } from './trace-ring.ts';
+import { TraceRing, servedAtHeaders } from './trace-ring.ts';
 
 export interface FollowerOptions {
   /** Leader base URL, reported in 403 read_only answers. Optional. */
@@ -57,7 +53,7 @@ export interface FollowerServer extends NodeServer {
   readonly store: VersionedStore;
   /** Sent as `bootId` in /health and as the `x-boot-id` header of /replicate and /snapshot answers. */
   readonly bootId: string;
-  /** Traced applies (issue 9); the /replicate/batch route records into it with recordApply(). */
+  /** Traced applies (issue 9); the replicate routes record every entry that asks for a trace. */
   readonly traces: TraceRing<FollowerApplyTrace>;
 }
 
@@ -71,81 +67,28 @@ export function recordApply(
   ring.push({ version: entry.version, key: entry.key, receivedUs, appliedUs: monotonicUs(), applied });
 }
 
-const ACK_APPLIED = JSON.stringify({ status: 'success', applied: true });
-const ACK_IGNORED = JSON.stringify({ status: 'success', applied: false });
-/** Framing a /snapshot chunk may add on top of its entries. */
-const SNAPSHOT_FRAMING_BYTES = 1024;
-
-/** Validate a `/replicate` body: `{ key: non-empty string, value: any JSON, version: positive integer }`. */
-export function parseReplicateBody(body: unknown): { key: string; value: unknown; version: number } {
-  if (!isPlainObject(body)) throw new HttpError(400, 'invalid_body', 'body must be a JSON object {"key","value","version"}');
-  const { key, version } = body;
-  if (typeof key !== 'string' || key === '') throw new HttpError(400, 'invalid_key', '"key" must be a non-empty string');
-  if (!('value' in body)) throw new HttpError(400, 'missing_value', '"value" is required (any JSON, null included)');
-  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
-    throw new HttpError(400, 'invalid_version', '"version" must be a positive integer');
-  }
-  assertValueDepth(body.value);
-  return { key, value: body.value, version };
-}
-
-/** Validate a `/snapshot` body: `{ entries: [{key, value, version}, ...] }`; the first bad entry names its index. */
-export function parseSnapshotBody(body: unknown): Array<{ key: string; value: unknown; version: number }> {
-  if (!isPlainObject(body) || !Array.isArray(body.entries)) {
-    throw new HttpError(400, 'invalid_body', 'body must be a JSON object {"entries": [{"key","value","version"}, ...]}');
-  }
-  return body.entries.map((e, i) => {
-    try {
-      return parseReplicateBody(e);
-    } catch (err) {
-      if (err instanceof HttpError) throw new HttpError(err.status, err.code, `entries[${i}]: ${err.message}`, { index: i });
-      throw err;
-    }
-  });
-}
+// Kept importable from here for existing callers.
+export { parseReplicateBody, parseEntries as parseSnapshotBody } from './replication/follower-apply.ts';
 
 export function createFollower(options: FollowerOptions = {}): FollowerServer {
   const leaderUrl = options.leaderUrl === undefined ? undefined : parseNodeUrl(options.leaderUrl, 'leaderUrl');
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const replLimit = options.replicationBodyLimitBytes ?? DEFAULT_REPLICATION_BODY_LIMIT_BYTES;
   const bootId = options.bootId ?? randomUUID();
-  const bootHeader = { [BOOT_ID_HEADER]: bootId };
   const check = createTokenCheck(options.replicationToken);
   const store = new VersionedStore();
-  let applied = 0;
-  let ignored = 0;
-  let snapshots = 0;
+  const counters: ApplyCounters = { applied: 0, ignored: 0, snapshots: 0, batches: 0 };
   const traces = new TraceRing<FollowerApplyTrace>(options.traceCapacity ?? DEFAULT_TRACE_CAPACITY);
 
   const routes: RouteTable = {
-    '/replicate': {
-      POST: guarded(check, async (req, res) => {
-        const receivedUs = isTraced(req) ? monotonicUs() : 0;
-        const { key, value, version } = parseReplicateBody(await readJsonBody(req, replLimit));
-        const isNewer = store.apply(key, value, version);
-        if (receivedUs !== 0) recordApply(traces, { key, version }, receivedUs, isNewer);
-        if (isNewer) {
-          applied++;
-          sendJsonText(res, 200, ACK_APPLIED, bootHeader);
-        } else {
-          ignored++;
-          sendJsonText(res, 200, ACK_IGNORED, bootHeader);
-        }
-      }),
-    },
-    // Catch-up after a restart or an outage: many entries at once, each under the same
-    // newer-version rule as /replicate, so live messages racing with a snapshot cannot be undone.
-    '/snapshot': {
-      POST: guarded(check, async (req, res) => {
-        const entries = parseSnapshotBody(await readJsonBody(req, replLimit + SNAPSHOT_FRAMING_BYTES));
-        let n = 0;
-        for (const e of entries) if (store.apply(e.key, e.value, e.version)) n++;
-        applied += n;
-        ignored += entries.length - n;
-        snapshots++;
-        sendJson(res, 200, { status: 'success', applied: n, ignored: entries.length - n }, bootHeader);
-      }),
-    },
+    ...createReplicateRoutes({
+      store,
+      counters,
+      check,
+      replLimitBytes: replLimit,
+      bootId,
+      onTrace: (key, version, receivedUs, appliedUs, applied) => traces.push({ version, key, receivedUs, appliedUs, applied }),
+    }),
     '/write': {
       POST: (_req, res) => {
         sendError(res, 403, 'read_only', 'writes go to the leader', leaderUrl ? { leader: leaderUrl } : undefined);
@@ -177,13 +120,11 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
     '/health': { GET: (_req, res) => sendJson(res, 200, { status: 'ok', role: 'follower', bootId }) },
     '/stats': {
       GET: (_req, res) =>
-        sendJson(res, 200, { role: 'follower', applied, ignored, keys: store.size, maxVersion: store.maxVersion, snapshots, bootId }),
+        sendJson(res, 200, { role: 'follower', ...counters, keys: store.size, maxVersion: store.maxVersion, bootId }),
     },
     '/stats/reset': {
       POST: guarded(check, (_req, res) => {
-        applied = 0;
-        ignored = 0;
-        snapshots = 0;
+        for (const k of Object.keys(counters) as Array<keyof ApplyCounters>) counters[k] = 0;
         traces.clear();
         sendJson(res, 200, { status: 'ok' });
       }),

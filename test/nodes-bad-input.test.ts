@@ -145,7 +145,7 @@ describe('bad input on a follower changes nothing', () => {
 
   test('afterwards: store empty, counters zero, still serving', async () => {
     expect((await call(`${url}/data`)).body).toEqual({});
-    expect((await call(`${url}/stats`)).body).toEqual({ role: 'follower', applied: 0, ignored: 0, keys: 0, maxVersion: 0, snapshots: 0, bootId: follower.bootId });
+    expect((await call(`${url}/stats`)).body).toEqual({ role: 'follower', applied: 0, ignored: 0, keys: 0, maxVersion: 0, snapshots: 0, batches: 0, bootId: follower.bootId });
     expect((await call(`${url}/replicate`, 'POST', { key: 'k', value: 1, version: 1 })).body).toEqual({ status: 'success', applied: true });
   });
 });

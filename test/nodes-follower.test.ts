@@ -118,3 +118,71 @@ describe('follower over HTTP', () => {
     }
   });
 });
+
+describe('batched and single /replicate keep the newer-version rule', () => {
+  let follower: FollowerServer;
+  let url: string;
+  beforeAll(async () => {
+    follower = createFollower();
+    ({ url } = await follower.listen(0));
+  });
+  afterAll(() => follower.close());
+
+  type Msg = [key: string, version: number];
+  const batch = (msgs: Msg[]) => call(`${url}/replicate/batch`, 'POST', { entries: msgs.map(([key, version]) => ({ key, value: `v${version}`, version })) });
+
+  test('a batch with duplicates and reordering applies only what is newer, per entry, and says how many', async () => {
+    const res = await batch([
+      ['b', 5],
+      ['b', 3],
+      ['c', 1],
+      ['b', 5],
+      ['b', 7],
+      ['c', 1],
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'success', applied: 3, ignored: 3 });
+    expect(res.headers['x-boot-id']).toBe(follower.bootId);
+    expect(follower.store.get('b')).toEqual({ value: 'v7', version: 7 });
+    expect((await batch([['b', 6]])).body).toEqual({ status: 'success', applied: 0, ignored: 1 });
+    expect(follower.store.get('b')!.version).toBe(7);
+  });
+
+  test('any interleaving of single and batched messages, duplicated and shuffled, ends at the highest version per key', async () => {
+    const msgs: Msg[] = fc.sample(
+      fc.array(fc.tuple(fc.constantFrom('r1', 'r2', 'r3'), fc.integer({ min: 1, max: 40 })), { minLength: 20, maxLength: 40 }),
+      { numRuns: 1, seed: 7 },
+    )[0]!;
+    const all = [...msgs, ...msgs.slice(0, 10)]; // duplicates
+    const requests: Promise<unknown>[] = [];
+    for (let i = 0; i < all.length; ) {
+      const take = (i % 3) + 1;
+      const part = all.slice(i, i + take);
+      requests.push(part.length === 1 ? call(`${url}/replicate`, 'POST', { key: part[0]![0], value: `v${part[0]![1]}`, version: part[0]![1] }) : batch(part));
+      i += take;
+    }
+    await Promise.all(requests);
+    const best = new Map<string, number>();
+    for (const [k, v] of all) best.set(k, Math.max(best.get(k) ?? 0, v));
+    for (const [k, v] of best) expect(follower.store.get(k)).toEqual({ value: `v${v}`, version: v });
+  });
+
+  test('a bad entry is refused with its index and nothing of the batch is applied', async () => {
+    const res = await call(`${url}/replicate/batch`, 'POST', {
+      entries: [
+        { key: 'untouched', value: 1, version: 900 },
+        { key: 'x', value: 1, version: 0 },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'invalid_version', index: 1 });
+    expect(res.body.message).toMatch(/^entries\[1\]/);
+    expect(follower.store.get('untouched')).toBeUndefined();
+    expect((await call(`${url}/replicate/batch`, 'POST', [])).body.error).toBe('invalid_body');
+  });
+
+  test('batches are counted in /stats', async () => {
+    const stats = (await call(`${url}/stats`)).body;
+    expect(stats.batches).toBeGreaterThanOrEqual(3);
+  });
+});
