@@ -321,16 +321,30 @@ function fidelityBlocks(run: RunData, cmp: Comparison): Block[] {
 
 /** The generated explanation, in the seed's terms. Exported for tests. */
 export function explain(run: RunData, cmp: Comparison): string[] {
+  if (cmp.rows.length === 0) return ['No quorum of this run could be compared with the model.'];
+  return [
+    ...explainLatency(cmp),
+    explainDistance(cmp),
+    ...explainStaleness(cmp),
+    ...explainReadQuorums(cmp),
+    explainConvergence(run, cmp.followers),
+  ];
+}
+
+/** The uniform model's step per extra ack, (b − a)/(N + 1), and the delay range width b − a, in µs. */
+function delayGeometry(cmp: Comparison): { widthUs: number; stepUs: number } {
+  const first = cmp.rows[0]!;
+  const widthUs = (first.max_delay_ms - first.min_delay_ms) * 1000;
+  return { widthUs, stepUs: widthUs / (cmp.followers + 1) };
+}
+
+function explainLatency(cmp: Comparison): string[] {
   const rows = cmp.rows;
   const n = cmp.followers;
   const out: string[] = [];
-  if (rows.length === 0) return ['No quorum of this run could be compared with the model.'];
   const first = rows[0]!;
   const last = rows[rows.length - 1]!;
-  const widthUs = (first.max_delay_ms - first.min_delay_ms) * 1000;
-  const stepUs = widthUs / (n + 1);
-
-  // Latency.
+  const { stepUs } = delayGeometry(cmp);
   if (rows.length >= 2) {
     const measuredSlope = slope(rows.map((r) => r.quorum), rows.map((r) => r.measured_latency_mean_us));
     out.push(
@@ -352,7 +366,11 @@ export function explain(run: RunData, cmp: Comparison): string[] {
     out.push(`Only W = ${first.quorum} was measured: mean latency ${fmt(first.measured_latency_mean_us)} µs against the model's ${fmt(first.model_latency_mean_us)} µs of injected delay.`);
   }
 
-  // Distance from the model (latency).
+  return out;
+}
+
+function explainDistance(cmp: Comparison): string {
+  const rows = cmp.rows;
   const offsets = rows.map((r) => r.measured_minus_model_mean_us);
   const meanOffset = offsets.reduce((s, x) => s + x, 0) / offsets.length;
   let distance =
@@ -368,9 +386,15 @@ export function explain(run: RunData, cmp: Comparison): string[] {
     const resid = withBase.reduce((s, r) => s + (r.measured_minus_baseline_mean_us! - r.model_latency_mean_us), 0) / withBase.length;
     distance += ` After subtracting the zero-delay baseline run's latency, measured − model is ${fmt(resid)} µs on average.`;
   }
-  out.push(distance);
+  return distance;
 
-  // Staleness.
+}
+
+function explainStaleness(cmp: Comparison): string[] {
+  const rows = cmp.rows;
+  const n = cmp.followers;
+  const out: string[] = [];
+  const { widthUs } = delayGeometry(cmp);
   const staleRows = rows.filter((r) => r.measured_stale_fraction !== null && r.model_stale_fraction !== null);
   if (staleRows.length > 0) {
     const weak = staleRows.filter((r) => r.quorum < n);
@@ -409,7 +433,11 @@ export function explain(run: RunData, cmp: Comparison): string[] {
     out.push('No follower read-backs were recorded (readback 0?), so staleness could not be compared with the model.');
   }
 
-  // Read quorums.
+  return out;
+}
+
+function explainReadQuorums(cmp: Comparison): string[] {
+  const out: string[] = [];
   const strictBad = cmp.readQuorums.filter((r) => r.strict_quorum && (r.measured_stale_probability ?? 0) > 0);
   if (cmp.readQuorums.some((r) => r.measured_stale_probability !== null)) {
     out.push(
@@ -419,14 +447,14 @@ export function explain(run: RunData, cmp: Comparison): string[] {
     );
   }
 
-  // Convergence.
-  const bad = run.summary.filter((r) => !r.converged || r.mismatched_keys > 0);
-  out.push(
-    bad.length === 0
-      ? `Did the replicas converge? Yes: after every quorum's load, all ${n} followers matched the leader on every key (mismatched keys: 0).`
-      : `Did the replicas converge? NO for ${bad.map((r) => `W = ${r.quorum} (${r.mismatched_keys} mismatched keys)`).join(', ')}: followers still differed from the leader after the run.`,
-  );
   return out;
+}
+
+function explainConvergence(run: RunData, n: number): string {
+  const bad = run.summary.filter((r) => !r.converged || r.mismatched_keys > 0);
+  return bad.length === 0
+      ? `Did the replicas converge? Yes: after every quorum's load, all ${n} followers matched the leader on every key (mismatched keys: 0).`
+      : `Did the replicas converge? NO for ${bad.map((r) => `W = ${r.quorum} (${r.mismatched_keys} mismatched keys)`).join(', ')}: followers still differed from the leader after the run.`;
 }
 
 export function reportBlocks(run: RunData, cmp: Comparison, plots: { file: string; title: string }[]): Block[] {
