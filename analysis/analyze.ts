@@ -9,6 +9,8 @@ import { stringify } from 'csv-stringify/sync';
 import { compareRun, type CompareOptions, type Comparison } from './compare.ts';
 import { allPlotSpecs, renderSvg } from './plots.ts';
 import { readRun } from './read-run.ts';
+import { DECOMPOSITION_COLUMNS } from './decomposition.ts';
+import { compareTraces, readTraces } from './trace-analysis.ts';
 import { renderHtml, renderMarkdown, reportBlocks } from './report.ts';
 
 export interface AnalyzeOptions extends Omit<CompareOptions, 'baseline'> {
@@ -34,9 +36,11 @@ export const MODEL_COLUMNS = [
   'measured_minus_model_mean_us',
   'read_gap_us', 'model_stale_fraction', 'model_realised_stale_fraction', 'measured_stale_fraction', 'model_stale_followers_mean', 'measured_stale_followers_mean',
   'model_stale_fraction_at_ack', 'converged', 'mismatched_keys',
+  'trace_writes', 'trace_stale_fraction', 'trace_stale_disagreements', 'model_trace_stale_fraction', 'model_trace_latency_mean_us',
 ] as const;
 export const READ_QUORUM_COLUMNS = [
   'quorum', 'read_quorum', 'strict_quorum', 'model_stale_probability', 'model_realised_stale_probability', 'measured_stale_probability',
+  'model_trace_stale_probability',
 ] as const;
 
 function csv(columns: readonly string[], rows: readonly object[]): string {
@@ -52,11 +56,25 @@ export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Pro
   const run = await readRun(dir);
   const baseline = options.baselineDir ? await readRun(options.baselineDir) : null;
   const comparison = compareRun(run, { ...options, baseline });
+  const traceMeta = run.meta.trace as { sharedClock?: boolean } | undefined;
+  const trace = compareTraces(await readTraces(dir), {
+    followers: run.followers,
+    sharedClock: typeof traceMeta?.sharedClock === 'boolean' ? traceMeta.sharedClock : null,
+    seed: options.seed,
+    trials: options.monteCarloTrials,
+  });
+  comparison.trace = trace;
+  const modelRows = comparison.rows.map((r) => ({ ...r, ...trace.perQuorum.get(r.quorum) }));
+  const readQuorumRows = comparison.readQuorums.map((r) => ({
+    ...r,
+    model_trace_stale_probability: trace.readQuorumStale.get(`${r.quorum}:${r.read_quorum}`) ?? null,
+  }));
 
   const outputs: [string, string][] = [
-    ['model.csv', csv(MODEL_COLUMNS, comparison.rows)],
-    ['read_quorums.csv', csv(READ_QUORUM_COLUMNS, comparison.readQuorums)],
+    ['model.csv', csv(MODEL_COLUMNS, modelRows)],
+    ['read_quorums.csv', csv(READ_QUORUM_COLUMNS, readQuorumRows)],
   ];
+  if (trace.decomposition.length > 0) outputs.push(['decomposition.csv', csv(DECOMPOSITION_COLUMNS, trace.decomposition)]);
   const plots = allPlotSpecs(run, comparison);
   const svgs = new Map<string, string>();
   for (const plot of plots) {

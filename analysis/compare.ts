@@ -15,6 +15,7 @@ import {
 } from './model.ts';
 import { simulateQuorum, sortedQuantile } from './montecarlo.ts';
 import type { RunData, SummaryRow } from './read-run.ts';
+import type { TraceComparison } from './trace-analysis.ts';
 
 export interface CompareOptions {
   /** Monte Carlo trials per quorum for the realised-delay model; default 20 000. */
@@ -91,6 +92,8 @@ export interface Comparison {
   visibilityModel: VisibilityModelPoint[];
   /** The baseline run's folder, when one was given. */
   baselineDir: string | null;
+  /** One-clock figures from the run's trace_q<W>.csv (set by analyzeRun; absent when not computed). */
+  trace?: TraceComparison;
 }
 
 function round(x: number, digits: number): number {

@@ -30,8 +30,10 @@ export interface MonteCarloOptions {
   requestLeg?: DelayDistribution;
   /** Follower → leader ack leg a_i, µs; default 0. */
   ackLeg?: DelayDistribution;
-  /** r_j: from the leader's ack to the read reaching follower j, drawn per follower per write, µs; default 0. */
+  /** r_j: from the leader's ack (or, with clientLeg, the client's receipt of it) to the read reaching follower j, drawn per follower per write, µs; default 0. */
   readGap?: DelayDistribution;
+  /** From the W-th ack at the leader to the client receiving the response, drawn per write, µs; default none (0). Visibility offsets then count from the client's receipt. */
+  clientLeg?: DelayDistribution;
   /** Offsets after the ack, µs, at which to estimate P(all followers applied). */
   visibilityOffsetsUs?: readonly number[];
   /** Simulated writes; default 20 000. */
@@ -140,6 +142,8 @@ export function simulateQuorum(options: MonteCarloOptions): MonteCarloResult {
   const request = createSampler(options.requestLeg ?? ZERO, rng, 'requestLeg');
   const ackLeg = createSampler(options.ackLeg ?? ZERO, rng, 'ackLeg');
   const readGap = createSampler(options.readGap ?? ZERO, rng, 'readGap');
+  // Sampled only when given, so runs without it draw the same numbers as before.
+  const clientLeg = options.clientLeg ? createSampler(options.clientLeg, rng, 'clientLeg') : () => 0;
 
   const latency = new Float64Array(trials);
   const staleCounts = new Array<number>(n + 1).fill(0);
@@ -159,10 +163,11 @@ export function simulateQuorum(options: MonteCarloOptions): MonteCarloResult {
     const ackAt = acked[w - 1]!;
     latency[t] = ackAt;
     sum += ackAt;
+    const clientAt = ackAt + clientLeg();
     let stale = 0;
-    for (let j = 0; j < n; j++) if (applied[j]! > ackAt + readGap()) stale++;
+    for (let j = 0; j < n; j++) if (applied[j]! > clientAt + readGap()) stale++;
     staleCounts[stale]!++;
-    for (let o = 0; o < offsets.length; o++) if (lastApply <= ackAt + offsets[o]!) visibleCounts[o]!++;
+    for (let o = 0; o < offsets.length; o++) if (lastApply <= clientAt + offsets[o]!) visibleCounts[o]!++;
   }
   latency.sort();
 

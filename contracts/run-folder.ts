@@ -153,13 +153,74 @@ export const RUN_TABLES = [
   AVAILABILITY_TABLE,
 ] as const satisfies readonly TableSpec[];
 
+const US = (doc: string) => c('num?', `${doc}, µs on the host's monotonic clock (empty: not recorded)`);
+
+export const TRACE_TABLE = {
+  file: 'trace_q<W>.csv',
+  doc:
+    'With --trace > 0: the joined timelines of the traced writes (issue 9; shapes in contracts/trace.ts), one row per write × replica ' +
+    '(leader, follower1..N). Write-level columns repeat on each row; per-follower columns are empty on the leader row. Written by the ' +
+    'harness (harness/trace-collect.ts), read back by the analysis (analysis/trace-csv.ts).',
+  columns: {
+    quorum: QUORUM,
+    key: c('str', 'the key written'),
+    version: c('int', 'the version the leader assigned'),
+    client: c('int?', 'logical client id (empty: no client record)'),
+    replica: c('str', 'leader or follower1..followerN'),
+    intended_us: US('open loop: the scheduled send time; closed loop: = client_sent_us'),
+    client_sent_us: US('client sent the write'),
+    leader_received_us: US('leader handler start'),
+    version_us: US('version assigned and applied on the leader'),
+    quorum_us: US('W-th ack processed on the leader'),
+    response_us: US('leader wrote the response'),
+    client_received_us: US('client received the response'),
+    target_delay_us: c('num?', 'injected delay drawn for this follower, µs'),
+    scheduled_us: US('delay scheduled'),
+    fired_us: US('delay fired'),
+    leg_sent_us: US('replication request left the leader'),
+    follower_received_us: US('follower handler start (for a batch, its arrival)'),
+    follower_applied_us: US('follower store updated (or found newer)'),
+    follower_applied: c('str', 'true | false (the follower already held a newer version) | empty'),
+    ack_us: US('ack processed on the leader'),
+    leg_outcome: c('str', 'acked | failed | skipped | pending | empty'),
+    boot_id: c('str', 'boot id of the follower process that recorded the apply'),
+    visible_us: US('earliest time this replica held the version or a newer one (leader: version_us)'),
+    read_sent_us: US('read-back to this replica sent'),
+    read_served_us: US('read served by the replica (x-ql-served-us)'),
+    read_received_us: US('read reply received'),
+    read_version: c('int?', 'version the replica served'),
+    read_outcome: c('str', 'fresh | stale | unavailable | error | empty (no read-back)'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+export const DECOMPOSITION_TABLE = {
+  file: 'decomposition.csv',
+  doc:
+    'Written by the analysis from the traces (on one clock): the client latency of the traced writes split along the path of ' +
+    'the ack that completed the quorum (docs/analysis.md, "Per-write timelines"). The component means add up to the `total` row.',
+  columns: {
+    quorum: QUORUM,
+    component: c('str', 'client_send_lag, client_to_leader, leader_before_version, leader_before_delay, injected_delay, delay_lateness, leader_send, send_to_follower, follower_processing, ack_return, leader_quorum_wait, leader_response, leader_to_client, total'),
+    mean_us: c('num', 'mean over the decomposed writes, µs'),
+    p50_us: c('num', 'p50, µs'),
+    p99_us: c('num', 'p99, µs'),
+    share: c('num', 'mean_us / the total row\'s mean_us'),
+    writes: c('int', 'writes decomposed (those with every event of the path)'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+/** Tables of the traces, outside RUN_TABLES (their writer and reader are the trace modules). */
+export const TRACE_TABLES = [TRACE_TABLE, DECOMPOSITION_TABLE] as const satisfies readonly TableSpec[];
+
 /** Header order: the required columns, then the optional ones. */
 export function columnNames<T extends TableSpec>(table: T): readonly ColumnOf<T>[] {
   return [...Object.keys(table.columns), ...Object.keys(table.optional)] as ColumnOf<T>[];
 }
 
 /** docs/run-folder.md, rendered from the tables above. */
-export function renderRunFolderDoc(tables: readonly TableSpec[] = RUN_TABLES): string {
+export function renderRunFolderDoc(tables: readonly TableSpec[] = [...RUN_TABLES, ...TRACE_TABLES]): string {
   const out = [
     '# Run folder: CSV tables',
     '',
