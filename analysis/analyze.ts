@@ -1,11 +1,14 @@
 /**
  * `analyzeRun(dir)`: read a run folder, put the model beside the measurement, and write
- * model.csv, read_quorums.csv, the SVG plots, report.md and report.html into the same folder.
+ * model.csv, read_quorums.csv, the SVG plots, report.md, report.html and analysis.json (which analysis
+ * drew them: contracts/meta.ts AnalysisMeta) into the same folder.
  * The harness calls it at the end of every experiment; analysis/cli.ts is the command line.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import type { AnalysisMeta } from '../contracts/meta.ts';
+import { toolInfo } from '../lib/tool-info.ts';
 import { compareRun, type CompareOptions, type Comparison } from './compare.ts';
 import { allPlotSpecs, renderSvg } from './plots.ts';
 import { readRun } from './read-run.ts';
@@ -85,6 +88,8 @@ export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Pro
   const blocks = reportBlocks(run, comparison, plots);
   outputs.push(['report.md', renderMarkdown(blocks)]);
   outputs.push(['report.html', renderHtml(blocks, svgs)]);
+  const provenance: AnalysisMeta = { tool: toolInfo(), analyzedAt: new Date().toISOString(), metaSchemaVersion: run.meta.schemaVersion };
+  outputs.push(['analysis.json', `${JSON.stringify(provenance, null, 2)}\n`]);
 
   const files: string[] = [];
   for (const [name, text] of outputs) {

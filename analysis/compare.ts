@@ -16,6 +16,7 @@ import {
 import { simulateQuorum, sortedQuantile } from './montecarlo.ts';
 import type { RunData, SummaryRow } from './read-run.ts';
 import type { TraceComparison } from './trace-analysis.ts';
+import type { RunMeta } from '../contracts/meta.ts';
 
 export interface CompareOptions {
   /** Monte Carlo trials per quorum for the realised-delay model; default 20 000. */
@@ -118,7 +119,7 @@ function record(value: unknown): Record<string, unknown> | null {
  * 0.15 %, … 99.95 %) of the leader's HDR histogram: resampling those approximates the measured
  * distribution to within the histogram's 0.1 % value resolution and 0.1 % probability steps.
  */
-export function realisedDelaySamples(meta: Record<string, unknown>, quorum: number): number[] | null {
+export function realisedDelaySamples(meta: RunMeta, quorum: number): number[] | null {
   const stats = record(record(meta.leaderStats)?.[String(quorum)]);
   const encoded = record(stats?.delays)?.realisedHdr;
   if (typeof encoded !== 'string' || encoded === '') return null;

@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { QuorumLabError } from '../contracts/errors.ts';
+import { checkMeta, type RunMeta } from '../contracts/meta.ts';
 import {
   AVAILABILITY_TABLE,
   type ColumnKind,
@@ -78,7 +79,7 @@ export interface RunData {
   visibility: VisibilityRow[] | null;
   /** null when the run folder has no availability.csv (runs before the fault work). `fault`/`normal` rows only with --fault. */
   availability: AvailabilityRow[] | null;
-  meta: Record<string, unknown>;
+  meta: RunMeta;
   /** N, the followers per cluster: the largest stale_followers value in stale_counts.csv (5 if empty). */
   followers: number;
 }
@@ -182,6 +183,18 @@ async function readText(dir: string, file: string, optional: boolean): Promise<s
   }
 }
 
+function parseMeta(text: string): RunMeta {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new RunDataError('QL_ERR_RUN_BAD_JSON', 'meta.json', `meta.json: not valid JSON (${(err as Error).message})`);
+  }
+  const checked = checkMeta(value);
+  if ('problem' in checked) throw new RunDataError('QL_ERR_RUN_BAD_JSON', 'meta.json', `meta.json: ${checked.problem}`);
+  return checked.meta;
+}
+
 /** Load and validate every file of a run folder. */
 export async function readRun(dir: string): Promise<RunData> {
   const info = await stat(dir).catch(() => null);
@@ -207,15 +220,7 @@ export async function readRun(dir: string): Promise<RunData> {
   const availability = availabilityText === null ? null : parseAvailability(availabilityText);
 
   const metaText = (await readText(dir, 'meta.json', false))!;
-  let meta: unknown;
-  try {
-    meta = JSON.parse(metaText);
-  } catch (err) {
-    throw new RunDataError('QL_ERR_RUN_BAD_JSON', 'meta.json', `meta.json: not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
-    throw new RunDataError('QL_ERR_RUN_BAD_JSON', 'meta.json', 'meta.json: expected a JSON object');
-  }
+  const meta = parseMeta(metaText);
 
   // Semantic checks: values a correct harness cannot produce.
   for (const [file, rows] of [
@@ -248,7 +253,7 @@ export async function readRun(dir: string): Promise<RunData> {
   }
 
   const followers = staleCounts.reduce((m, r) => Math.max(m, r.stale_followers), 0) || 5;
-  return { dir, summary, latencyPercentiles, staleness, staleCounts, visibility, availability, meta: meta as Record<string, unknown>, followers };
+  return { dir, summary, latencyPercentiles, staleness, staleCounts, visibility, availability, meta, followers };
 }
 
 /**

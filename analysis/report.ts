@@ -4,6 +4,7 @@
  */
 import type { Comparison, ModelRow } from './compare.ts';
 import type { AvailabilityRow, RunData } from './read-run.ts';
+import type { RunMeta } from '../contracts/meta.ts';
 
 export type Block =
   | { kind: 'heading'; level: 1 | 2 | 3; text: string }
@@ -182,7 +183,7 @@ function availabilityBlocks(run: RunData): Block[] {
  * (the requested `leaderPriority` may be 'auto', which says nothing about what was applied); a
  * `leaderPriority` of 'realtime' | 'normal' at the top level, in `cluster` or per W is also accepted.
  */
-export function leaderPriorityOf(meta: Record<string, unknown>): string | null {
+export function leaderPriorityOf(meta: Partial<RunMeta>): string | null {
   const obj = (x: unknown): Record<string, unknown> | null => (typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : null);
   const known = (x: unknown): string | null => (x === 'realtime' || x === 'normal' ? x : null);
   const of = (o: Record<string, unknown> | null): string | null => known(o?.appliedLeaderPriority) ?? known(o?.leaderPriority);
@@ -194,7 +195,7 @@ export function leaderPriorityOf(meta: Record<string, unknown>): string | null {
     }
   }
   const values = [...new Set(perW.values())];
-  if (values.length === 0) return of(meta) ?? of(obj(meta.cluster));
+  if (values.length === 0) return of(meta as Record<string, unknown>) ?? of(obj(meta.cluster));
   if (values.length === 1) return values[0]!;
   return values.map((p) => `${p} for W = ${[...perW].filter(([, v]) => v === p).map(([w]) => w).join(', ')}`).join('; ');
 }

@@ -1,30 +1,10 @@
-/** meta.json: how a run was produced (tool, options, clusters, machine, times). */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus, platform, release, arch, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
+/** meta.json (shape in contracts/meta.ts): how a run was produced (tool, options, clusters, machine, times). */
+import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { META_SCHEMA_VERSION, type RunMeta } from '../contracts/meta.ts';
+import { toolInfo } from '../lib/tool-info.ts';
 import type { ExperimentOptions } from './options.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-export interface ToolInfo {
-  name: string;
-  version: string;
-  gitCommit: string | null;
-}
-
-export function toolInfo(): ToolInfo {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
-  let gitCommit: string | null = null;
-  try {
-    gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
-      .toString()
-      .trim() || null;
-  } catch {
-    gitCommit = null;
-  }
-  return { name: pkg.name, version: pkg.version, gitCommit };
-}
+export { toolInfo };
 
 export interface MetaInput {
   options: ExperimentOptions;
@@ -35,11 +15,12 @@ export interface MetaInput {
   quorums: Record<string, unknown>;
 }
 
-export function buildMeta(input: MetaInput): Record<string, unknown> {
+export function buildMeta(input: MetaInput): RunMeta {
   const cpuList = cpus();
   return {
+    schemaVersion: META_SCHEMA_VERSION,
     tool: toolInfo(),
-    options: input.options,
+    options: input.options as unknown as Record<string, unknown>,
     cluster: input.cluster,
     seed: input.options.seed,
     node: process.version,

@@ -8,12 +8,13 @@ import {
 import { hgrmText } from './histogram.ts';
 import type { ExperimentOptions } from './options.ts';
 import type { QuorumResult } from './results.ts';
+import type { RunMeta } from '../contracts/meta.ts';
 
 export async function writeRunFolder(
   dir: string,
   options: ExperimentOptions,
   results: readonly QuorumResult[],
-  meta: Record<string, unknown>,
+  meta: RunMeta,
 ): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const files: [string, string][] = [

@@ -57,7 +57,7 @@ describe('analyzeRun on the synthetic run', () => {
   it('writes every file', () => {
     const names = result.files.map((f) => f.slice(dir.length + 1)).sort();
     expect(names).toEqual(
-      ['availability_vs_quorum.svg', 'latency_spectrum.svg', 'latency_vs_quorum.svg', 'model.csv', 'read_quorums.csv', 'read_quorums.svg', 'report.html', 'report.md', 'staleness_vs_quorum.svg', 'visibility.svg'].sort(),
+      ['analysis.json', 'availability_vs_quorum.svg', 'latency_spectrum.svg', 'latency_vs_quorum.svg', 'model.csv', 'read_quorums.csv', 'read_quorums.svg', 'report.html', 'report.md', 'staleness_vs_quorum.svg', 'visibility.svg'].sort(),
     );
     expect(result.elapsedMs).toBeLessThan(10_000);
   });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,11 @@ describe('analysis of the shipped reference run', () => {
   it('was produced by the harness and says how', async () => {
     const meta = JSON.parse(await readFile(join(REFERENCE, 'meta.json'), 'utf8'));
     expect(meta.tool.name).toBe('quorum-lab');
-    expect(typeof meta.tool.gitCommit).toBe('string');
+    // A commit of this repository, not a hand-written string: the harness records `git rev-parse HEAD`.
+    expect(meta.tool.gitCommit).toMatch(/^[0-9a-f]{40}$/);
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REFERENCE }).toString().trim();
+    if (git('rev-parse', '--is-shallow-repository') === 'false') expect(git('cat-file', '-t', meta.tool.gitCommit)).toBe('commit');
+    expect(Date.parse(meta.endedAt)).toBeGreaterThan(Date.parse(meta.startedAt));
     expect(meta.options.quorums).toEqual([1, 2, 3, 4, 5]);
     expect(typeof meta.seed === 'number' || typeof meta.options.seed === 'number').toBe(true);
   });
