@@ -8,7 +8,7 @@
  * exactly the closed-form model (the tests check that).
  */
 import { createRng, type Rng } from '../lib/rng.ts';
-import { ModelError } from './model.ts';
+import { choose, ModelError } from './model.ts';
 
 /** A distribution of a time in µs. */
 export type DelayDistribution =
@@ -118,13 +118,6 @@ export function sortedQuantile(sorted: ArrayLike<number>, p: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-function binom(n: number, k: number): number {
-  if (k < 0 || k > n) return 0;
-  let r = 1;
-  for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
-  return r;
-}
-
 export function simulateQuorum(options: MonteCarloOptions): MonteCarloResult {
   const n = options.followers ?? 5;
   const w = options.writeQuorum;
@@ -175,7 +168,7 @@ export function simulateQuorum(options: MonteCarloOptions): MonteCarloResult {
   const expected = staleCountDistribution.reduce((s, p, k) => s + k * p, 0);
   const readQuorumStale: number[] = [];
   for (let r = 1; r <= n; r++) {
-    readQuorumStale.push(staleCountDistribution.reduce((s, p, k) => s + (p * binom(k, r)) / binom(n, r), 0));
+    readQuorumStale.push(staleCountDistribution.reduce((s, p, k) => s + (p * choose(k, r)) / choose(n, r), 0));
   }
   return {
     trials,

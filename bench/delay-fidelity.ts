@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { createDelayScheduler, DEFAULT_SPIN_US, type DelayScheduler, type PreciseDelayScheduler } from '../nodes/scheduler.ts';
 import { createRng } from '../lib/rng.ts';
 import { SPIN_DEFAULTS } from '../nodes/scheduler-spin.ts';
+import { percentileSorted } from './common.ts';
 
 export interface DelayFidelityOptions {
   /** Delays measured per strategy and scenario. Default 20 000. */
@@ -126,11 +127,6 @@ function probeEnvironment(spinMs = 300): EnvironmentProbe {
   return { loadavg1: loadavg()[0]!, cpuPressureSome10, stallsOver100UsPerSec: Math.round((stalls / spinMs) * 1000), maxStallUs: Math.round(maxGap * 1000) };
 }
 
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** Run `count` delays over `concurrency` chains; resolves with realised − target of each. */
@@ -176,12 +172,12 @@ function summarise(errors: Float64Array, early: number, outOfOrder: number): Err
   const signed = Array.from(errors).sort((a, b) => a - b);
   const abs = signed.map(Math.abs).sort((a, b) => a - b);
   return {
-    errorUs: { min: round1(signed[0]!), p50: round1(percentile(signed, 0.5)), p99: round1(percentile(signed, 0.99)), max: round1(signed.at(-1)!) },
+    errorUs: { min: round1(signed[0]!), p50: round1(percentileSorted(signed, 0.5)), p99: round1(percentileSorted(signed, 0.99)), max: round1(signed.at(-1)!) },
     absErrorUs: {
-      p50: round1(percentile(abs, 0.5)),
-      p90: round1(percentile(abs, 0.9)),
-      p99: round1(percentile(abs, 0.99)),
-      p999: round1(percentile(abs, 0.999)),
+      p50: round1(percentileSorted(abs, 0.5)),
+      p90: round1(percentileSorted(abs, 0.9)),
+      p99: round1(percentileSorted(abs, 0.99)),
+      p999: round1(percentileSorted(abs, 0.999)),
       max: round1(abs.at(-1)!),
     },
     early,

@@ -69,16 +69,7 @@ export function countMismatches(leader: DataDump, follower: DataDump): number {
   return mismatched;
 }
 
-export async function checkConvergence(
-  control: Control,
-  leaderUrl: string,
-  followerUrls: readonly string[],
-  timeoutMs: number,
-): Promise<ConvergenceResult> {
-  return (await checkConvergenceWithData(control, leaderUrl, followerUrls, timeoutMs)).convergence;
-}
-
-/** checkConvergence, also handing back the /data dumps (leader first) for the nothing-lost check. */
+/** Compare every follower with the leader, handing back the /data dumps (leader first) for the nothing-lost check. */
 export async function checkConvergenceWithData(
   control: Control,
   leaderUrl: string,

@@ -8,6 +8,7 @@ import { parseDurationMs } from '../lib/duration.ts';
 import { randomSeed } from '../lib/rng.ts';
 import { FaultSpecError, parseFaults, type FaultSpec } from './faults.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
+import { TOKEN_PATTERN, TOKEN_RULE } from '../nodes/auth.ts';
 
 /** Followers of the local cluster the harness launches (the contract's default). */
 export const LOCAL_FOLLOWERS = 5;
@@ -329,8 +330,8 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   if (!isAbsent(input.replicationToken)) {
     replicationToken = String(input.replicationToken);
     // The nodes accept printable ASCII without spaces (nodes/auth.ts); say so before anything starts.
-    if (!/^[\x21-\x7e]{1,1024}$/.test(replicationToken)) {
-      throw new OptionError('replication-token', 'must be 1..1024 printable ASCII characters without spaces');
+    if (!TOKEN_PATTERN.test(replicationToken)) {
+      throw new OptionError('replication-token', TOKEN_RULE);
     }
   }
 

@@ -10,7 +10,9 @@ import { HttpError, type Handler } from './http-util.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 
 /** Printable ASCII without spaces (safe in a header), 1..1024 characters. */
-const TOKEN_PATTERN = /^[\x21-\x7e]{1,1024}$/;
+export const TOKEN_PATTERN = /^[\x21-\x7e]{1,1024}$/;
+/** What TOKEN_PATTERN allows, in words (shared by the nodes' and the harness's errors). */
+export const TOKEN_RULE = 'must be 1..1024 printable ASCII characters without spaces';
 
 export class TokenError extends QuorumLabError {
   constructor(message: string) {
@@ -21,7 +23,7 @@ export class TokenError extends QuorumLabError {
 /** Validate a token; returns it unchanged. */
 export function validateToken(token: string): string {
   if (!TOKEN_PATTERN.test(token)) {
-    throw new TokenError('must be 1..1024 printable ASCII characters without spaces');
+    throw new TokenError(TOKEN_RULE);
   }
   return token;
 }
