@@ -20,6 +20,8 @@ import { preflight } from './preflight.ts';
 import { mergeResults, visibilityOffsets, type PhaseTimes, type QuorumResult } from './results.ts';
 import type { ProgressView } from './summary.ts';
 import { faultSeedFor } from './workload.ts';
+import { collectTraces, traceMeta, type TraceCollectReport } from './trace-collect.ts';
+import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 
 /** A fault schedule was asked for but the launcher cannot kill or pause nodes. */
@@ -85,6 +87,7 @@ async function runQuorum(
   hooks: ExperimentHooks,
   leaderStats: Record<string, unknown>,
   clusters: Record<string, unknown>,
+  traces: Record<string, TraceCollectReport>,
 ): Promise<QuorumResult> {
   const offsets = options.visibility > 0 ? visibilityOffsets(options.visibilityMaxUs) : [];
   hooks.onProgress?.({ quorum, phase: 'starting', done: 0, total: options.writes, elapsedMs: 0 });
@@ -191,7 +194,7 @@ async function runQuorum(
       ['leader', ...target.followerNames],
       results.reduce((a, r) => a + r.unknownOutcome, 0),
     );
-    return mergeResults(results, {
+    const merged = mergeResults(results, {
       quorum,
       clients: options.clients,
       rate: options.rate,
@@ -205,12 +208,24 @@ async function runQuorum(
       faults,
       lostWrites,
     });
+    const clientTraces = clientTracesOf(merged, results);
+    if (clientTraces.length > 0) {
+      const { leaderUrl, followerUrls } = target;
+      traces[String(quorum)] = await collectTraces({ control, leaderUrl, followerUrls, quorum, clientTraces, dir: options.out });
+    }
+    return merged;
   } finally {
     schedule?.cancel();
     const stopAt = performance.now();
     await target.release();
     phases.stopS = (performance.now() - stopAt) / 1000;
   }
+}
+
+/** The client's traced writes of a step: from the merged result, else from the threads' results. */
+function clientTracesOf(merged: unknown, perThread: readonly unknown[]): ClientWriteTrace[] {
+  const of = (x: unknown): ClientWriteTrace[] | undefined => (x as { clientTraces?: ClientWriteTrace[] }).clientTraces;
+  return of(merged) ?? perThread.flatMap((r) => of(r) ?? []);
 }
 
 function quorumMeta(r: QuorumResult): Record<string, unknown> {
@@ -249,6 +264,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   const results: QuorumResult[] = [];
   const leaderStats: Record<string, unknown> = {};
   const clusters: Record<string, unknown> = {};
+  const traces: Record<string, TraceCollectReport> = {};
   let pool: ClientPool | null = null;
   let files: string[] = [];
   let failure: unknown = null;
@@ -257,7 +273,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
     pool = createClientPool(options.threads);
     for (const quorum of options.quorums) {
       if (hooks.signal?.aborted) break;
-      const r = await runQuorum(options, quorum, pool, control, hooks, leaderStats, clusters);
+      const r = await runQuorum(options, quorum, pool, control, hooks, leaderStats, clusters, traces);
       results.push(r);
       hooks.onQuorumDone?.(r);
     }
@@ -281,6 +297,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
       startedAt,
       endedAt: new Date(),
       leaderStats,
+      trace: traceMeta(traces),
       quorums: Object.fromEntries(results.map((r) => [String(r.quorum), quorumMeta(r)])),
     });
     try {

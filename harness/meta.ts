@@ -13,6 +13,8 @@ export interface MetaInput {
   endedAt: Date;
   leaderStats: Record<string, unknown>;
   quorums: Record<string, unknown>;
+  /** Per-write tracing (absent when nothing was traced). */
+  trace?: RunMeta['trace'];
 }
 
 export function buildMeta(input: MetaInput): RunMeta {
@@ -30,5 +32,6 @@ export function buildMeta(input: MetaInput): RunMeta {
     endedAt: input.endedAt.toISOString(),
     leaderStats: input.leaderStats,
     quorums: input.quorums,
+    ...(input.trace ? { trace: input.trace } : {}),
   };
 }

@@ -102,3 +102,12 @@ export async function collectTraces(input: TraceCollectInput): Promise<TraceColl
     clientOnly: joined.clientOnly, leaderOnly: joined.leaderOnly, dropped: joined.dropped, nodes, file,
   };
 }
+
+/** meta.json `trace`: shared only if every traced step was (false if any was not); undefined when nothing was traced. */
+export function traceMeta(reports: Record<string, TraceCollectReport>): { sharedClock: boolean | null; perQuorum: Record<string, TraceCollectReport> } | undefined {
+  const all = Object.values(reports);
+  if (all.length === 0) return undefined;
+  const flags = all.map((r) => r.sharedClock);
+  const sharedClock = flags.includes(false) ? false : flags.includes(true) ? true : null;
+  return { sharedClock, perQuorum: reports };
+}

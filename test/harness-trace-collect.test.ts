@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseTraceCsv } from '../analysis/trace-csv.ts';
 import { TRACE_HEADER, monotonicUs, type ClientWriteTrace, type LeaderWriteTrace, type TraceDump } from '../contracts/trace.ts';
 import { createControl, type Control } from '../harness/control.ts';
-import { collectTraces, sameClock } from '../harness/trace-collect.ts';
+import { collectTraces, sameClock, traceMeta, type TraceCollectReport } from '../harness/trace-collect.ts';
 import { createFollower, type FollowerServer } from '../nodes/follower.ts';
 import { call } from './nodes-helpers.ts';
 
@@ -95,4 +95,11 @@ describe('collectTraces', () => {
     expect(sameClock(100, 100 - 999, 200)).toBe(true);
     expect(sameClock(100, 200 + 5000, 200)).toBe(false);
   });
+});
+
+test('traceMeta: absent without traces; false as soon as one step was on another clock', () => {
+  const r = (sharedClock: boolean | null) => ({ sharedClock }) as TraceCollectReport;
+  expect(traceMeta({})).toBeUndefined();
+  expect(traceMeta({ 1: r(true), 2: r(null) })!.sharedClock).toBe(true);
+  expect(traceMeta({ 1: r(true), 2: r(false) })!.sharedClock).toBe(false);
 });
