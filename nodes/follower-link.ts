@@ -1,5 +1,5 @@
 /**
- * The leader's view of one follower: its connection pools, its state (up / down / catching_up),
+ * The leader's view of one follower: its control connections, its state (up / down / catching_up),
  * a light /health probe, and catch-up by snapshot after an outage or a restart.
  *
  * State machine:
@@ -29,8 +29,6 @@ export interface FollowerLinkOptions {
   url: string;
   /** Bound on one replication or snapshot request (connect, headers, body), ms. */
   replicationTimeoutMs: number;
-  /** Keep-alive connections for live replication. */
-  connections: number;
   /** Bearer token sent on /replicate and /snapshot (optional). */
   token?: string;
   /** Bound on one /health probe, ms. */
@@ -63,11 +61,8 @@ export class ReplicationError extends Error {
 
 export class FollowerLink {
   readonly url: string;
-  /** Live /replicate traffic. */
-  readonly pool: Pool;
-  /** Probes and snapshots, so they never queue behind a backlog of live writes. */
+  /** Probes and snapshots (live replication has its own connections in the replication thread). */
   private readonly control: Pool;
-  readonly replicateHeaders: Record<string, string>;
   private readonly snapshotHeaders: Record<string, string>;
   private readonly opts: FollowerLinkOptions;
 
@@ -108,17 +103,8 @@ export class FollowerLink {
     this.opts = opts;
     this.url = opts.url;
     const t = opts.replicationTimeoutMs;
-    this.pool = new Pool(opts.url, {
-      connections: opts.connections,
-      pipelining: 1,
-      keepAliveTimeout: 10_000,
-      connectTimeout: t,
-      headersTimeout: t,
-      bodyTimeout: t,
-    });
     this.control = new Pool(opts.url, { connections: 2, pipelining: 1, keepAliveTimeout: 10_000, connectTimeout: t, headersTimeout: t, bodyTimeout: t });
-    this.replicateHeaders = { 'content-type': 'application/json', ...authHeaders(opts.token) };
-    this.snapshotHeaders = this.replicateHeaders;
+    this.snapshotHeaders = { 'content-type': 'application/json', ...authHeaders(opts.token) };
   }
 
   get catchingUp(): boolean {
@@ -321,12 +307,12 @@ export class FollowerLink {
     this.catchUpMsMax = 0;
   }
 
-  /** Stop probing and catching up; close the pools (bounded by `graceMs`). */
+  /** Stop probing and catching up; close the control pool (bounded by `graceMs`). */
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     this.epoch++;
     await Promise.all(
-      [this.pool, this.control].map((p) =>
+      [this.control].map((p) =>
         Promise.race([p.close().catch(() => {}), new Promise((r) => setTimeout(r, graceMs))]).then(() => p.destroy().catch(() => {})),
       ),
     );

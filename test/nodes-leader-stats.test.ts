@@ -39,7 +39,8 @@ describe('leader /stats, /stats/reset and /config', () => {
       expect(s).toMatchObject({ role: 'leader', quorum: 2, version: 30, writes: { ok: 30, failed: 0, rejected: 0 } });
       expect(Object.keys(s.acksAtResponse)).toEqual(['0', '1', '2', '3', '4', '5']);
       expect(s.acksAtResponse['2']).toBe(30);
-      expect(s.replication).toEqual({ pending: 0, sent: 150, acked: 150, failed: 0, skipped: 0 });
+      expect(s.replication).toMatchObject({ pending: 0, sent: 150, acked: 150, failed: 0, skipped: 0, thread: true });
+      expect(s.replication.engine).toMatchObject({ strategy: 'precise', entries: 150 });
       expect(s.availability).toEqual({ up: 5, catching_up: 0, down: 0, quorum: 2, writable: true });
       expect(s.followers).toHaveLength(5);
       for (const [i, f] of s.followers.entries()) {
@@ -102,7 +103,8 @@ describe('leader /stats, /stats/reset and /config', () => {
       expect(s.version).toBe(8);
       expect(s.writes).toEqual({ ok: 0, failed: 0, rejected: 0, unavailable: 0 });
       expect(Object.values(s.acksAtResponse).every((v) => v === 0)).toBe(true);
-      expect(s.replication).toEqual({ pending: 0, sent: 0, acked: 0, failed: 0, skipped: 0 });
+      expect(s.replication).toMatchObject({ pending: 0, sent: 0, acked: 0, failed: 0, skipped: 0, thread: true });
+      expect(s.replication.engine).toMatchObject({ requests: 0, entries: 0, batches: 0 });
       expect(s.delays).toMatchObject({ count: 0, early: 0, targetUs: { count: 0 }, realisedUs: { count: 0 }, errorUs: { count: 0 } });
       expect(s.followers[0]).toMatchObject({ acked: 0, ackedVersion: 8, lagVersions: 0, ackLatencyUs: { count: 0 } });
       expect((await call(`${url}/read?key=s3`)).body).toEqual({ key: 's3', value: 7, version: 8 });
