@@ -120,8 +120,7 @@ function record(value: unknown): Record<string, unknown> | null {
  * distribution to within the histogram's 0.1 % value resolution and 0.1 % probability steps.
  */
 export function realisedDelaySamples(meta: RunMeta, quorum: number): number[] | null {
-  const stats = record(record(meta.leaderStats)?.[String(quorum)]);
-  const encoded = record(stats?.delays)?.realisedHdr;
+  const encoded = meta.leaderStats[String(quorum)]?.delays?.realisedHdr;
   if (typeof encoded !== 'string' || encoded === '') return null;
   try {
     const h = decodeFromCompressedBase64(encoded, 32, false);

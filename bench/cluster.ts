@@ -7,17 +7,11 @@ import { createControl, type Control } from '../harness/control.ts';
 import { waitQuiescent } from '../harness/convergence.ts';
 import { processCpuS } from './common.ts';
 
-export type { SummaryJson } from '../nodes/stats.ts';
-import type { SummaryJson } from '../nodes/stats.ts';
+export type { SummaryJson } from '../contracts/stats.ts';
+import type { LeaderStatsBody } from '../contracts/stats.ts';
 
-/** The parts of the leader's GET /stats the benchmarks read (docs/contracts.md). */
-export interface LeaderStatsJson {
-  version: number;
-  writes: { ok: number; failed: number; rejected: number };
-  followers: Array<{ url: string; acked: number; ackLatencyUs: SummaryJson }>;
-  delays: { count: number; early: number; targetUs: SummaryJson; realisedUs: SummaryJson; errorUs: SummaryJson; realisedHdr: string };
-  writeLatencyUs: SummaryJson;
-}
+/** The leader's GET /stats (contracts/stats.ts). */
+export type LeaderStatsJson = LeaderStatsBody;
 
 export interface BenchCluster {
   cluster: RunningCluster;

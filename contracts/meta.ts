@@ -4,6 +4,8 @@
  * field changes meaning or goes away; adding a field does not need a bump (readers ignore what they do
  * not know). Runs written before schemaVersion existed read as version 1.
  */
+import type { LeaderStats } from './stats.ts';
+
 export const META_SCHEMA_VERSION = 2;
 
 export interface ToolInfo {
@@ -27,8 +29,8 @@ export interface RunMeta {
   cpu: { model: string | null; count: number };
   startedAt: string;
   endedAt: string;
-  /** The leader's /stats after each quorum step, by W. */
-  leaderStats: Record<string, unknown>;
+  /** The leader's /stats after each quorum step, by W (partial or absent for a foreign cluster). */
+  leaderStats: Record<string, LeaderStats>;
   /** Per-W details (faults, lost writes, availability, ...), by W. */
   quorums: Record<string, unknown>;
   /** Per-write tracing (issue 9): whether every node shared the harness's monotonic clock, and what was traced. */

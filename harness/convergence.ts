@@ -5,17 +5,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Control } from './control.ts';
+import type { LeaderStats } from '../contracts/stats.ts';
 
-export interface LeaderStats {
-  replication?: { pending?: number };
-  /** Follower states (nodes with failure handling): quiescent also needs every follower up. */
-  availability?: { down?: number; catching_up?: number };
-  delays?: {
-    errorUs?: { p50?: number; p99?: number };
-    realisedUs?: { mean?: number };
-  };
-  [key: string]: unknown;
-}
+export type { LeaderStats } from '../contracts/stats.ts';
 
 export type DataDump = Record<string, { value: unknown; version: number }>;
 

@@ -10,7 +10,7 @@ import { SHARED_SLOTS } from './client.ts';
 import { createClientPool, type ClientPool } from './client-pool.ts';
 import { acquireCluster, type ClusterTarget, type StartCluster } from './cluster-target.ts';
 import { createControl, type Control } from './control.ts';
-import { checkConvergenceWithData, waitQuiescent } from './convergence.ts';
+import { checkConvergenceWithData, type LeaderStats, waitQuiescent } from './convergence.ts';
 import { createFaultSchedule, type FaultReport, type FaultSchedule } from './fault-schedule.ts';
 import { buildMeta } from './meta.ts';
 import { checkNothingLost, mergeAcked } from './nothing-lost.ts';
@@ -85,7 +85,7 @@ async function runQuorum(
   pool: ClientPool,
   rootControl: Control,
   hooks: ExperimentHooks,
-  leaderStats: Record<string, unknown>,
+  leaderStats: Record<string, LeaderStats>,
   clusters: Record<string, unknown>,
   traces: Record<string, TraceCollectReport>,
 ): Promise<QuorumResult> {
@@ -262,7 +262,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   const started = performance.now();
   const startedAt = new Date();
   const results: QuorumResult[] = [];
-  const leaderStats: Record<string, unknown> = {};
+  const leaderStats: Record<string, LeaderStats> = {};
   const clusters: Record<string, unknown> = {};
   const traces: Record<string, TraceCollectReport> = {};
   let pool: ClientPool | null = null;

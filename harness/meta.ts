@@ -1,6 +1,7 @@
 /** meta.json (shape in contracts/meta.ts): how a run was produced (tool, options, clusters, machine, times). */
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { META_SCHEMA_VERSION, type RunMeta } from '../contracts/meta.ts';
+import type { LeaderStats } from '../contracts/stats.ts';
 import { toolInfo } from '../lib/tool-info.ts';
 import type { ExperimentOptions } from './options.ts';
 
@@ -11,7 +12,7 @@ export interface MetaInput {
   cluster: Record<string, unknown>;
   startedAt: Date;
   endedAt: Date;
-  leaderStats: Record<string, unknown>;
+  leaderStats: Record<string, LeaderStats>;
   quorums: Record<string, unknown>;
   /** Per-write tracing (absent when nothing was traced). */
   trace?: RunMeta['trace'];

@@ -4,14 +4,9 @@
  */
 import * as hdr from 'hdr-histogram-js';
 
-/** `{ count, mean, p50, p99, max }` in µs, as in docs/contracts.md. */
-export interface SummaryJson {
-  count: number;
-  mean: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
+import type { SummaryJson } from '../contracts/stats.ts';
+
+export type { SummaryJson };
 
 export interface LatencySummary {
   /** Record one value in µs (negative values count as 0 in the histogram, exactly in the mean). */
