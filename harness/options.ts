@@ -125,8 +125,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Minimum injected replication delay (MIN_DELAY of the launched clusters)' },
   { key: 'maxDelay', flag: 'max-delay', type: 'string', unit: 'duration', defaultText: '1ms', group: 'Cluster',
     describe: 'Maximum injected replication delay (MAX_DELAY)' },
-  { key: 'leaderPriority', flag: 'leader-priority', type: 'string', unit: 'auto | realtime | normal', defaultText: 'normal', group: 'Cluster',
-    describe: 'Priority of each local leader process: realtime runs it under SCHED_FIFO (chrt -f 1) so injected delays stay precise while clients and followers keep both cores busy, but slows everything else on a 2-core machine; auto = realtime when permitted (root or CAP_SYS_NICE); the applied one is in meta.json' },
+  { key: 'leaderPriority', flag: 'leader-priority', type: 'string', unit: 'auto | realtime | normal', defaultText: 'auto', group: 'Cluster',
+    describe: "Priority of each local leader's replication thread (LEADER_PRIORITY): auto = SCHED_FIFO for that thread alone when permitted (root or CAP_SYS_NICE), so injected delays stay precise while clients and followers keep both cores busy; realtime = required; normal = never. Processes stay at normal priority; the applied one is in meta.json" },
   { key: 'quorumTimeout', flag: 'quorum-timeout', type: 'string', unit: 'duration', defaultText: '2s', group: 'Cluster',
     describe: 'How long the leader waits for W acks before answering 503 (QUORUM_TIMEOUT)' },
   { key: 'requestTimeout', flag: 'request-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Load model',
@@ -335,7 +335,7 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
     }
   }
 
-  const leaderPriority = isAbsent(input.leaderPriority) ? 'normal' : String(input.leaderPriority);
+  const leaderPriority = isAbsent(input.leaderPriority) ? 'auto' : String(input.leaderPriority);
   if (leaderPriority !== 'auto' && leaderPriority !== 'realtime' && leaderPriority !== 'normal') {
     throw new OptionError('leader-priority', `must be auto, realtime or normal, got ${JSON.stringify(leaderPriority)}`);
   }

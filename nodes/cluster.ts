@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
-import { DEFAULT_LEADER_PRIORITY, LEADER_PRIORITIES, resolvePriority, withPriority, type AppliedPriority, type LeaderPriority } from './priority.ts';
+import { DEFAULT_LEADER_PRIORITY, LEADER_PRIORITIES, resolvePriority, type AppliedPriority, type LeaderPriority } from './priority.ts';
 import { TokenError, validateToken } from './auth.ts';
 import { waitFollowerCaughtUp } from './cluster-admin.ts';
 import {
@@ -43,6 +43,7 @@ export const NODE_ENV_NAMES = [
   'REPLICATION_TIMEOUT',
   'DELAY_SEED',
   'SCHEDULER',
+  'LEADER_PRIORITY',
   'LEADER_URL',
   'REPLICATION_TOKEN',
 ] as const;
@@ -86,9 +87,10 @@ export interface ClusterOptions {
   followerPorts?: number[];
   scheduler?: SchedulerStrategy;
   /**
-   * Scheduling priority of the leader process: 'normal' (default); 'realtime' runs it under
-   * SCHED_FIFO (`chrt -f 1`, QL_ERR_REALTIME if not permitted); 'auto' = realtime when permitted.
-   * See nodes/priority.ts for the trade-off.
+   * Priority of the leader's replication thread (LEADER_PRIORITY): 'auto' (default) = SCHED_FIFO
+   * for that thread alone when permitted; 'realtime' requires it (QL_ERR_REALTIME if not
+   * permitted); 'normal' never. The processes themselves always run at normal priority.
+   * See nodes/priority.ts.
    */
   leaderPriority?: LeaderPriority;
   /**
@@ -136,7 +138,7 @@ export interface RunningCluster {
   onUnexpectedExit(listener: (exit: NodeExit) => void): void;
   /** The REPLICATION_TOKEN every node got, if any: send it as `Authorization: Bearer` to admin endpoints. */
   replicationToken?: string;
-  /** The priority the leader runs with ('realtime' = SCHED_FIFO 1), for the run's metadata. */
+  /** The priority the leader's replication thread gets ('realtime' = SCHED_FIFO 1; its /stats `replication.priority` confirms), for the run's metadata. */
   leaderPriority: AppliedPriority;
   /**
    * Fault injection (for the harness's fault schedule). Operations on one node run one at a time,
@@ -299,9 +301,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     env: Record<string, string>,
     readyBy = deadline,
   ): { child: Child; ready: Promise<number> } {
-    const cmd = withPriority(role === 'leader' ? leaderPriority : 'normal', process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY]);
-    const proc = spawn(cmd.file, cmd.args, {
-      env: { ...baseEnv, ...env, ROLE: role, HOST: host },
+    const proc = spawn(process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY], {
+      env: { ...baseEnv, ...env, ROLE: role, HOST: host, ...(role === 'leader' ? { LEADER_PRIORITY: wantedPriority } : {}) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
       // nodes itself (otherwise their exits could race its handler and look like crashes).

@@ -4,6 +4,7 @@
  */
 import { DurationError, parseDurationMs } from '../lib/duration.ts';
 import { TokenError, validateToken } from './auth.ts';
+import { DEFAULT_LEADER_PRIORITY, LEADER_PRIORITIES, type LeaderPriority } from './priority.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 
 export type Role = 'leader' | 'follower';
@@ -43,6 +44,8 @@ export interface LeaderEnvConfig {
   replicationTimeoutMs: number;
   delaySeed?: number;
   scheduler: SchedulerStrategy;
+  /** LEADER_PRIORITY: priority of the leader's replication thread (nodes/priority.ts). */
+  leaderPriority: LeaderPriority;
   /** REPLICATION_TOKEN: sent to followers, required on PUT /config and POST /stats/reset. */
   replicationToken?: string;
 }
@@ -126,6 +129,11 @@ export function validateDelays(minDelayMs: number, maxDelayMs: number): void {
   }
 }
 
+export function parseLeaderPriority(input: string, option = 'LEADER_PRIORITY'): LeaderPriority {
+  if ((LEADER_PRIORITIES as readonly string[]).includes(input)) return input as LeaderPriority;
+  throw new ConfigError(option, `must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(input)}`);
+}
+
 export function parseScheduler(input: string, option = 'SCHEDULER'): SchedulerStrategy {
   if (input === 'precise' || input === 'timeout') return input;
   throw new ConfigError(option, `must be "precise" or "timeout", got ${JSON.stringify(input)}`);
@@ -199,6 +207,7 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
   validateDelays(minDelayMs, maxDelayMs);
   const seedRaw = opt(env, 'DELAY_SEED');
   const schedRaw = opt(env, 'SCHEDULER');
+  const priorityRaw = opt(env, 'LEADER_PRIORITY');
   return {
     role: 'leader',
     port,
@@ -211,6 +220,7 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
     replicationTimeoutMs: positiveDuration(env, 'REPLICATION_TIMEOUT', DEFAULT_REPLICATION_TIMEOUT_MS),
     ...(seedRaw === undefined ? {} : { delaySeed: parseSeed(seedRaw) }),
     scheduler: schedRaw === undefined ? DEFAULT_SCHEDULER : parseScheduler(schedRaw),
+    leaderPriority: priorityRaw === undefined ? DEFAULT_LEADER_PRIORITY : parseLeaderPriority(priorityRaw),
     ...parseTokenEnv(env),
   };
 }

@@ -47,6 +47,7 @@ const node: NodeServer =
         replicationTimeoutMs: config.replicationTimeoutMs,
         delaySeed: config.delaySeed,
         scheduler: config.scheduler,
+        priority: config.leaderPriority,
         replicationToken: config.replicationToken,
       })
     : (await import('./follower.ts')).createFollower({

@@ -29,7 +29,14 @@ describe('parseNodeEnv: accepted forms', () => {
       quorumTimeoutMs: 2000,
       replicationTimeoutMs: 5000,
       scheduler: 'precise',
+      leaderPriority: 'auto',
     });
+  });
+
+  test('LEADER_PRIORITY: auto, realtime or normal', () => {
+    expect(leader({ LEADER_PRIORITY: 'normal' }).leaderPriority).toBe('normal');
+    expect(leader({ LEADER_PRIORITY: 'realtime' }).leaderPriority).toBe('realtime');
+    expect(() => leader({ LEADER_PRIORITY: 'high' })).toThrow(/^LEADER_PRIORITY: must be one of auto, realtime, normal/);
   });
 
   test('REPLICATION_TOKEN: taken as given for both roles; unset or empty means none; spaces are refused', () => {
