@@ -66,7 +66,7 @@ async function loopRun(url: string, connections: number, durationS: number): Pro
   const conns = createConnections(url, connections, { timeoutMs: 10_000 });
   const once = async (i: number): Promise<boolean> => {
     const r = await readKey(conns[i]!, KEY, 10_000);
-    return r.ok && r.version > 0;
+    return r.ok && (r.version ?? 0) > 0;
   };
   const hist = createHistogram();
   let requests = 0;

@@ -10,6 +10,18 @@ import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from 
 import { formatProgressLine, formatSummaryTable } from './summary.ts';
 import { describeError } from '../contracts/errors.ts';
 
+/** Which keys differ, per follower, and whether they already differed before the load. */
+function convergenceDetail(c: { differingKeys?: string[][]; preRunDifferingKeys?: string[][]; quiescent: boolean }): string {
+  const parts = (c.differingKeys ?? []).flatMap((keys, i) => {
+    if (keys.length === 0) return [];
+    const before = new Set(c.preRunDifferingKeys?.[i] ?? []);
+    const old = keys.filter((k) => before.has(k));
+    return [`follower${i + 1}: ${keys.join(', ')}${old.length > 0 ? ` (${old.length === keys.length ? 'all' : old.join(', ')} already differed before the run)` : ''}`];
+  });
+  if (parts.length === 0) return c.quiescent ? '' : ' (replication still pending at the deadline)';
+  return ` (${parts.join('; ')})`;
+}
+
 function fail(message: string, code: number): never {
   process.stderr.write(`experiment: ${message}\n`);
   process.exit(code);
@@ -171,8 +183,8 @@ async function main(): Promise<void> {
     fail(`ACKNOWLEDGED WRITES LOST for ${bad.join('; ')}: nodes do not hold writes that clients got a 200 for (see lost_writes in summary.csv, lostWrites in meta.json)`, 1);
   }
   if (!result.converged) {
-    const bad = result.results.filter((r) => !r.convergence.converged).map((r) => `W=${r.quorum}`);
-    fail(`REPLICAS DID NOT CONVERGE for ${bad.join(', ')}: followers still differ from the leader after the run (see mismatched_keys in summary.csv)`, 1);
+    const bad = result.results.filter((r) => !r.convergence.converged).map((r) => `W=${r.quorum}${convergenceDetail(r.convergence)}`);
+    fail(`REPLICAS DID NOT CONVERGE for ${bad.join('; ')}: followers still differ from the leader after the run (see mismatched_keys in summary.csv)`, 1);
   }
   process.exit(0);
 }

@@ -20,7 +20,8 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Client, Pool } from 'undici';
 import { closeAll, createConnections } from './fast-client.ts';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
-import { createPool, postWrite, readKey, type ErrorKind } from './http.ts';
+import { createPool, postWrite, readKey, type ErrorKind, type ReadOutcome } from './http.ts';
+import { createValueVersions, planVersion } from './value-versions.ts';
 import { clientIndices, planWrite, type Phase, type PlannedWrite, type WorkloadConfig } from './workload.ts';
 
 /** Int32 slots of ClientTask.shared. */
@@ -106,6 +107,8 @@ export interface ClientResult {
   acked: AckedEntry[];
   /** Writes (warm-up and measured) whose outcome is unknown: they may or may not have been applied. */
   unknownOutcome: number;
+  /** Read answers the harness could not interpret (counted as replica read errors), with the first as an example. */
+  uninterpretable: { count: number; example: string | null };
 }
 
 export interface Message {
@@ -169,6 +172,8 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   // per key stands for all acked writes to that key.
   const acked = new Map<string, { version: number; value: string }>();
   let unknownOutcome = 0;
+  const uninterpretable: ClientResult['uninterpretable'] = { count: 0, example: null };
+  const valueVersionOf = createValueVersions({ workload: task.workload, warmup: task.warmup, writes: task.writes });
   let ok = 0;
   let incompleteReadbacks = 0;
   let readbackSeq = 0;
@@ -186,9 +191,25 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   };
   port?.on('message', onMessage);
 
-  const read = async (node: number, slot: number, key: string): Promise<ReadReply> => {
+  const misread = (example: string): -1 => {
+    if (uninterpretable.count++ === 0) uninterpretable.example = example;
+    return -1;
+  };
+  /**
+   * The version a read shows, -1 when it failed or cannot be interpreted. `byValue`: the write had no
+   * version in its reply, so the value read tells which write the replica holds (value-versions.ts).
+   */
+  const versionOf = (r: ReadOutcome, key: string, byValue: boolean): number => {
+    if (!r.ok) return r.unparsed === undefined ? -1 : misread(`GET /read?key=${key} answered 200 with ${JSON.stringify(r.unparsed)}`);
+    if (r.version === 0) return 0;
+    if (!byValue) return r.version ?? misread(`GET /read?key=${key} answered without a version, though writes carry one`);
+    const v = valueVersionOf(key, r.value);
+    return v ?? misread(`GET /read?key=${key} answered value ${JSON.stringify(r.value).slice(0, 80)}, which no write of this step wrote`);
+  };
+  const read = async (node: number, slot: number, key: string, byValue: boolean): Promise<ReadReply> => {
     const r = await readKey(conns[node]![slot]!, key, task.requestTimeoutMs);
-    return { ok: r.ok, version: r.ok ? r.version : -1, replyAt: performance.now() };
+    const version = versionOf(r, key, byValue);
+    return { ok: version >= 0, version, replyAt: performance.now() };
   };
 
   // Visibility probes get their own pools: rounds overlap in flight and must not queue behind each other.
@@ -203,7 +224,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
    * push every later round far past its nominal offset). Round 0 is the read-back itself. A follower's
    * version never decreases, so the write is fully visible from round max_k(first fresh round of k) on.
    */
-  const probe = async (key: string, version: number, ackAt: number, round0At: number, round0: Promise<ReadReply[]>): Promise<void> => {
+  const probe = async (key: string, version: number, byValue: boolean, ackAt: number, round0At: number, round0: Promise<ReadReply[]>): Promise<void> => {
     const firstFresh = task.followerUrls.map(() => Infinity);
     let visibleFrom = Infinity;
     const note = (follower: number, round: number, r: ReadReply): void => {
@@ -223,8 +244,8 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       rounds.push(
         Promise.all(
           targets.map(async (k) => {
-            const r = await readKey(probePools[k]!, key, task.requestTimeoutMs);
-            note(k, j, { ok: r.ok, version: r.ok ? r.version : -1, replyAt: performance.now() });
+            const v = versionOf(await readKey(probePools[k]!, key, task.requestTimeoutMs), key, byValue);
+            note(k, j, { ok: v >= 0, version: v, replyAt: performance.now() });
           }),
         ).then(() => undefined),
       );
@@ -235,7 +256,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   };
 
   /** Read-back and visibility probes of one acked write. */
-  const afterAck = async (slot: number, plan: PlannedWrite, version: number, ackAt: number, measured: boolean): Promise<void> => {
+  const afterAck = async (slot: number, plan: PlannedWrite, version: number, byValue: boolean, ackAt: number, measured: boolean): Promise<void> => {
     const probeVisibility = measured && plan.visibility && offsets.length > 0;
     if (!plan.readback && !probeVisibility) return;
     const sentAt = performance.now();
@@ -245,10 +266,10 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
     const reads = new Array<Promise<ReadReply>>(nodeUrls.length);
     for (let i = 0; i < nodeUrls.length; i++) {
       const node = (first + i) % nodeUrls.length;
-      reads[node] = read(node, slot, plan.key);
+      reads[node] = read(node, slot, plan.key, byValue);
     }
     const readback = Promise.all(reads);
-    const probing = probeVisibility ? probe(plan.key, version, ackAt, sentAt, readback) : null;
+    const probing = probeVisibility ? probe(plan.key, version, byValue, ackAt, sentAt, readback) : null;
     const replies = await readback;
     if (measured && plan.readback) {
       let staleFollowers = 0;
@@ -299,10 +320,12 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       lastAt = ackAt;
       if (outcome.ok) {
         okCount++;
+        const byValue = outcome.version === null;
+        const version = outcome.version ?? planVersion(task, phase, index);
         const prev = acked.get(plan.key);
-        if (prev === undefined) acked.set(plan.key, { version: outcome.version, value: plan.value });
-        else if (prev.version < outcome.version) {
-          prev.version = outcome.version;
+        if (prev === undefined) acked.set(plan.key, { version, value: plan.value });
+        else if (prev.version < version) {
+          prev.version = version;
           prev.value = plan.value;
         }
         if (measured) {
@@ -314,7 +337,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
             faultOk++;
           }
         }
-        await afterAck(slot, plan, outcome.version, ackAt, measured);
+        await afterAck(slot, plan, version, byValue, ackAt, measured);
       } else {
         errCount++;
         if (outcome.unknown) unknownOutcome++;
@@ -381,6 +404,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       faultWindow: { ok: faultOk, errors: faultErrors, latency: encodeHistogram(faultLatency) },
       acked: [...acked].map(([key, e]): AckedEntry => [key, e.version, e.value]),
       unknownOutcome,
+      uninterpretable,
     };
   } finally {
     if (progressTimer) clearInterval(progressTimer);

@@ -10,7 +10,8 @@ import { SHARED_SLOTS } from './client.ts';
 import { createClientPool, type ClientPool } from './client-pool.ts';
 import { acquireCluster, type ClusterTarget, type StartCluster } from './cluster-target.ts';
 import { createControl, type Control } from './control.ts';
-import { checkConvergenceWithData, type LeaderStats, waitQuiescent } from './convergence.ts';
+import { isAbsent } from './capabilities.ts';
+import { checkConvergenceWithData, differingKeys, readDumps, type LeaderStats, waitQuiescent } from './convergence.ts';
 import { createFaultSchedule, type FaultReport, type FaultSchedule } from './fault-schedule.ts';
 import { buildMeta } from './meta.ts';
 import { checkNothingLost, mergeAcked } from './nothing-lost.ts';
@@ -19,10 +20,11 @@ import { writeRunFolder } from './output.ts';
 import { preflight } from './preflight.ts';
 import { mergeResults, visibilityOffsets, type PhaseTimes, type QuorumResult } from './results.ts';
 import type { ProgressView } from './summary.ts';
-import { faultSeedFor } from './workload.ts';
+import { faultSeedFor, type WorkloadConfig } from './workload.ts';
 import { collectTraces, traceMeta, type TraceCollectReport } from './trace-collect.ts';
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
+import { createValueVersions, type ValueVersionOf } from './value-versions.ts';
 
 /** A fault schedule was asked for but the launcher cannot kill or pause nodes. */
 export class FaultSupportError extends QuorumLabError {
@@ -79,6 +81,39 @@ async function runAnalysis(dir: string): Promise<AnalysisOutcome> {
   }
 }
 
+/**
+ * External clusters, before the load: name the keys where a follower already differs from the
+ * leader, so a divergence left by an earlier experiment is not blamed on this run.
+ */
+async function preRunDifferences(target: ClusterTarget, valueVersionOf: ValueVersionOf, hooks: ExperimentHooks): Promise<string[][]> {
+  const [leader, ...followers] = await readDumps(target.control, [target.leaderUrl, ...target.followerUrls], valueVersionOf);
+  const keys = followers.map((f) => differingKeys(leader!, f));
+  const named = keys.flatMap((k, i) => (k.length > 0 ? [`${target.followerNames[i]} (${k.join(', ')})`] : []));
+  if (named.length > 0) {
+    hooks.onWarning?.(`W=${target.quorum}: before the load, replicas already differ from the leader: ${named.join('; ')}; this predates the run`);
+  }
+  return keys;
+}
+
+/** POST /stats/reset on every node that has it (seed-API clusters do not). */
+async function resetStats(target: ClusterTarget): Promise<void> {
+  await Promise.all(
+    [target.leaderUrl, ...target.followerUrls].map((u) =>
+      target.control.sendJson('POST', u, '/stats/reset').catch((err: unknown) => {
+        if (!isAbsent(err)) throw err;
+      }),
+    ),
+  );
+}
+
+/** Read answers the workers could not interpret: counted as read errors, said once with an example. */
+function noteUninterpretable(quorum: number, results: { uninterpretable: { count: number; example: string | null } }[], hooks: ExperimentHooks) {
+  const count = results.reduce((a, r) => a + r.uninterpretable.count, 0);
+  const example = results.find((r) => r.uninterpretable.example !== null)?.uninterpretable.example ?? null;
+  if (count > 0) hooks.onWarning?.(`W=${quorum}: ${count} read answers could not be interpreted (counted as read errors), e.g. ${example}`);
+  return { count, example };
+}
+
 async function runQuorum(
   options: ExperimentOptions,
   quorum: number,
@@ -94,11 +129,23 @@ async function runQuorum(
   const startAt = performance.now();
   const target = await acquireCluster(options, quorum, rootControl, hooks.startCluster);
   const control = target.control;
+  const workload: WorkloadConfig = {
+    seed: options.seed,
+    keys: options.keys,
+    valueBytes: options.valueBytes,
+    readback: options.readback,
+    visibility: options.visibility,
+  };
+  const valueVersionOf = createValueVersions({ workload, warmup: options.warmup, writes: options.writes });
   // Where the wall time goes, per quorum (meta.json); stopS is filled in once the cluster is down.
   const phases: PhaseTimes = { clusterStartS: (performance.now() - startAt) / 1000, warmupS: 0, measureS: 0, healS: 0, convergenceS: 0, stopS: 0 };
   let schedule: FaultSchedule | null = null;
   try {
-    clusters[String(quorum)] = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls, pids: target.pids };
+    const clusterMeta: Record<string, unknown> = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls, pids: target.pids };
+    clusters[String(quorum)] = clusterMeta;
+    const missing = 'missing' in target.config ? target.config.missing : [];
+    if (missing.length > 0 && quorum === options.quorums[0]) hooks.onWarning?.(`this cluster gives no ${missing.join('; no ')}`);
+    const preRun = target.mode === 'external' ? await preRunDifferences(target, valueVersionOf, hooks) : null;
     let shared: SharedArrayBuffer | null = null;
     if (options.faults.length > 0) {
       if (!target.faultOps) throw new FaultSupportError('--fault needs a launcher that can kill, pause and restart followers (nodes/cluster.ts)');
@@ -124,13 +171,7 @@ async function runQuorum(
         totalClients: options.clients,
         leaderUrl: target.leaderUrl,
         followerUrls: target.followerUrls,
-        workload: {
-          seed: options.seed,
-          keys: options.keys,
-          valueBytes: options.valueBytes,
-          readback: options.readback,
-          visibility: options.visibility,
-        },
+        workload,
         writes: options.writes,
         warmup: options.warmup,
         rate: options.rate,
@@ -145,13 +186,15 @@ async function runQuorum(
         onGo: () => schedule?.start(),
         onWarmed: async () => {
           // Let the warm-up's replication finish so none of it lands in the measured stats.
-          const warm = await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
-          if (!warm.quiescent) {
-            hooks.onWarning?.(
-              `W=${quorum}: replication was still pending ${warm.waitedMs} ms after the warm-up; the leader's delay statistics may include warm-up writes`,
-            );
+          if (target.capabilities.stats) {
+            const warm = await waitQuiescent(control, target.leaderUrl, options.convergenceTimeoutMs);
+            if (!warm.quiescent) {
+              hooks.onWarning?.(
+                `W=${quorum}: replication was still pending ${warm.waitedMs} ms after the warm-up; the leader's delay statistics may include warm-up writes`,
+              );
+            }
           }
-          await Promise.all([target.leaderUrl, ...target.followerUrls].map((u) => control.sendJson('POST', u, '/stats/reset')));
+          await resetStats(target);
           goAt = performance.now();
           phases.warmupS = (goAt - warmupAt) / 1000;
           goCpu = process.cpuUsage();
@@ -185,7 +228,12 @@ async function runQuorum(
     }
     hooks.onProgress?.({ quorum, phase: 'converging', done: options.writes, total: options.writes, elapsedMs: performance.now() - goAt });
     const convergeAt = performance.now();
-    const { convergence, dumps } = await checkConvergenceWithData(control, target.leaderUrl, target.followerUrls, options.convergenceTimeoutMs);
+    const { convergence, dumps } = await checkConvergenceWithData(control, target.leaderUrl, target.followerUrls, options.convergenceTimeoutMs, {
+      stats: target.capabilities.stats,
+      valueVersionOf,
+    });
+    if (preRun) convergence.preRunDifferingKeys = preRun;
+    clusterMeta.uninterpretableReads = noteUninterpretable(quorum, results, hooks);
     phases.convergenceS = (performance.now() - convergeAt) / 1000;
     leaderStats[String(quorum)] = convergence.leaderStats;
     const lostWrites = checkNothingLost(
@@ -246,6 +294,8 @@ function quorumMeta(r: QuorumResult): Record<string, unknown> {
       waitedMs: r.convergence.waitedMs,
       mismatchedKeysPerFollower: r.convergence.mismatchedKeys,
       leaderKeys: r.convergence.leaderKeys,
+      differingKeysPerFollower: r.convergence.differingKeys,
+      ...(r.convergence.preRunDifferingKeys ? { preRunDifferingKeysPerFollower: r.convergence.preRunDifferingKeys } : {}),
     },
     availability: r.availability,
     faults: r.faults,

@@ -41,9 +41,15 @@ export function classifyThrown(err: unknown): ErrorKind {
  * timeout, a lost connection, another 5xx). A fail-fast 503 `insufficient_followers` and 4xx
  * answers are known not to have been applied.
  */
-export type WriteOutcome = { ok: true; version: number } | { ok: false; kind: ErrorKind; status?: number; unknown: boolean };
+export type WriteOutcome =
+  | { ok: true; version: number | null }
+  | { ok: false; kind: ErrorKind; status?: number; unknown: boolean };
 
-/** POST /write to the leader. A 503 quorum_not_reached is its own error kind. */
+/**
+ * POST /write to the leader. A 503 quorum_not_reached is its own error kind. Any 2xx is an
+ * acknowledgement; `version` is null when the cluster does not report one (the seed's
+ * `{"status": "success"}`): the caller then tells versions apart by value (value-versions.ts).
+ */
 export async function postWrite(dispatcher: Dispatcher, key: string, value: string, timeoutMs: number): Promise<WriteOutcome> {
   let res: FastReply;
   try {
@@ -53,15 +59,14 @@ export async function postWrite(dispatcher: Dispatcher, key: string, value: stri
     return { ok: false, kind: classifyThrown(err), unknown: (err as { code?: unknown } | null)?.code !== 'ECONNREFUSED' };
   }
   const text = res.text;
-  if (res.status === 200) {
+  if (res.status >= 200 && res.status < 300) {
     let version: unknown;
     try {
       version = (JSON.parse(text) as { version?: unknown } | null)?.version;
     } catch {
       version = undefined;
     }
-    if (typeof version === 'number') return { ok: true, version };
-    return { ok: false, kind: 'http', status: res.status, unknown: true };
+    return { ok: true, version: typeof version === 'number' ? version : null };
   }
   if (res.status === 503) {
     type QuorumError = { error?: unknown; reason?: unknown };
@@ -79,8 +84,30 @@ export async function postWrite(dispatcher: Dispatcher, key: string, value: stri
   return { ok: false, kind: 'http', status: res.status, unknown: res.status >= 500 };
 }
 
-/** version 0 = key not found (404). */
-export type ReadOutcome = { ok: true; version: number } | { ok: false; kind: ErrorKind; status?: number };
+/**
+ * A read's answer. version 0 = key not found (404). `version` is null when the body has a value but
+ * no version (seed-API clusters); `unparsed` holds the start of a 200 body the harness could not read.
+ */
+export type ReadOutcome =
+  | { ok: true; version: number | null; value?: unknown }
+  | { ok: false; kind: ErrorKind; status?: number; unparsed?: string };
+
+/** Read a 200 body of GET /read: `{value, version}`, `{key, value, ...}` (extra fields are fine) or `{<key>: value}`. */
+export function parseReadBody(text: string, key: string): ReadOutcome {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ok: false, kind: 'http', status: 200, unparsed: text.slice(0, 200) };
+  }
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    const o = body as Record<string, unknown>;
+    if (typeof o.version === 'number') return { ok: true, version: o.version, value: o.value };
+    if ('value' in o) return o.value === null ? { ok: true, version: 0 } : { ok: true, version: null, value: o.value };
+    if (key in o) return { ok: true, version: null, value: o[key] };
+  }
+  return { ok: false, kind: 'http', status: 200, unparsed: text.slice(0, 200) };
+}
 
 /** GET /read?key=K from any node. */
 export async function readKey(dispatcher: Dispatcher, key: string, timeoutMs: number): Promise<ReadOutcome> {
@@ -92,11 +119,5 @@ export async function readKey(dispatcher: Dispatcher, key: string, timeoutMs: nu
   }
   if (res.status === 404) return { ok: true, version: 0 };
   if (res.status !== 200) return { ok: false, kind: 'http', status: res.status };
-  let version: unknown;
-  try {
-    version = (JSON.parse(res.text) as { version?: unknown } | null)?.version;
-  } catch {
-    version = undefined;
-  }
-  return typeof version === 'number' ? { ok: true, version } : { ok: false, kind: 'http', status: 200 };
+  return parseReadBody(res.text, key);
 }

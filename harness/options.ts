@@ -42,6 +42,9 @@ export interface ExperimentInput {
   fault?: string | string[];
   replicationToken?: string;
   leaderPriority?: string;
+  clusterCmd?: string;
+  clusterStopCmd?: string;
+  clusterReadyTimeout?: string | number;
 }
 
 /** Validated options with every default applied; recorded verbatim in meta.json. */
@@ -78,6 +81,17 @@ export interface ExperimentOptions {
   replicationToken: string | null;
   /** Scheduling priority of local leaders: auto (SCHED_FIFO when permitted), realtime (required) or normal. */
   leaderPriority: 'auto' | 'realtime' | 'normal';
+  /** External mode: shell command run before each quorum step ({W}, {LEADER_PORT}, {FOLLOWER_PORTS} substituted); null = none. */
+  clusterCmd: string | null;
+  /** Run after each quorum step (same placeholders); null = none. */
+  clusterStopCmd: string | null;
+  /** How long to wait for every node's GET /health after --cluster-cmd. */
+  clusterReadyTimeoutMs: number;
+  /**
+   * External mode: which of --min-delay, --max-delay, --quorum-timeout the user gave (they must
+   * match what the cluster reports, or the run is refused); empty for a local cluster.
+   */
+  externalSettings: ('minDelayMs' | 'maxDelayMs' | 'quorumTimeoutMs')[];
 }
 
 export type OptionKey = keyof ExperimentInput;
@@ -122,7 +136,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'visibilityMax', flag: 'visibility-max', type: 'string', unit: 'duration', defaultText: '20ms', group: 'Measurements',
     describe: 'Largest probe offset of --visibility; writes not visible by then count as not visible' },
   { key: 'minDelay', flag: 'min-delay', type: 'string', unit: 'duration (100us, 0.1ms, 0.0001s; bare = ms)', defaultText: '0.1ms', group: 'Cluster',
-    describe: 'Minimum injected replication delay (MIN_DELAY of the launched clusters)' },
+    describe: 'Minimum injected replication delay (MIN_DELAY of the launched clusters; with --leader it must be what the cluster reports, else refused)' },
   { key: 'maxDelay', flag: 'max-delay', type: 'string', unit: 'duration', defaultText: '1ms', group: 'Cluster',
     describe: 'Maximum injected replication delay (MAX_DELAY)' },
   { key: 'leaderPriority', flag: 'leader-priority', type: 'string', unit: 'auto | realtime | normal', defaultText: 'auto', group: 'Cluster',
@@ -136,7 +150,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'out', flag: 'out', type: 'string', unit: 'directory', defaultText: 'data/runs/<UTC timestamp>', group: 'Output',
     describe: 'Run folder for the CSVs, .hgrm files and meta.json' },
   { key: 'leader', flag: 'leader', type: 'string', unit: 'URL', defaultText: 'none: local cluster', group: 'Cluster',
-    describe: 'Use a running cluster instead of launching one; its quorum is changed with PUT /config {writeQuorum}' },
+    describe: 'Use a running cluster instead of launching one: ours (W switched with PUT /config) or any seed-API cluster (one W, or --cluster-cmd per W)' },
   { key: 'followers', flag: 'followers', type: 'string', unit: 'comma list of URLs', defaultText: 'none', group: 'Cluster',
     describe: 'Follower URLs of the external cluster (with --leader)' },
   { key: 'basePort', flag: 'base-port', type: 'string', unit: 'TCP port', defaultText: '0 (ephemeral)', group: 'Cluster',
@@ -145,6 +159,12 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Fault during each quorum\'s measured load, e.g. kill:follower2@2s, restart:follower2@5s, pause:follower1@1s-3s, kill:2@30% (2 seeded-random followers at 30% of the writes); healed afterwards (local cluster only)' },
   { key: 'replicationToken', flag: 'replication-token', type: 'string', unit: 'string', defaultText: '$REPLICATION_TOKEN, else none', group: 'Cluster',
     describe: 'Token of a cluster started with REPLICATION_TOKEN, sent as Authorization: Bearer on PUT /config and POST /stats/reset; local clusters are started with it (never written to meta.json)' },
+  { key: 'clusterCmd', flag: 'cluster-cmd', type: 'string', unit: 'shell command', defaultText: 'none', group: 'Cluster',
+    describe: 'With --leader: run before each quorum step to start the cluster at that W ({W}, {LEADER_PORT}, {FOLLOWER_PORTS} are substituted), then wait for every node\'s /health; e.g. \'WRITE_QUORUM={W} docker compose up -d --wait\'' },
+  { key: 'clusterStopCmd', flag: 'cluster-stop-cmd', type: 'string', unit: 'shell command', defaultText: 'none', group: 'Cluster',
+    describe: 'With --cluster-cmd: run after each quorum step (same placeholders), e.g. \'docker compose down\'' },
+  { key: 'clusterReadyTimeout', flag: 'cluster-ready-timeout', type: 'string', unit: 'duration', defaultText: '60s', group: 'Cluster',
+    describe: 'How long to wait after --cluster-cmd until every node answers GET /health' },
   { key: 'analyze', flag: 'analyze', type: 'boolean', unit: 'boolean', defaultText: 'true', group: 'Output',
     describe: 'Run the analysis on the run folder afterwards (--no-analyze to skip)' },
   { key: 'progress', flag: 'progress', type: 'string', unit: 'auto|true|false', defaultText: 'auto (TTY only)', group: 'Output',
@@ -341,9 +361,22 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   }
   if (leaderPriority === 'realtime' && leader) throw new OptionError('leader-priority', 'only applies to the local cluster, not with --leader');
 
+  const clusterCmd = isAbsent(input.clusterCmd) ? null : String(input.clusterCmd);
+  const clusterStopCmd = isAbsent(input.clusterStopCmd) ? null : String(input.clusterStopCmd);
+  if (clusterCmd !== null && !leader) throw new OptionError('cluster-cmd', 'starts an external cluster: give its --leader and --followers URLs too');
+  if (clusterStopCmd !== null && clusterCmd === null) throw new OptionError('cluster-stop-cmd', 'only runs together with --cluster-cmd');
+  const clusterReadyTimeoutMs = parseDuration('clusterReadyTimeout', input.clusterReadyTimeout, '60s');
+  if (!(clusterReadyTimeoutMs > 0)) throw new OptionError('cluster-ready-timeout', 'must be > 0');
+  const externalSettings: ExperimentOptions['externalSettings'] = [];
+  if (leader) {
+    if (!isAbsent(input.minDelay)) externalSettings.push('minDelayMs');
+    if (!isAbsent(input.maxDelay)) externalSettings.push('maxDelayMs');
+    if (!isAbsent(input.quorumTimeout)) externalSettings.push('quorumTimeoutMs');
+  }
+
   return {
     quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, readback, visibility, visibilityMaxUs,
     minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, convergenceTimeoutMs, out, leader, followers, basePort,
-    analyze, progress, faults, replicationToken, leaderPriority,
+    analyze, progress, faults, replicationToken, leaderPriority, clusterCmd, clusterStopCmd, clusterReadyTimeoutMs, externalSettings,
   };
 }

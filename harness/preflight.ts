@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { probeCapabilities, reportedQuorum } from './capabilities.ts';
 import { ControlError, type Control } from './control.ts';
 import { LOCAL_FOLLOWERS, OptionError, type ExperimentOptions } from './options.ts';
 
@@ -25,23 +26,37 @@ export async function preflight(options: ExperimentOptions, control: Control): P
       if (!(await portFree(port))) throw new OptionError('base-port', `port ${port} is already in use`);
     }
   }
-  if (options.leader && options.followers) {
-    for (const [flag, url] of [['leader', options.leader], ...options.followers.map((u) => ['followers', u])] as [string, string][]) {
-      try {
-        await control.getJson(url, '/health');
-      } catch (err) {
-        throw new OptionError(flag, `${url} is not reachable (${(err as Error).message})`);
-      }
-    }
-    // The first step sets this quorum anyway; doing it now tells a missing or wrong token apart
-    // from a failed run, before anything starts.
+  // With --cluster-cmd the cluster is not up yet: each step checks it after starting it.
+  if (options.leader && options.followers && options.clusterCmd === null) await checkExternal(options, control);
+}
+
+async function checkExternal(options: ExperimentOptions, control: Control): Promise<void> {
+  const leader = options.leader!;
+  for (const [flag, url] of [['leader', leader], ...options.followers!.map((u) => ['followers', u])] as [string, string][]) {
     try {
-      await control.withToken(options.replicationToken).sendJson('PUT', options.leader, '/config', { writeQuorum: options.quorums[0] });
+      await control.getJson(url, '/health');
     } catch (err) {
-      if (err instanceof ControlError && err.status === 401) {
-        throw new OptionError('replication-token', `${options.leader} refuses PUT /config: ${err.message.replace(/^.*answered 401: /, '')}`);
-      }
-      throw err;
+      throw new OptionError(flag, `${url} is not reachable (${(err as Error).message})`);
     }
+  }
+  const caps = await probeCapabilities(control, leader);
+  if (!caps.config) {
+    if (options.quorums.length > 1) {
+      throw new OptionError(
+        'quorums',
+        `${leader} has no PUT /config, so its W cannot be switched: name the one W it runs (e.g. --quorums ${reportedQuorum(caps.leaderConfig) ?? 3}) or give --cluster-cmd to start it per W`,
+      );
+    }
+    return;
+  }
+  // The first step sets this quorum anyway; doing it now tells a missing or wrong token apart
+  // from a failed run, before anything starts.
+  try {
+    await control.withToken(options.replicationToken).sendJson('PUT', leader, '/config', { writeQuorum: options.quorums[0] });
+  } catch (err) {
+    if (err instanceof ControlError && err.status === 401) {
+      throw new OptionError('replication-token', `${leader} refuses PUT /config: ${err.message.replace(/^.*answered 401: /, '')}`);
+    }
+    throw err;
   }
 }
