@@ -64,7 +64,9 @@ function expectHealthyEnd(r: QuorumResult): void {
   expect(r.convergence.converged, `W=${r.quorum}`).toBe(true);
   expect(r.lostWrites.lost, `W=${r.quorum}`).toBe(0);
   expect(r.lostWrites.nodes.map((n) => n.name)).toEqual(['leader', 'follower1', 'follower2', 'follower3', 'follower4', 'follower5']);
-  expect(r.faults!.recoveryMs).toBeGreaterThanOrEqual(0);
+  // Recovery is the longest catch-up the fault records show (null when nothing had to catch up).
+  const catchUps = r.faults!.records.flatMap((x) => (x.catchUpMs === null ? [] : [x.catchUpMs]));
+  expect(r.faults!.recoveryMs).toBe(catchUps.length > 0 ? Math.max(...catchUps) : null);
 }
 
 /** W needs more followers than are left: nearly every write sent during the fault fails with 503. */
@@ -137,7 +139,8 @@ describe.skipIf(!HAVE_NODES)('fault experiments on the real local cluster', () =
     const catchUps = r.faults!.records.filter((x) => x.catchUpMs !== null);
     expect(catchUps.length).toBeGreaterThanOrEqual(3);
     expect(r.faults!.faultWindowMs).toBeGreaterThan(0);
-    expect(r.lostWrites.unknownOutcome).toBeGreaterThanOrEqual(0);
+    // Unknown outcomes are a subset of the failed writes (503 after a version, timeouts, lost connections).
+    expect(r.lostWrites.unknownOutcome).toBeLessThanOrEqual(r.errors.quorum + r.errors.timeout + r.errors.connection + r.errors.http);
     const meta = JSON.parse(await readFile(join(result.dir, 'meta.json'), 'utf8'));
     expect(meta.quorums['2'].lostWrites.lost).toBe(0);
     expect(meta.quorums['2'].faults.records.length).toBe(r.faults!.records.length);
