@@ -35,6 +35,19 @@ export interface RunMeta {
   quorums: Record<string, unknown>;
   /** Per-write tracing (issue 9): whether every node shared the harness's monotonic clock, and what was traced. */
   trace?: { sharedClock?: boolean | null; [field: string]: unknown };
+  /**
+   * `--rate auto` or `N%`: the closed-loop calibration step that fixed the open-loop rate of every W
+   * (harness/calibrate.ts). Absent with a fixed --rate or a closed loop.
+   */
+  calibration?: {
+    quorum: number;
+    clients: number;
+    writes: number;
+    capacityWritesPerSec: number;
+    share: number;
+    rateWritesPerSec: number;
+    wallS: number;
+  } | null;
   /** Only in hand-made fixture runs (test/fixtures): what the fixture is, shown in its report. */
   synthetic?: string | boolean;
 }

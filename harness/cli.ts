@@ -37,7 +37,9 @@ async function main(): Promise<void> {
     .alias('help', 'h')
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail((msg, err) => fail((err?.message ?? msg).split('\n')[0]!, 2))
-    .example('$0 --quorums 1,2,3,4,5', 'the default sweep')
+    .example('$0 --quorums 1,2,3,4,5', 'the default sweep: 10 clients open loop at half the capacity calibrated at W=5')
+    .example('$0 --rate closed', '10 clients in a closed loop (saturates the machine: mostly queueing)')
+    .example('$0 --rates 20%,40%,60%,80% --writes 3000', 'latency vs offered load per W (latency_vs_load.svg)')
     .example('$0 --quorums 1,5 --rate 2000 --visibility 0.2', 'open loop at 2000 writes/s, probing 20% of writes for t-visibility')
     .example('$0 --quorums 1,2,3,4,5 --writes 2000 --fault kill:1@20%', 'kill one seeded-random follower at 20% of each load: availability per W')
     .example('$0 --leader http://127.0.0.1:8000 --followers http://127.0.0.1:8001,...', 'against a running cluster');
@@ -60,6 +62,8 @@ async function main(): Promise<void> {
     if (Array.isArray(v) && !spec.repeatable) fail(`--${spec.flag}: given more than once`, 2);
     (input as Record<string, unknown>)[spec.key] = v;
   }
+  // The command line's default load is the calibrated open loop (runExperiment()'s stays closed for callers in code).
+  if (input.rate === undefined) input.rate = 'auto';
   // Like the nodes, compose and `npm run cluster`, take the token from the environment.
   if (input.replicationToken === undefined && process.env.REPLICATION_TOKEN) input.replicationToken = process.env.REPLICATION_TOKEN;
   try {
@@ -116,6 +120,13 @@ async function main(): Promise<void> {
               `${fault.latency.count > 0 ? `, p50 ${fault.latency.p50} µs, p99 ${fault.latency.p99} µs` : ''}${recovery}\n`,
           );
         }
+      },
+      onCalibration: (c) => {
+        clearLine();
+        process.stdout.write(
+          `calibration: ${c.clients} clients in a closed loop at W=${c.quorum} reached ${c.capacityWritesPerSec} writes/s (${c.writes} writes, ` +
+            `${c.wallS.toFixed(1)} s); every W runs open loop at ${Math.round(c.share * 100)}% of that: ${c.rateWritesPerSec} writes/s\n`,
+        );
       },
       onWarning: (message) => {
         clearLine();

@@ -22,6 +22,7 @@ import { mergeResults, visibilityOffsets, type PhaseTimes, type QuorumResult } f
 import type { ProgressView } from './summary.ts';
 import { faultSeedFor, type WorkloadConfig } from './workload.ts';
 import { collectTraces, traceMeta, type TraceCollectReport } from './trace-collect.ts';
+import { calibrate, type Calibration } from './calibrate.ts';
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 import { createValueVersions, type ValueVersionOf } from './value-versions.ts';
@@ -41,6 +42,8 @@ export interface ExperimentHooks {
   onCluster?: (target: ClusterTarget) => void | Promise<void>;
   onQuorumDone?: (result: QuorumResult) => void;
   onWarning?: (message: string) => void;
+  /** Called once the calibration step (`--rate auto` or `N%`) has fixed the rate. */
+  onCalibration?: (calibration: Calibration) => void;
   /** Replace the local launcher (tests). */
   startCluster?: StartCluster;
 }
@@ -64,6 +67,8 @@ export interface ExperimentResult {
   aborted: boolean;
   analysis: AnalysisOutcome;
   wallMs: number;
+  /** The calibration step, when the rate was a share of the capacity. */
+  calibration: Calibration | null;
 }
 
 const ANALYZE_FILE = fileURLToPath(new URL('../analysis/analyze.ts', import.meta.url));
@@ -305,10 +310,8 @@ function quorumMeta(r: QuorumResult): Record<string, unknown> {
 }
 
 export async function runExperiment(input: ExperimentInput, hooks: ExperimentHooks = {}): Promise<ExperimentResult> {
-  const options = resolveOptions(input);
+  let options = resolveOptions(input);
   const control = createControl(Math.max(options.requestTimeoutMs, 1000));
-  // The token is a secret: meta.json says only whether one was used.
-  const recordedOptions = { ...options, replicationToken: options.replicationToken === null ? null : '<redacted>' };
   const started = performance.now();
   const startedAt = new Date();
   const results: QuorumResult[] = [];
@@ -316,11 +319,19 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   const clusters: Record<string, unknown> = {};
   const traces: Record<string, TraceCollectReport> = {};
   let pool: ClientPool | null = null;
+  let calibration: Calibration | null = null;
   let files: string[] = [];
   let failure: unknown = null;
   try {
     await preflight(options, control);
     pool = createClientPool(options.threads);
+    if (options.rateShare !== null) {
+      const p = pool;
+      const quiet: ExperimentHooks = { ...hooks, onQuorumDone: undefined, onCluster: undefined };
+      calibration = await calibrate(options, (o) => runQuorum(o, o.quorums[0]!, p, control, quiet, {}, {}, {}));
+      options = { ...options, rate: calibration.rateWritesPerSec };
+      hooks.onCalibration?.(calibration);
+    }
     for (const quorum of options.quorums) {
       if (hooks.signal?.aborted) break;
       const r = await runQuorum(options, quorum, pool, control, hooks, leaderStats, clusters, traces);
@@ -334,6 +345,8 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   }
   // Completed quorums are written even when a later one failed or the run was interrupted.
   if (results.length > 0) {
+    // The token is a secret: meta.json says only whether one was used.
+    const recordedOptions = { ...options, replicationToken: options.replicationToken === null ? null : '<redacted>' };
     const meta = buildMeta({
       options: recordedOptions,
       cluster: {
@@ -348,6 +361,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
       endedAt: new Date(),
       leaderStats,
       trace: traceMeta(traces),
+      calibration,
       quorums: Object.fromEntries(results.map((r) => [String(r.quorum), quorumMeta(r)])),
     });
     try {
@@ -378,5 +392,6 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
     aborted,
     analysis,
     wallMs: performance.now() - started,
+    calibration,
   };
 }

@@ -16,6 +16,7 @@ export interface MetaInput {
   quorums: Record<string, unknown>;
   /** Per-write tracing (absent when nothing was traced). */
   trace?: RunMeta['trace'];
+  calibration?: RunMeta['calibration'];
 }
 
 export function buildMeta(input: MetaInput): RunMeta {
@@ -34,5 +35,6 @@ export function buildMeta(input: MetaInput): RunMeta {
     leaderStats: input.leaderStats,
     quorums: input.quorums,
     ...(input.trace ? { trace: input.trace } : {}),
+    ...(input.calibration ? { calibration: input.calibration } : {}),
   };
 }

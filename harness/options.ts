@@ -24,6 +24,7 @@ export interface ExperimentInput {
   valueBytes?: string | number;
   seed?: string | number;
   rate?: string | number;
+  rates?: string | Array<string | number>;
   readback?: string | number;
   visibility?: string | number | boolean;
   visibilityMax?: string | number;
@@ -57,8 +58,12 @@ export interface ExperimentOptions {
   keys: number;
   valueBytes: number;
   seed: number;
-  /** Total writes/s for the open-loop model; null = closed loop. */
+  /** Total writes/s for the open-loop model; null = closed loop (or not yet calibrated, see rateShare). */
   rate: number | null;
+  /** `--rate auto` or `N%`: the rate is this share of the capacity a short closed-loop calibration measures; null = no calibration. */
+  rateShare: number | null;
+  /** `--rates`: offered loads to sweep (absolute writes/s or shares of the calibrated capacity); empty = no sweep. */
+  rates: RateSpec[];
   readback: number;
   /** Fraction of writes probed for t-visibility; 0 = off. */
   visibility: number;
@@ -94,6 +99,12 @@ export interface ExperimentOptions {
   externalSettings: ('minDelayMs' | 'maxDelayMs' | 'quorumTimeoutMs')[];
 }
 
+/** An offered load: absolute, or a share of the calibrated capacity. */
+export type RateSpec = { perSec: number } | { share: number };
+
+/** `--rate auto`: half the capacity calibrated at the highest W (the slowest), so every W runs below saturation. */
+export const AUTO_RATE_SHARE = 0.5;
+
 export type OptionKey = keyof ExperimentInput;
 
 export interface OptionSpec {
@@ -127,8 +138,11 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Length of each written value (a string of that many ASCII characters)' },
   { key: 'seed', flag: 'seed', type: 'string', unit: 'uint32', defaultText: 'random (recorded)', group: 'Workload',
     describe: 'Seed of keys, values, sampling and the clusters\' delays; same seed => same write sequence' },
-  { key: 'rate', flag: 'rate', type: 'string', unit: 'writes/s (total)', defaultText: 'none: closed loop', group: 'Load model',
-    describe: 'Open loop: writes are scheduled at fixed intended times and latency counts from the intended send time (coordinated omission corrected)' },
+  { key: 'rate', flag: 'rate', type: 'string', unit: 'writes/s (total) | N% | auto | closed', defaultText: 'auto on the command line; closed in runExperiment()', group: 'Load model',
+    describe: 'Open loop: writes are scheduled at fixed intended times and latency counts from the intended send time (coordinated omission corrected). ' +
+      'auto = 50% (N% = that share) of the capacity a short closed-loop calibration measures at the highest W, one rate for every W (printed, in meta.json calibration); closed = each client waits for its write' },
+  { key: 'rates', flag: 'rates', type: 'string', unit: 'comma list of writes/s or N%', defaultText: 'none', group: 'Load model',
+    describe: 'Sweep offered load, e.g. 20%,40%,60%,80% of the calibrated capacity or 500,1000: one run folder per rate under --out, plus load_sweep.csv and latency_vs_load.svg' },
   { key: 'readback', flag: 'readback', type: 'string', unit: 'fraction 0..1', defaultText: '1', group: 'Measurements',
     describe: 'Fraction of acked writes read back at once from the leader and every follower to classify fresh/stale' },
   { key: 'visibility', flag: 'visibility', type: 'string', unit: 'fraction 0..1', defaultText: '0 (off; bare flag = 0.1)', group: 'Measurements',
@@ -229,6 +243,19 @@ function parseBoolean(key: OptionKey, raw: string | boolean | undefined, dflt: b
   throw new OptionError(flagOf(key), `expected true or false, got ${JSON.stringify(raw)}`);
 }
 
+/** `2500` (writes/s) or `40%` (of the calibrated capacity, 1..100 %). */
+function parseRate(key: OptionKey, raw: string | number): RateSpec {
+  const text = String(raw).trim();
+  if (text.endsWith('%')) {
+    const pct = parseNumber(key, text.slice(0, -1));
+    if (!(pct > 0 && pct <= 100)) throw new OptionError(flagOf(key), `a share must be in (0, 100] %, got ${text}`);
+    return { share: pct / 100 };
+  }
+  const perSec = parseNumber(key, raw);
+  if (!(perSec > 0)) throw new OptionError(flagOf(key), `must be > 0 writes/s, got ${perSec}`);
+  return { perSec };
+}
+
 function parseUrl(key: OptionKey, raw: string): string {
   let url: URL;
   try {
@@ -300,11 +327,10 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   const valueBytes = parseInteger('valueBytes', input.valueBytes, 16, 0, 65_536);
   const seed = parseInteger('seed', input.seed, randomSeed(), 0, 0xffff_ffff);
 
-  let rate: number | null = null;
-  if (!isAbsent(input.rate)) {
-    rate = parseNumber('rate', input.rate!);
-    if (!(rate > 0)) throw new OptionError('rate', `must be > 0 writes/s, got ${rate}`);
-  }
+  const rateSpec = isAbsent(input.rate) || input.rate === 'closed' ? null : input.rate === 'auto' ? { share: AUTO_RATE_SHARE } : parseRate('rate', input.rate!);
+  const rate = rateSpec && 'perSec' in rateSpec ? rateSpec.perSec : null;
+  const rateShare = rateSpec && 'share' in rateSpec ? rateSpec.share : null;
+  const rates = isAbsent(input.rates) ? [] : parseList(input.rates as string | string[]).map((item) => parseRate('rates', item));
 
   const readback = parseFraction('readback', input.readback, 1);
   let visibility: number;
@@ -375,7 +401,7 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   }
 
   return {
-    quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, readback, visibility, visibilityMaxUs,
+    quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, rateShare, rates, readback, visibility, visibilityMaxUs,
     minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, convergenceTimeoutMs, out, leader, followers, basePort,
     analyze, progress, faults, replicationToken, leaderPriority, clusterCmd, clusterStopCmd, clusterReadyTimeoutMs, externalSettings,
   };

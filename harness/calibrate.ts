@@ -1,0 +1,79 @@
+/**
+ * The calibrated default load: ten clients in a closed loop saturate two cores by construction, so
+ * their latency is mostly queueing. Instead, a short closed-loop step at the highest W (the slowest)
+ * measures the capacity, and every W then runs open loop at one share of it (default half), below
+ * saturation, where the quorum's cost is visible.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExperimentOptions } from './options.ts';
+
+/** Measured writes of the calibration step (at most --writes). */
+export const CALIBRATION_WRITES = 2000;
+/** Warm-up writes of the calibration step (at most --warmup). */
+export const CALIBRATION_WARMUP = 200;
+
+export interface Calibration {
+  /** W of the calibration step. */
+  quorum: number;
+  clients: number;
+  writes: number;
+  /** Closed-loop writes/s at that W: the capacity. */
+  capacityWritesPerSec: number;
+  /** Share of the capacity offered to every W. */
+  share: number;
+  /** The open-loop rate every W then runs at, writes/s. */
+  rateWritesPerSec: number;
+  wallS: number;
+}
+
+/** The options of the calibration step: closed loop, highest W, short, no faults or probes, a throwaway folder. */
+export function calibrationOptions(options: ExperimentOptions, out: string): ExperimentOptions {
+  return {
+    ...options,
+    quorums: [Math.max(...options.quorums)],
+    rate: null,
+    rateShare: null,
+    rates: [],
+    writes: Math.min(options.writes, CALIBRATION_WRITES),
+    warmup: Math.min(options.warmup, CALIBRATION_WARMUP),
+    visibility: 0,
+    faults: [],
+    analyze: false,
+    out,
+  };
+}
+
+/** The rate for a share of a measured capacity (whole writes/s, at least 1). */
+export function rateFromCapacity(capacityWritesPerSec: number, share: number): number {
+  return Math.max(1, Math.round(capacityWritesPerSec * share));
+}
+
+/**
+ * Run the calibration step with `runStep` (one closed-loop quorum step returning its achieved
+ * writes/s) and derive the rate for `share` (default: options.rateShare).
+ */
+export async function calibrate(
+  options: ExperimentOptions,
+  runStep: (calibrationOptions: ExperimentOptions) => Promise<{ achievedRate: number }>,
+  share = options.rateShare ?? 0.5,
+): Promise<Calibration> {
+  const dir = await mkdtemp(join(tmpdir(), 'ql-calibration-'));
+  const started = performance.now();
+  try {
+    const o = calibrationOptions(options, dir);
+    const r = await runStep(o);
+    return {
+      quorum: o.quorums[0]!,
+      clients: o.clients,
+      writes: o.writes,
+      capacityWritesPerSec: Math.round(r.achievedRate),
+      share,
+      rateWritesPerSec: rateFromCapacity(r.achievedRate, share),
+      wallS: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
