@@ -110,10 +110,6 @@ function modelOf(row: SummaryRow, followers: number): UniformDelayModel {
   return { followers, minDelayUs: row.min_delay_ms * 1000, maxDelayUs: row.max_delay_ms * 1000 };
 }
 
-function record(value: unknown): Record<string, unknown> | null {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-}
-
 /**
  * The realised replication delays of quorum W as 1000 equally spaced quantiles (p = 0.05 %,
  * 0.15 %, … 99.95 %) of the leader's HDR histogram: resampling those approximates the measured

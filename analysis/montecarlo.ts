@@ -76,7 +76,8 @@ export function createSampler(dist: DelayDistribution, rng: Rng, name = 'distrib
     case 'samples': {
       const s = dist.samplesUs;
       if (s.length === 0) bad('no samples');
-      s.forEach((v, i) => (Number.isFinite(v) && v >= 0) || bad(`sample ${i} must be ≥ 0 µs, got ${v}`));
+      const badAt = s.findIndex((v) => !(Number.isFinite(v) && v >= 0));
+      if (badAt >= 0) bad(`sample ${badAt} must be ≥ 0 µs, got ${s[badAt]}`);
       return () => s[rng.int(s.length)]!;
     }
     case 'histogram': {

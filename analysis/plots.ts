@@ -241,7 +241,7 @@ export const AVAILABILITY_SERIES: Record<AvailabilityWindow, string> = {
 
 /** True when availability.csv has `fault` rows (the run had --fault). */
 export function hasFaultRows(rows: readonly AvailabilityRow[] | null): rows is readonly AvailabilityRow[] {
-  return rows !== null && rows.some((r) => r.window === 'fault');
+  return rows?.some((r) => r.window === 'fault') === true;
 }
 
 /** (6) availability (ok / attempted, %) vs W per window; null without fault rows. */

@@ -2,7 +2,7 @@
  * report.md and report.html from one document model: the run's configuration, the summary and
  * model tables, the plots and a short generated explanation of what the numbers say.
  */
-import type { Comparison, ModelRow } from './compare.ts';
+import type { Comparison } from './compare.ts';
 import type { AvailabilityRow, RunData } from './read-run.ts';
 import type { RunMeta } from '../contracts/meta.ts';
 

@@ -49,7 +49,15 @@ const write = (url: string, key: string, value: unknown) => call(`${url}/write`,
 
 async function waitState(url: string, i: number, state: string, what = `follower ${i} ${state}`): Promise<any> {
   let f: any;
-  await until(async () => (f = (await stats(url)).followers[i]).state === state, what, 500, 10);
+  await until(
+    async () => {
+      f = (await stats(url)).followers[i];
+      return f.state === state;
+    },
+    what,
+    500,
+    10,
+  );
   return f;
 }
 
