@@ -2,6 +2,7 @@
  * report.md and report.html from one document model: the run's configuration, the summary and
  * model tables, the plots and a short generated explanation of what the numbers say.
  */
+import { headline, headlineLines } from './headline.ts';
 import type { Comparison } from './compare.ts';
 import type { AvailabilityRow, RunData } from './read-run.ts';
 import type { RunMeta } from '../contracts/meta.ts';
@@ -460,6 +461,8 @@ function explainConvergence(run: RunData, n: number): string {
 
 export function reportBlocks(run: RunData, cmp: Comparison, plots: { file: string; title: string }[]): Block[] {
   const blocks: Block[] = [{ kind: 'heading', level: 1, text: `quorum-lab run report: ${run.dir.split('/').filter(Boolean).pop() ?? run.dir}` }];
+  // The answer to the user's question comes first (analysis/headline.ts).
+  for (const text of headlineLines(headline(cmp))) blocks.push({ kind: 'paragraph', text });
   blocks.push(...configBlocks(run));
   blocks.push(...fidelityBlocks(run, cmp));
   blocks.push({ kind: 'heading', level: 2, text: 'What the numbers say' });

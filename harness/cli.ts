@@ -9,6 +9,8 @@ import { runExperiment } from './experiment.ts';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
 import { formatProgressLine, formatSummaryTable } from './summary.ts';
 import { describeError } from '../contracts/errors.ts';
+import type { Comparison } from '../analysis/compare.ts';
+import { headline, headlineLines } from '../analysis/headline.ts';
 
 /** Which keys differ, per follower, and whether they already differed before the load. */
 function convergenceDetail(c: { differingKeys?: string[][]; preRunDifferingKeys?: string[][]; quiescent: boolean }): string {
@@ -141,6 +143,9 @@ async function main(): Promise<void> {
   }
   clearLine();
 
+  // The answer first (cost per extra ack, stale fraction per W, fidelity), when the analysis ran.
+  const comparison = (result.analysis.result as { comparison?: Comparison } | undefined)?.comparison;
+  if (comparison) process.stdout.write(`\n${headlineLines(headline(comparison)).join('\n')}\n`);
   process.stdout.write(`\n${formatSummaryTable(result.results)}\n\n`);
   const o = result.options;
   process.stdout.write(

@@ -256,6 +256,11 @@ describe('analyzeRun with traces', () => {
       expect(byW('1').model_trace_stale_fraction).not.toBe('');
       expect(byW('1').trace_stale_disagreements).toBe('0');
       expect(byW('2').model_trace_stale_fraction).toBe('');
+      const report = (await readFile(join(dir, 'report.md'), 'utf8')).split('\n\n');
+      expect(report[1]).toMatch(/^Cost per extra ack: \d+ µs measured, 150 µs model/);
+      expect(report[2]).toMatch(/^Stale follower reads per W \(measured \/ model \/ model from traces\): W=1 /);
+      expect(report[3]).toMatch(/^Fidelity: \|trace model − measured stale\| W=1 [\d.]+ pp/);
+      expect(report[3]).toMatch(/disagreements: 0/);
       const rq = table(await readFile(join(dir, 'read_quorums.csv'), 'utf8'));
       expect(rq.find((r) => r.quorum === '3' && r.read_quorum === '3')!.model_trace_stale_probability).toBe('0');
     } finally {
@@ -269,6 +274,7 @@ describe('analyzeRun with traces', () => {
       expect(files).not.toContain('decomposition.csv');
       const model = table(await readFile(join(dir, 'model.csv'), 'utf8'));
       expect(model.every((r) => r.model_trace_stale_fraction === '')).toBe(true);
+      expect(await readFile(join(dir, 'report.md'), 'utf8')).toMatch(/Fidelity: no one-clock figures: the nodes and the harness do not share a clock/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
