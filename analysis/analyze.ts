@@ -7,6 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { QuorumLabError } from '../contracts/errors.ts';
 import type { AnalysisMeta } from '../contracts/meta.ts';
 import { toolInfo } from '../lib/tool-info.ts';
 import { compareRun, type CompareOptions, type Comparison } from './compare.ts';
@@ -54,10 +55,25 @@ function csv(columns: readonly string[], rows: readonly object[]): string {
   });
 }
 
+/**
+ * A baseline is subtracted as "the zero-delay overhead": a run with injected delays (or delays the
+ * cluster did not report) would subtract part of the replication it is meant to isolate.
+ */
+export function checkZeroDelayBaseline(dir: string, rows: readonly { quorum: number; min_delay_ms: number | null; max_delay_ms: number | null }[]): void {
+  const bad = rows.filter((r) => r.min_delay_ms !== 0 || r.max_delay_ms !== 0);
+  if (bad.length === 0) return;
+  const what = bad.map((r) => `W=${r.quorum} ${r.min_delay_ms ?? '?'}..${r.max_delay_ms ?? '?'} ms`).join(', ');
+  throw new QuorumLabError(
+    'QL_ERR_BASELINE_DELAYS',
+    `--baseline ${dir} is not a zero-delay run (${what}); make one with --min-delay 0 --max-delay 0`,
+  );
+}
+
 export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Promise<AnalyzeResult> {
   const started = performance.now();
   const run = await readRun(dir);
   const baseline = options.baselineDir ? await readRun(options.baselineDir) : null;
+  if (baseline) checkZeroDelayBaseline(baseline.dir, baseline.summary);
   const comparison = compareRun(run, { ...options, baseline });
   const traceMeta = run.meta.trace as { sharedClock?: boolean } | undefined;
   const trace = compareTraces(await readTraces(dir), {

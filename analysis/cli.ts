@@ -11,7 +11,7 @@ Reads the run folder's CSVs and meta.json (docs/contracts.md, "Run folder") and 
   model.csv, read_quorums.csv, latency_vs_quorum.svg, staleness_vs_quorum.svg, latency_spectrum.svg,
   visibility.svg (with visibility.csv), read_quorums.svg, report.md, report.html
 
-  --baseline  a run made with --min-delay 0 --max-delay 0; its latency is subtracted as overhead
+  --baseline  a run made with --min-delay 0 --max-delay 0; its latency is subtracted as overhead (refused otherwise)
   --trials    Monte Carlo trials per quorum for the realised-delay model (default 20000)`;
 
 function main(argv: string[]): number {

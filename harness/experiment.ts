@@ -11,7 +11,8 @@ import { createClientPool, type ClientPool } from './client-pool.ts';
 import { acquireCluster, type ClusterTarget, type StartCluster } from './cluster-target.ts';
 import { createControl, type Control } from './control.ts';
 import { isAbsent } from './capabilities.ts';
-import { checkConvergenceWithData, differingKeys, readDumps, type LeaderStats, waitQuiescent } from './convergence.ts';
+import { checkConvergenceWithData, type LeaderStats, waitQuiescent } from './convergence.ts';
+import { prepareExternalStep } from './pre-run.ts';
 import { createFaultSchedule, type FaultReport, type FaultSchedule } from './fault-schedule.ts';
 import { buildMeta } from './meta.ts';
 import { checkNothingLost, mergeAcked } from './nothing-lost.ts';
@@ -25,7 +26,7 @@ import { collectTraces, traceMeta, type TraceCollectReport } from './trace-colle
 import { calibrate, type Calibration } from './calibrate.ts';
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
-import { createValueVersions, type ValueVersionOf } from './value-versions.ts';
+import { createValueVersions } from './value-versions.ts';
 
 /** A fault schedule was asked for but the launcher cannot kill or pause nodes. */
 export class FaultSupportError extends QuorumLabError {
@@ -86,20 +87,6 @@ async function runAnalysis(dir: string): Promise<AnalysisOutcome> {
   }
 }
 
-/**
- * External clusters, before the load: name the keys where a follower already differs from the
- * leader, so a divergence left by an earlier experiment is not blamed on this run.
- */
-async function preRunDifferences(target: ClusterTarget, valueVersionOf: ValueVersionOf, hooks: ExperimentHooks): Promise<string[][]> {
-  const [leader, ...followers] = await readDumps(target.control, [target.leaderUrl, ...target.followerUrls], valueVersionOf);
-  const keys = followers.map((f) => differingKeys(leader!, f));
-  const named = keys.flatMap((k, i) => (k.length > 0 ? [`${target.followerNames[i]} (${k.join(', ')})`] : []));
-  if (named.length > 0) {
-    hooks.onWarning?.(`W=${target.quorum}: before the load, replicas already differ from the leader: ${named.join('; ')}; this predates the run`);
-  }
-  return keys;
-}
-
 /** POST /stats/reset on every node that has it (seed-API clusters do not). */
 async function resetStats(target: ClusterTarget): Promise<void> {
   await Promise.all(
@@ -150,7 +137,11 @@ async function runQuorum(
     clusters[String(quorum)] = clusterMeta;
     const missing = 'missing' in target.config ? target.config.missing : [];
     if (missing.length > 0 && quorum === options.quorums[0]) hooks.onWarning?.(`this cluster gives no ${missing.join('; no ')}`);
-    const preRun = target.mode === 'external' ? await preRunDifferences(target, valueVersionOf, hooks) : null;
+    const preRun =
+      target.mode === 'external'
+        ? await prepareExternalStep(target, valueVersionOf, options.convergenceTimeoutMs, (m) => hooks.onWarning?.(m))
+        : null;
+    if (preRun) clusterMeta.storeReset = preRun.storeReset;
     let shared: SharedArrayBuffer | null = null;
     if (options.faults.length > 0) {
       if (!target.faultOps) throw new FaultSupportError('--fault needs a launcher that can kill, pause and restart followers (nodes/cluster.ts)');
@@ -237,7 +228,7 @@ async function runQuorum(
       stats: target.capabilities.stats,
       valueVersionOf,
     });
-    if (preRun) convergence.preRunDifferingKeys = preRun;
+    if (preRun?.preRunDifferingKeys) convergence.preRunDifferingKeys = preRun.preRunDifferingKeys;
     clusterMeta.uninterpretableReads = noteUninterpretable(quorum, results, hooks);
     phases.convergenceS = (performance.now() - convergeAt) / 1000;
     leaderStats[String(quorum)] = convergence.leaderStats;

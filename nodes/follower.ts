@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
+import { adminResetRoutes } from './admin-reset.ts';
 import { createTokenCheck, guarded } from './auth.ts';
 import { parseNodeUrl } from './config.ts';
 import {
@@ -81,6 +82,7 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
   const traces = new TraceRing<FollowerApplyTrace>(options.traceCapacity ?? DEFAULT_TRACE_CAPACITY);
 
   const routes: RouteTable = {
+    ...adminResetRoutes(check, store),
     ...createReplicateRoutes({
       store,
       counters,

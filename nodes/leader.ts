@@ -24,6 +24,7 @@ import {
   validateWriteQuorum,
   type SchedulerStrategy,
 } from './config.ts';
+import { adminResetRoutes } from './admin-reset.ts';
 import { createTokenCheck, guarded } from './auth.ts';
 import type { NodeServer } from './follower.ts';
 import {
@@ -207,6 +208,7 @@ export function createLeader(options: LeaderOptions): LeaderServer {
       }),
     },
     '/trace': { GET: (_req, res) => sendJson(res, 200, traceDump()) },
+    ...adminResetRoutes(check, store, () => followers.pendingWithCatchUps),
     '/config': {
       GET: (_req, res) => sendJson(res, 200, { ...configJson(c), quorum: writeQuorum, leaderPriority: c.priority }),
       PUT: guarded(check, async (req, res) => {

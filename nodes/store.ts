@@ -33,6 +33,16 @@ export class VersionedStore {
     return this.map.entries();
   }
 
+  /**
+   * Drop every entry (POST /admin/reset between experiment steps). The highest version is kept, so
+   * versions assigned or applied afterwards still only move forward.
+   */
+  clear(): number {
+    const n = this.map.size;
+    this.map.clear();
+    return n;
+  }
+
   get size(): number {
     return this.map.size;
   }

@@ -143,7 +143,16 @@ describe('analyzeRun variants and errors', () => {
       const lines = summary.trimEnd().split('\n');
       const header = lines[0]!.split(',');
       const mean = header.indexOf('latency_mean_us');
-      await writeFile(join(base, 'summary.csv'), `${[lines[0], ...lines.slice(1).map((l) => l.split(',').map((c, i) => (i === mean ? '230' : c)).join(','))].join('\n')}\n`);
+      const delays = [header.indexOf('min_delay_ms'), header.indexOf('max_delay_ms')];
+      const rewrite = (zeroDelays: boolean): string =>
+        `${[lines[0], ...lines.slice(1).map((l) => l.split(',').map((c, i) => (i === mean ? '230' : zeroDelays && delays.includes(i) ? '0' : c)).join(','))].join('\n')}\n`;
+      // A baseline with injected delays would subtract part of what it is meant to isolate: refused.
+      await writeFile(join(base, 'summary.csv'), rewrite(false));
+      await expect(analyzeRun(dir, { monteCarloTrials: 2000, baselineDir: base })).rejects.toMatchObject({
+        code: 'QL_ERR_BASELINE_DELAYS',
+        message: expect.stringMatching(/is not a zero-delay run \(W=1 [\d.]+\.\.[\d.]+ ms/),
+      });
+      await writeFile(join(base, 'summary.csv'), rewrite(true));
       const result = await analyzeRun(dir, { monteCarloTrials: 2000, baselineDir: base });
       expect(result.files.some((f) => f.endsWith('visibility.svg'))).toBe(false);
       expect(await readFile(join(dir, 'report.md'), 'utf8')).not.toContain('visibility.svg');

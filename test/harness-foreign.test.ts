@@ -15,6 +15,8 @@ import { parseReadBody } from '../harness/http.ts';
 import { OptionError, type ExperimentInput } from '../harness/options.ts';
 import { createValueVersions } from '../harness/value-versions.ts';
 import { planWrite } from '../harness/workload.ts';
+import { createFollower } from '../nodes/follower.ts';
+import { createLeader } from '../nodes/leader.ts';
 import { startForeignCluster, type ForeignCluster } from './foreign-cluster.ts';
 import { call } from './nodes-helpers.ts';
 
@@ -152,6 +154,37 @@ describe('a foreign cluster in external mode', () => {
     expect(r.converged).toBe(false);
     expect(conv.differingKeys![0]).toEqual(['left-over']);
     expect(conv.preRunDifferingKeys![0]).toEqual(['left-over']);
+  });
+});
+
+describe('our own nodes in external mode', () => {
+  test('stores are reset before each step (token-guarded); a left-over key is named and cleared', async () => {
+    const token = 'reset-token';
+    const auth = { authorization: `Bearer ${token}` };
+    const followers = [0, 1, 2].map(() => createFollower({ replicationToken: token }));
+    const urls = (await Promise.all(followers.map((f) => f.listen(0)))).map((l) => l.url);
+    const leader = createLeader({ followers: urls, writeQuorum: 1, replicationToken: token });
+    const { url } = await leader.listen(0);
+    clusters.push({ leaderUrl: url, followerUrls: urls, close: async () => { await leader.close(); await Promise.all(followers.map((f) => f.close())); } });
+    expect((await call(`${urls[0]}/admin/reset`, 'POST')).status).toBe(401);
+    expect((await call(`${url}/admin/reset`, 'POST')).status).toBe(401);
+    // Delay settings cannot be changed through any endpoint: one that differs from the leader's is refused.
+    const refused = await runExperiment({ ...SMALL, quorums: '1', minDelay: '7ms', maxDelay: '9ms', leader: url, followers: urls, replicationToken: token, out: join(await tempDir(), 'x') })
+      .catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(/^--min-delay: 7 ms cannot be applied: .* runs with [\d.]+ ms and has no endpoint to change it/);
+    expect((await call(`${urls[0]}/replicate`, 'POST', { key: 'left-over', value: 'x', version: 1 }, { headers: auth })).status).toBe(200);
+    const { warnings, hooks } = collect();
+    const out = join(await tempDir(), 'own');
+    const r = await runExperiment({ ...SMALL, quorums: '1,3', leader: url, followers: urls, replicationToken: token, out }, hooks);
+    expect(warnings.join('\n')).toMatch(/W=1: before the load, replicas already differ from the leader: follower1 \(left-over\); cleared by the store reset/);
+    expect(r.converged).toBe(true);
+    expect(r.nothingLost).toBe(true);
+    expect(followers[0]!.store.get('left-over')).toBeUndefined();
+    const meta = JSON.parse(await readFile(join(out, 'meta.json'), 'utf8'));
+    expect([meta.cluster.perQuorum['1'].storeReset, meta.cluster.perQuorum['3'].storeReset]).toEqual([true, true]);
+    expect(meta.cluster.perQuorum['3'].capabilities).toEqual({ config: true, stats: true });
+    // Each step starts empty: W=3's leader holds only keys its own 160 writes touched.
+    expect(r.results[1]!.convergence.leaderKeys).toBeLessThanOrEqual(160);
   });
 });
 
