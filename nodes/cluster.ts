@@ -3,9 +3,8 @@
  * every node is healthy, and stops them all again. Used by `npm run cluster` and by the harness.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
+import { ensureNodeBundle } from '../lib/node-bundle.mjs';
 import { DEFAULT_LEADER_PRIORITY, LEADER_PRIORITIES, resolvePriority, type AppliedPriority, type LeaderPriority } from './priority.ts';
 import { TokenError, validateToken } from './auth.ts';
 import { waitFollowerCaughtUp } from './cluster-admin.ts';
@@ -62,8 +61,6 @@ export function defaultFollowerPorts(n: number, leaderPort: number): number[] {
 export function composeFollowerUrls(n = DEFAULT_FOLLOWER_COUNT): string[] {
   return Array.from({ length: n }, (_, i) => `http://${followerName(i)}:${CONTAINER_PORT}`);
 }
-
-const MAIN_ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
 
 export interface ClusterOptions {
   /** W, 1..followers. */
@@ -176,7 +173,8 @@ export type ClusterErrorCode =
   | 'QL_ERR_NODE_STATE'
   | 'QL_ERR_NOT_CAUGHT_UP'
   | 'QL_ERR_REALTIME'
-  | 'QL_ERR_LEADER_PRIORITY';
+  | 'QL_ERR_LEADER_PRIORITY'
+  | 'QL_ERR_BUNDLE';
 
 export class ClusterError extends QuorumLabError {
   declare readonly code: ClusterErrorCode;
@@ -270,6 +268,13 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     );
   }
   const leaderPriority: AppliedPriority = resolvedPriority;
+  // Built (or found fresh in the cache) once per cluster; every node then starts as plain JavaScript.
+  let mainEntry: string;
+  try {
+    mainEntry = await ensureNodeBundle();
+  } catch (err) {
+    throw new ClusterError('QL_ERR_BUNDLE', `cannot build the node program (lib/node-bundle.mjs): ${(err as Error).message}`);
+  }
   /** Every process spawned, restarts included. */
   const children: Child[] = [];
   /** The current process of each node, by name. */
@@ -301,7 +306,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     env: Record<string, string>,
     readyBy = deadline,
   ): { child: Child; ready: Promise<number> } {
-    const proc = spawn(process.execPath, [...TSX_IMPORT_ARGS, MAIN_ENTRY], {
+    const proc = spawn(process.execPath, [mainEntry], {
       env: { ...baseEnv, ...env, ROLE: role, HOST: host, ...(role === 'leader' ? { LEADER_PRIORITY: wantedPriority } : {}) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
@@ -394,8 +399,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   }
 
   try {
-    // Followers first, all in parallel (start-up is dominated by loading tsx); then the leader,
-    // which needs their real ports.
+    // Followers first, all in parallel; then the leader, which needs their real ports.
     const followers = Array.from({ length: v.followers }, (_, i) =>
       spawnNode(followerName(i), 'follower', { PORT: String(v.followerPorts[i]) }),
     );

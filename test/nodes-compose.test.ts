@@ -84,10 +84,13 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
-  test('runs nodes/main.ts through tsx on the container port', () => {
+  test('runs the node bundle (no tsx, no node_modules) as a non-root user on the container port', () => {
     expect(dockerfile).toMatch(/^FROM node:20/m);
     expect(dockerfile).toMatch(new RegExp(`^EXPOSE ${CONTAINER_PORT}$`, 'm'));
-    expect(dockerfile).toMatch(/^CMD \["node", "--import", "tsx", "nodes\/main.ts"\]$/m);
-    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/^RUN node lib\/build-node.mjs \/out$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "main.mjs"\]$/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    const runStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM ')).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    expect(runStage).not.toMatch(/tsx|node_modules|npm ci/);
   });
 });
