@@ -10,7 +10,7 @@
  * `start` returns once the detached cluster process is listening; `stop` ends it and waits.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -171,14 +171,18 @@ async function main(argv: string[]): Promise<void> {
   }
   if (!pidFile) throw new Error('--pid-file is required');
   if (command === 'start') {
+    // No pipe of the caller's may stay open in the detached child, or the caller's shell never sees EOF: its stderr goes to a file.
+    const log = openSync(`${pidFile}.log`, 'w');
     const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'serve', ...argv.slice(1)], {
       detached: true,
-      // No pipe of the caller's may stay open in the detached child, or the caller's shell never sees EOF.
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      stdio: ['ignore', 'ignore', log, 'ipc'],
     });
+    closeSync(log);
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());
-      child.once('exit', (code) => reject(new Error(`foreign cluster exited ${code} before listening`)));
+      child.once('exit', (code) =>
+        reject(new Error(`foreign cluster exited ${code} before listening: ${readFileSync(`${pidFile}.log`, 'utf8').trim().split('\n').slice(-3).join(' | ')}`)),
+      );
     });
     writeFileSync(pidFile, String(child.pid));
     child.disconnect();
