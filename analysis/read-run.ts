@@ -53,8 +53,10 @@ export const SUMMARY_SPEC = kindsOf(SUMMARY_TABLE.columns);
 export const SUMMARY_OPTIONAL_SPEC = kindsOf(SUMMARY_TABLE.optional);
 export const LATENCY_PERCENTILES_SPEC = kindsOf(LATENCY_PERCENTILES_TABLE.columns);
 export const STALENESS_SPEC = kindsOf(STALENESS_TABLE.columns);
+export const STALENESS_OPTIONAL_SPEC = kindsOf(STALENESS_TABLE.optional);
 export const STALE_COUNTS_SPEC = kindsOf(STALE_COUNTS_TABLE.columns);
 export const AVAILABILITY_SPEC = kindsOf(AVAILABILITY_TABLE.columns);
+export const AVAILABILITY_OPTIONAL_SPEC = kindsOf(AVAILABILITY_TABLE.optional);
 export const VISIBILITY_SPEC = kindsOf(VISIBILITY_TABLE.columns);
 export const VISIBILITY_OPTIONAL_SPEC = kindsOf(VISIBILITY_TABLE.optional);
 export const AVAILABILITY_WINDOWS = ['all', 'fault', 'normal'] as const;
@@ -206,7 +208,7 @@ export async function readRun(dir: string): Promise<RunData> {
   );
   if (summary.length === 0) throw new RunDataError('QL_ERR_RUN_EMPTY', 'summary.csv', 'summary.csv: no rows (the run measured no quorum)');
   const latencyPercentiles = await load('latency_percentiles.csv', LATENCY_PERCENTILES_SPEC);
-  const staleness = await load('staleness.csv', STALENESS_SPEC);
+  const staleness: StalenessRow[] = parseTable((await readText(dir, 'staleness.csv', false))!, 'staleness.csv', STALENESS_SPEC, STALENESS_OPTIONAL_SPEC);
   const staleCounts = await load('stale_counts.csv', STALE_COUNTS_SPEC);
   const visibilityText = await readText(dir, 'visibility.csv', true);
   const visibility =
@@ -263,7 +265,7 @@ export async function readRun(dir: string): Promise<RunData> {
  */
 export function parseAvailability(text: string): AvailabilityRow[] {
   const file = 'availability.csv';
-  const rows = parseTable(text, file, AVAILABILITY_SPEC);
+  const rows = parseTable(text, file, AVAILABILITY_SPEC, AVAILABILITY_OPTIONAL_SPEC);
   const seen = new Set<string>();
   for (const row of rows) {
     if (!(AVAILABILITY_WINDOWS as readonly string[]).includes(row.window)) {

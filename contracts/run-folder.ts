@@ -69,6 +69,13 @@ export const SUMMARY_TABLE = {
   optional: {
     lost_writes: c('int', 'acknowledged writes some node does not hold after healing and quiescence (must be 0)'),
     unknown_outcome_writes: c('int', 'writes that may or may not have been applied (503 after a version, timeouts, lost connections)'),
+    reads_unavailable: c('int', 'read-back reads (all replicas) unanswered within --read-timeout, or not sent because 64 reads to that node were in flight'),
+    readbacks_incomplete: c('int', 'read-backs left out of stale_counts.csv because a follower did not answer with a version'),
+    probes_unavailable: c('int', 'visibility probe reads unanswered within --read-timeout'),
+    cap_waits: c('int', 'open-loop writes that waited because --max-in-flight writes were in flight (sent late)'),
+    send_lag_p99_us: c('num?', 'open loop: p99 of actual − intended send time, µs (empty for closed)'),
+    complete: c('bool', 'false when the step was cut short (Ctrl-C): not comparable with finished rows'),
+    client_traces: c('int', 'traced writes the harness kept (--trace)'),
   },
 } as const satisfies TableSpec;
 
@@ -96,7 +103,10 @@ export const STALENESS_TABLE = {
     read_delay_p50_us: c('num?', 'p50 read delay, µs'),
     read_delay_p99_us: c('num?', 'p99 read delay, µs'),
   },
-  optional: {},
+  optional: {
+    unavailable: c('int', 'read-backs unanswered within --read-timeout (a third outcome beside fresh and stale)'),
+    errors: c('int', 'read-backs answered with no version (http errors)'),
+  },
 } as const satisfies TableSpec;
 
 export const STALE_COUNTS_TABLE = {
@@ -126,7 +136,7 @@ export const VISIBILITY_TABLE = {
 
 export const AVAILABILITY_TABLE = {
   file: 'availability.csv',
-  doc: 'Measured writes per window: `all` always; `fault` (sent while a follower was faulted) and `normal` with --fault.',
+  doc: 'Measured writes per window: `all` always; `fault` (due while a follower was faulted) and `normal` with --fault.',
   columns: {
     quorum: QUORUM,
     window: c('str', 'all | fault | normal'),
@@ -141,7 +151,16 @@ export const AVAILABILITY_TABLE = {
     latency_p99_us: LAT_P99,
     recovery_ms: c('num?', 'longest catch-up after a restart or resume in the step, ms (empty if none)'),
   },
-  optional: {},
+  optional: {
+    intended: c('int', 'writes the schedule intended in the window (due while a follower was faulted, for `fault`); closed loop: those sent'),
+    sent_on_time: c('int', 'of those, sent within 5 ms of their intended time'),
+    ok_on_time: c('int', 'sent on time and acknowledged'),
+    availability_of_intended: c('num?', 'ok_on_time / intended: a write sent late or never is not available (empty if none intended)'),
+    window_s: c('num', 'wall time the window lasted, s'),
+    intended_per_sec: c('num?', 'intended / window_s'),
+    achieved_per_sec: c('num?', 'ok / window_s'),
+    reads_unavailable: c('int', 'read-back reads of the window\'s writes unanswered within --read-timeout'),
+  },
 } as const satisfies TableSpec;
 
 export const RUN_TABLES = [

@@ -3,6 +3,13 @@
  * measured writes with read-back and visibility probes. Runs inside a piscina worker
  * (client-worker.ts) but has no piscina dependency, so tests can run it on the main thread.
  *
+ * The schedule is sacred (issue 12). In open loop a write leaves at its intended time whatever
+ * happened to earlier writes, read-backs or probes: writes go out on a per-thread pool without
+ * waiting for each other, bounded only by `maxInFlight` (each write that had to wait for it is
+ * counted in `capWaits`). In closed loop a client waits for its own write, and for the read-back of
+ * the replicas that answered their last read, never for an unavailable one. Reads have their own
+ * connections and budget (client-reads.ts, client-readback.ts).
+ *
  * Main-thread protocol on the task's MessagePort, messages `{cmd, data}`:
  *   worker -> main  {cmd:'warmed', data:{ok, errors}}   after the warm-up writes
  *   main -> worker  {cmd:'go'}                           start the measured phase
@@ -10,24 +17,38 @@
  *   main -> worker  {cmd:'stop'}                         finish in-flight writes and return early
  *
  * With a fault schedule, `task.shared` is a SharedArrayBuffer seen by every worker and the main
- * thread: the main thread keeps the number of faulted followers in slot SHARED_ACTIVE_FAULTS, and
- * each worker adds its completed measured writes to slot SHARED_DONE. An atomic load per write is
- * far cheaper than a message, and exact about which side of a fault's start a write was sent on.
+ * thread (fault-window.ts): the main thread logs each change of the number of faulted followers
+ * with its monotonic time, and each worker adds its completed measured writes to slot SHARED_DONE.
+ * A worker puts a write in the fault window by the state at its intended time, exact even when the
+ * thread runs late.
  */
 import { performance } from 'node:perf_hooks';
-import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import type { MessagePort } from 'node:worker_threads';
-import type { Client, Pool } from 'undici';
+import type { Client, Dispatcher } from 'undici';
+import { TRACE_HEADER, type ClientWriteTrace } from '../contracts/trace.ts';
+import { createReadEngine } from './client-reads.ts';
+import { createReadbacks, type Interpret, type ReadbackState, type Readbacks } from './client-readback.ts';
+import { createClockBridge, createTraceRing, type TraceRing } from './client-trace.ts';
+import { waitUntil } from './client-wait.ts';
 import { closeAll, createConnections } from './fast-client.ts';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
-import { createPool, postWrite, readKey, type ErrorKind, type ReadOutcome } from './http.ts';
-import { createValueVersions, planVersion } from './value-versions.ts';
+import { createPool, postWrite, type ErrorKind, type ReadOutcome } from './http.ts';
+import { createValueVersions, planVersion, type ValueVersionOf } from './value-versions.ts';
+import { faultCountAt, SHARED_DONE } from './fault-window.ts';
 import { clientIndices, planWrite, type Phase, type PlannedWrite, type WorkloadConfig } from './workload.ts';
 
-/** Int32 slots of ClientTask.shared. */
-export const SHARED_ACTIVE_FAULTS = 0;
-export const SHARED_DONE = 1;
-export const SHARED_SLOTS = 2;
+export { waitUntil } from './client-wait.ts';
+
+export { SHARED_ACTIVE_FAULTS, SHARED_DONE, SHARED_SLOTS } from './fault-window.ts';
+
+/** A write sent within this many µs of its intended time is on time (issue 12's target). */
+export const ON_TIME_US = 5000;
+/** Read-back budget when the task names none: see --read-timeout in options.ts for the reasoning. */
+export const DEFAULT_READ_TIMEOUT_MS = 200;
+/** Open-loop writes in flight per thread when the task names no cap. */
+export const DEFAULT_THREAD_IN_FLIGHT = 256;
+/** Reads in flight per node and thread; beyond it a read is not sent and counts unavailable. */
+export const READS_IN_FLIGHT_PER_NODE = 64;
 
 export interface ClientTask {
   thread: number;
@@ -42,13 +63,20 @@ export interface ClientTask {
   warmup: number;
   /** Total open-loop rate of all clients (writes/s); null = closed loop. */
   rate: number | null;
+  /** Writes: client-side headers and body timeout. */
   requestTimeoutMs: number;
+  /** Read-backs and probes: unanswered after this long = unavailable (default DEFAULT_READ_TIMEOUT_MS). */
+  readTimeoutMs?: number;
+  /** Open loop: writes in flight on this thread at most (default DEFAULT_THREAD_IN_FLIGHT). */
+  maxInFlight?: number;
+  /** Client traces kept by this thread (newest first to survive); default 0. */
+  traceCapacity?: number;
   /** Probe offsets after the ack, µs, ascending, starting at 0. */
   visibilityOffsetsUs: number[];
   progressIntervalMs: number;
   /** Send the partial latency histogram with progress (only when someone displays it). */
   progressHistogram: boolean;
-  /** Fault runs: Int32 slots SHARED_ACTIVE_FAULTS (read) and SHARED_DONE (added to); see above. */
+  /** Fault runs: the fault-window.ts buffer (its log is read, SHARED_DONE added to); see above. */
   shared?: SharedArrayBuffer | null;
 }
 
@@ -57,8 +85,12 @@ export type ErrorCounts = Record<ErrorKind, number>;
 export interface ReplicaResult {
   /** 'leader' | 'follower1'.. */
   replica: string;
+  /** Answered read-backs. */
   reads: number;
   stale: number;
+  /** Read-backs unanswered within the read timeout. */
+  unavailable: number;
+  /** Read-backs answered with no version (an http error). */
   errors: number;
   /** Ack -> read reply, µs (encoded histogram). */
   readDelay: string;
@@ -71,14 +103,29 @@ export interface VisibilityResult {
   /** Realised (ack -> probe send) offsets per probe round, summed and counted, µs. */
   realisedSumUs: number[];
   rounds: number[];
+  /** Probe reads unanswered within the read timeout. */
+  unavailable: number;
 }
 
-/** Measured writes sent while at least one follower was faulted. */
-export interface FaultWindowResult {
+export type WindowName = 'all' | 'fault' | 'normal';
+
+/**
+ * Measured writes by the window their intended time fell in: all, while a follower was faulted, or
+ * otherwise. In closed loop the intended time is the send time.
+ */
+export interface WindowResult {
+  /** Writes the schedule intended in this window (sent or not). */
+  intended: number;
+  /** Sent within ON_TIME_US of their intended time. */
+  sentOnTime: number;
+  /** Acknowledged, and sent on time. */
+  okOnTime: number;
   ok: number;
   errors: ErrorCounts;
-  /** Latency of the successful ones, µs (encoded histogram). */
+  /** Latency of the acknowledged ones, µs (encoded histogram). */
   latency: string;
+  /** Read-back reads of this window's writes that went unanswered. */
+  readsUnavailable: number;
 }
 
 /** Highest acknowledged version per key, with its value: [key, version, value]. */
@@ -95,18 +142,27 @@ export interface ClientResult {
   replicas: ReplicaResult[];
   /** staleCounts[n] = read-backs where exactly n followers were stale (all follower reads answered). */
   staleCounts: number[];
-  /** Read-backs left out of staleCounts because some follower read failed. */
+  /** Read-backs left out of staleCounts because some follower read failed or went unanswered. */
   incompleteReadbacks: number;
   visibility: VisibilityResult;
   /** Measured phase on this thread, from 'go' to its last completion. */
   elapsedMs: number;
   warmup: { ok: number; errors: number };
   stopped: boolean;
-  faultWindow: FaultWindowResult;
+  /** 'fault' and 'normal' stay zero without a fault schedule. */
+  windows: Record<WindowName, WindowResult>;
+  /** Open-loop writes that waited because maxInFlight writes were in flight. */
+  capWaits: number;
+  /** Reads not sent because READS_IN_FLIGHT_PER_NODE were in flight to that node (counted unavailable too). */
+  readsNotSent: number;
   /** For the nothing-lost check: every acknowledged write of warm-up and measurement, as the highest version per key. */
   acked: AckedEntry[];
   /** Writes (warm-up and measured) whose outcome is unknown: they may or may not have been applied. */
   unknownOutcome: number;
+  /** Client-side traces of the traced writes this thread kept (oldest first). */
+  traces: ClientWriteTrace[];
+  /** Traced writes overwritten because the thread's ring was full. */
+  tracesDropped: number;
   /** Read answers the harness could not interpret (counted as replica read errors), with the first as an example. */
   uninterpretable: { count: number; example: string | null };
 }
@@ -116,300 +172,305 @@ export interface Message {
   data?: unknown;
 }
 
-interface ReplicaState {
-  reads: number;
-  stale: number;
-  errors: number;
-  delay: Histogram;
+interface WindowState {
+  intended: number;
+  sentOnTime: number;
+  okOnTime: number;
+  ok: number;
+  errors: ErrorCounts;
+  latency: Histogram;
+  readsUnavailable: number;
 }
 
-interface ReadReply {
-  ok: boolean;
-  version: number;
-  replyAt: number;
+const noErrors = (): ErrorCounts => ({ quorum: 0, http: 0, timeout: 0, connection: 0 });
+
+function createWindow(): WindowState {
+  return { intended: 0, sentOnTime: 0, okOnTime: 0, ok: 0, errors: noErrors(), latency: createHistogram(), readsUnavailable: 0 };
 }
 
-/** Wait until a performance.now() instant: a timer for the bulk, then yielding spins for the last ~1.5 ms
- * (setTimeout alone lands up to ~1 ms late, which would show up as harness latency). `cancelled` is
- * polled about every millisecond and ends the wait early. */
-export async function waitUntil(targetMs: number, cancelled?: () => boolean): Promise<void> {
-  for (let left = targetMs - performance.now(); left > 2; left = targetMs - performance.now()) {
-    await sleep(cancelled ? Math.min(left - 1.5, 1) : left - 1.5);
-    if (cancelled?.()) return;
-  }
-  while (performance.now() < targetMs) {
-    if (cancelled?.()) return;
-    await immediate();
-  }
+function windowResult(w: WindowState): WindowResult {
+  return { ...w, errors: { ...w.errors }, latency: encodeHistogram(w.latency) };
 }
 
-export async function runClients(task: ClientTask, port?: MessagePort): Promise<ClientResult> {
-  const nodeUrls = [task.leaderUrl, ...task.followerUrls];
-  const perNode = task.clientIds.length;
-  // One keep-alive connection per logical client and node (conns[node][slot]): a logical client is a
-  // closed loop with at most one write or read-back in flight per node, so it needs no pool.
-  const conns: Client[][] = nodeUrls.map((url) => createConnections(url, perNode, { timeoutMs: task.requestTimeoutMs }));
-  const slotOf = new Map(task.clientIds.map((c, slot) => [c, slot]));
-  const followerCount = task.followerUrls.length;
+const TRACE_HEADERS = { [TRACE_HEADER]: '1' };
 
-  const latency = createHistogram();
-  const sendLag = createHistogram();
-  const errors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
-  const replicas: ReplicaState[] = nodeUrls.map(() => ({ reads: 0, stale: 0, errors: 0, delay: createHistogram() }));
-  const staleCounts = new Array<number>(followerCount + 1).fill(0);
-  const offsets = task.visibilityOffsetsUs;
-  const visibility: VisibilityResult = {
-    probed: 0,
-    firstVisible: offsets.map(() => 0),
-    realisedSumUs: offsets.map(() => 0),
-    rounds: offsets.map(() => 0),
-  };
-  const shared = task.shared ? new Int32Array(task.shared) : null;
-  const faultLatency = createHistogram();
-  const faultErrors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
-  let faultOk = 0;
-  // A write (k, v) is held by a node iff it stores k at version >= v, so the highest acked version
-  // per key stands for all acked writes to that key.
-  const acked = new Map<string, { version: number; value: string }>();
-  let unknownOutcome = 0;
-  const uninterpretable: ClientResult['uninterpretable'] = { count: 0, example: null };
-  const valueVersionOf = createValueVersions({ workload: task.workload, warmup: task.warmup, writes: task.writes });
-  let ok = 0;
-  let incompleteReadbacks = 0;
-  let readbackSeq = 0;
-  let done = 0;
-  let stopped = false;
-  let go: (() => void) | null = null;
-  const goSignal = new Promise<void>((resolve) => (go = resolve));
+/** Everything one worker thread's clients share. */
+interface Thread {
+  task: ClientTask;
+  shared: Int32Array | null;
+  readbacks: Readbacks;
+  ring: TraceRing;
+  toMonoUs: (perfMs: number) => number;
+  windows: Record<WindowName, WindowState>;
+  latency: Histogram;
+  sendLag: Histogram;
+  errors: ErrorCounts;
+  /** A write (k, v) is held by a node iff it stores k at version >= v, so the highest acked version per key stands for all acked writes to that key. */
+  acked: Map<string, { version: number; value: string }>;
+  ok: number;
+  unknownOutcome: number;
+  done: number;
+  capWaits: number;
+  lastAt: number;
+  inFlight: number;
+  capacity: number;
+  slotWaiters: (() => void)[];
+  /** Writes and read-backs still running, awaited before the thread returns. */
+  pending: Set<Promise<unknown>>;
+  stopped: boolean;
+}
 
-  const onMessage = (msg: Message): void => {
-    if (msg.cmd === 'go') go?.();
-    else if (msg.cmd === 'stop') {
-      stopped = true;
-      go?.();
-    }
-  };
-  port?.on('message', onMessage);
-
+/**
+ * The version a read shows, -1 when it failed or cannot be interpreted (counted, with a first
+ * example). `byValue`: the write had no version in its reply, so the value read tells which write
+ * the replica holds (value-versions.ts).
+ */
+function createInterpret(valueVersionOf: ValueVersionOf, uninterpretable: ClientResult['uninterpretable']): Interpret {
   const misread = (example: string): -1 => {
     if (uninterpretable.count++ === 0) uninterpretable.example = example;
     return -1;
   };
-  /**
-   * The version a read shows, -1 when it failed or cannot be interpreted. `byValue`: the write had no
-   * version in its reply, so the value read tells which write the replica holds (value-versions.ts).
-   */
-  const versionOf = (r: ReadOutcome, key: string, byValue: boolean): number => {
+  return (r: ReadOutcome, key: string, byValue: boolean): number => {
     if (!r.ok) return r.unparsed === undefined ? -1 : misread(`GET /read?key=${key} answered 200 with ${JSON.stringify(r.unparsed)}`);
     if (r.version === 0) return 0;
     if (!byValue) return r.version ?? misread(`GET /read?key=${key} answered without a version, though writes carry one`);
     const v = valueVersionOf(key, r.value);
     return v ?? misread(`GET /read?key=${key} answered value ${JSON.stringify(r.value).slice(0, 80)}, which no write of this step wrote`);
   };
-  const read = async (node: number, slot: number, key: string, byValue: boolean): Promise<ReadReply> => {
-    const r = await readKey(conns[node]![slot]!, key, task.requestTimeoutMs);
-    const version = versionOf(r, key, byValue);
-    return { ok: version >= 0, version, replyAt: performance.now() };
-  };
+}
 
-  // Visibility probes get their own pools: rounds overlap in flight and must not queue behind each other.
-  const probePools: Pool[] =
-    offsets.length > 0
-      ? task.followerUrls.map((url) => createPool(url, { connections: perNode * 4, timeoutMs: task.requestTimeoutMs }))
-      : [];
+function track(t: Thread, p: Promise<unknown>): void {
+  const q = p.catch(() => undefined).finally(() => t.pending.delete(q));
+  t.pending.add(q);
+}
 
-  /**
-   * t-visibility of one write. Round j reads, at ack + offsets[j], every follower not yet known fresh,
-   * without waiting for earlier rounds (a round trip is longer than the first offsets, so waiting would
-   * push every later round far past its nominal offset). Round 0 is the read-back itself. A follower's
-   * version never decreases, so the write is fully visible from round max_k(first fresh round of k) on.
-   */
-  const probe = async (key: string, version: number, byValue: boolean, ackAt: number, round0At: number, round0: Promise<ReadReply[]>): Promise<void> => {
-    const firstFresh = task.followerUrls.map(() => Infinity);
-    let visibleFrom = Infinity;
-    const note = (follower: number, round: number, r: ReadReply): void => {
-      if (r.ok && r.version >= version && round < firstFresh[follower]!) firstFresh[follower] = round;
-      visibleFrom = Math.min(visibleFrom, Math.max(...firstFresh));
-    };
-    const rounds: Promise<void>[] = [round0.then((replies) => replies.slice(1).forEach((r, k) => note(k, 0, r)))];
-    visibility.realisedSumUs[0]! += (round0At - ackAt) * 1000;
-    visibility.rounds[0]!++;
-    const known = (): boolean => visibleFrom < Infinity || stopped;
-    for (let j = 1; j < offsets.length && !known(); j++) {
-      await waitUntil(ackAt + offsets[j]! / 1000, known);
-      if (known()) break;
-      const targets = firstFresh.flatMap((f, k) => (f === Infinity ? [k] : []));
-      visibility.realisedSumUs[j]! += (performance.now() - ackAt) * 1000;
-      visibility.rounds[j]!++;
-      rounds.push(
-        Promise.all(
-          targets.map(async (k) => {
-            const v = versionOf(await readKey(probePools[k]!, key, task.requestTimeoutMs), key, byValue);
-            note(k, j, { ok: v >= 0, version: v, replyAt: performance.now() });
-          }),
-        ).then(() => undefined),
-      );
+/** The fault/normal window of a write due at `intended` (performance.now() ms); null without a fault schedule. */
+function windowAt(t: Thread, intended: number): WindowState | null {
+  if (t.shared === null) return null;
+  return faultCountAt(t.shared, t.toMonoUs(intended)) > 0 ? t.windows.fault : t.windows.normal;
+}
+
+function noteAcked(t: Thread, key: string, version: number, value: string): void {
+  const prev = t.acked.get(key);
+  if (prev === undefined) t.acked.set(key, { version, value });
+  else if (prev.version < version) {
+    prev.version = version;
+    prev.value = value;
+  }
+}
+
+interface Sent {
+  ok: boolean;
+  /** Settles once the live replicas' read-back answers are in (what a closed-loop client waits for). */
+  live: Promise<void>;
+}
+
+const settled: Promise<void> = Promise.resolve();
+
+/** Send one write, account for it, and start its read-back; measured writes are counted in `win` too. */
+async function writeOnce(t: Thread, client: number, conn: Dispatcher, plan: PlannedWrite, intended: number, win: WindowState | null, measured: boolean, onTime: boolean): Promise<Sent> {
+  const traced = measured && plan.trace;
+  const sentAt = performance.now();
+  const outcome = await postWrite(conn, plan.key, plan.value, t.task.requestTimeoutMs, traced ? TRACE_HEADERS : undefined);
+  const ackAt = performance.now();
+  t.lastAt = Math.max(t.lastAt, ackAt);
+  let trace: ClientWriteTrace | null = null;
+  if (traced) {
+    trace = { client, key: plan.key, version: outcome.ok ? outcome.version : null, intendedUs: t.toMonoUs(intended), sentUs: t.toMonoUs(sentAt), receivedUs: t.toMonoUs(ackAt), reads: [] };
+    t.ring.push(trace);
+  }
+  const all = t.windows.all;
+  if (measured) {
+    t.done++;
+    if (t.shared !== null) Atomics.add(t.shared, SHARED_DONE, 1);
+  }
+  if (!outcome.ok) {
+    if (outcome.unknown) t.unknownOutcome++;
+    if (measured) {
+      t.errors[outcome.kind]++;
+      all.errors[outcome.kind]++;
+      if (win) win.errors[outcome.kind]++;
     }
-    await Promise.all(rounds);
-    visibility.probed++;
-    if (visibleFrom < Infinity) visibility.firstVisible[visibleFrom]!++;
-  };
-
-  /** Read-back and visibility probes of one acked write. */
-  const afterAck = async (slot: number, plan: PlannedWrite, version: number, byValue: boolean, ackAt: number, measured: boolean): Promise<void> => {
-    const probeVisibility = measured && plan.visibility && offsets.length > 0;
-    if (!plan.readback && !probeVisibility) return;
-    const sentAt = performance.now();
-    // Requests leave in the order they are issued, so a fixed order would make the first replica
-    // systematically the earliest-read (and most stale); rotating the first replica spreads that evenly.
-    const first = readbackSeq++ % nodeUrls.length;
-    const reads = new Array<Promise<ReadReply>>(nodeUrls.length);
-    for (let i = 0; i < nodeUrls.length; i++) {
-      const node = (first + i) % nodeUrls.length;
-      reads[node] = read(node, slot, plan.key, byValue);
+    return { ok: false, live: settled };
+  }
+  // A seed-API cluster acknowledges without a version: the write's place in the seeded sequence stands in for it.
+  const byValue = outcome.version === null;
+  const version = outcome.version ?? planVersion(t.task, measured ? 'measure' : 'warmup', plan.index);
+  if (trace) trace.version = version;
+  noteAcked(t, plan.key, version, plan.value);
+  if (measured) {
+    const us = (ackAt - intended) * 1000;
+    recordUs(t.latency, us);
+    t.ok++;
+    for (const w of win ? [all, win] : [all]) {
+      w.ok++;
+      if (onTime) w.okOnTime++;
+      recordUs(w.latency, us);
     }
-    const readback = Promise.all(reads);
-    const probing = probeVisibility ? probe(plan.key, version, byValue, ackAt, sentAt, readback) : null;
-    const replies = await readback;
-    if (measured && plan.readback) {
-      let staleFollowers = 0;
-      let complete = true;
-      replies.forEach((r, node) => {
-        const s = replicas[node]!;
-        if (!r.ok) {
-          s.errors++;
-          if (node > 0) complete = false;
-          return;
-        }
-        s.reads++;
-        recordUs(s.delay, (r.replyAt - ackAt) * 1000);
-        if (r.version < version) {
-          s.stale++;
-          if (node > 0) staleFollowers++;
-        }
-      });
-      if (complete) staleCounts[staleFollowers]!++;
-      else incompleteReadbacks++;
-    }
-    await probing;
-  };
+  }
+  const probe = measured && plan.visibility && t.task.visibilityOffsetsUs.length > 0;
+  if (!plan.readback && !probe) return { ok: true, live: settled };
+  const h = t.readbacks.start({
+    key: plan.key, version, byValue, ackAt, readback: measured && plan.readback, visibility: probe, trace,
+    onUnavailable: measured ? () => { all.readsUnavailable++; if (win) win.readsUnavailable++; } : undefined,
+  });
+  track(t, h.all);
+  return { ok: true, live: h.live };
+}
 
-  const runClient = async (client: number, phase: Phase, total: number, t0: number): Promise<{ ok: number; errors: number; lastAt: number }> => {
-    const measured = phase === 'measure';
-    const slot = slotOf.get(client)!;
-    const leaderConn = conns[0]![slot]!;
-    const intervalMs = task.rate ? 1000 / task.rate : 0;
-    let okCount = 0;
-    let errCount = 0;
-    let lastAt = t0;
-    for (const index of clientIndices(client, task.totalClients, total)) {
-      if (stopped) break;
-      const plan = planWrite(task.workload, phase, index);
-      let intended: number;
-      if (measured && task.rate) {
-        // Open loop: write i is due at t0 + i/rate whatever happened before; latency counts from then.
-        intended = t0 + index * intervalMs;
-        await waitUntil(intended);
-        recordUs(sendLag, (performance.now() - intended) * 1000);
-      } else {
-        intended = performance.now();
-      }
-      const inFault = measured && shared !== null && Atomics.load(shared, SHARED_ACTIVE_FAULTS) > 0;
-      const outcome = await postWrite(leaderConn, plan.key, plan.value, task.requestTimeoutMs);
-      const ackAt = performance.now();
-      lastAt = ackAt;
-      if (outcome.ok) {
-        okCount++;
-        const byValue = outcome.version === null;
-        const version = outcome.version ?? planVersion(task, phase, index);
-        const prev = acked.get(plan.key);
-        if (prev === undefined) acked.set(plan.key, { version, value: plan.value });
-        else if (prev.version < version) {
-          prev.version = version;
-          prev.value = plan.value;
-        }
-        if (measured) {
-          const us = (ackAt - intended) * 1000;
-          recordUs(latency, us);
-          ok++;
-          if (inFault) {
-            recordUs(faultLatency, us);
-            faultOk++;
-          }
-        }
-        await afterAck(slot, plan, version, byValue, ackAt, measured);
-      } else {
-        errCount++;
-        if (outcome.unknown) unknownOutcome++;
-        if (measured) {
-          errors[outcome.kind]++;
-          if (inFault) faultErrors[outcome.kind]++;
-        }
-      }
-      if (measured) {
-        done++;
-        if (shared !== null) Atomics.add(shared, SHARED_DONE, 1);
-      }
-    }
-    return { ok: okCount, errors: errCount, lastAt };
-  };
+/** Count a measured write as intended (and on time or not) in its window; returns the window. */
+function intend(t: Thread, intended: number, lagUs: number): { win: WindowState | null; onTime: boolean } {
+  const win = windowAt(t, intended);
+  const onTime = lagUs <= ON_TIME_US;
+  for (const w of win ? [t.windows.all, win] : [t.windows.all]) {
+    w.intended++;
+    if (onTime) w.sentOnTime++;
+  }
+  return { win, onTime };
+}
 
-  const runPhase = async (phase: Phase, total: number): Promise<{ ok: number; errors: number; t0: number; lastAt: number }> => {
-    const t0 = performance.now();
-    const results = await Promise.all(task.clientIds.map((c) => runClient(c, phase, total, t0)));
-    return {
-      ok: results.reduce((a, r) => a + r.ok, 0),
-      errors: results.reduce((a, r) => a + r.errors, 0),
-      t0,
-      lastAt: Math.max(t0, ...results.map((r) => r.lastAt)),
-    };
+/** Open loop: write i leaves at t0 + i/rate whatever happened before; latency counts from then. */
+async function runOpenClient(t: Thread, client: number, pool: Dispatcher, t0: number): Promise<void> {
+  const intervalMs = 1000 / t.task.rate!;
+  for (const index of clientIndices(client, t.task.totalClients, t.task.writes)) {
+    if (t.stopped) break;
+    const plan = planWrite(t.task.workload, 'measure', index);
+    const intended = t0 + index * intervalMs;
+    await waitUntil(intended);
+    if (t.stopped) break;
+    if (t.inFlight >= t.capacity) {
+      t.capWaits++;
+      while (t.inFlight >= t.capacity) await new Promise<void>((r) => t.slotWaiters.push(r));
+    }
+    const lagUs = (performance.now() - intended) * 1000;
+    recordUs(t.sendLag, lagUs);
+    const { win, onTime } = intend(t, intended, lagUs);
+    t.inFlight++;
+    const sent = writeOnce(t, client, pool, plan, intended, win, true, onTime).finally(() => {
+      t.inFlight--;
+      t.slotWaiters.shift()?.();
+    });
+    track(t, sent);
+  }
+}
+
+/** Closed loop: a client waits for its own write and for the read-back of the live replicas only. */
+async function runClosedClient(t: Thread, client: number, conn: Client, phase: Phase, total: number): Promise<{ ok: number; errors: number }> {
+  const measured = phase === 'measure';
+  let ok = 0;
+  let errors = 0;
+  for (const index of clientIndices(client, t.task.totalClients, total)) {
+    if (t.stopped) break;
+    const plan = planWrite(t.task.workload, phase, index);
+    const intended = performance.now();
+    const { win } = measured ? intend(t, intended, 0) : { win: null };
+    const sent = await writeOnce(t, client, conn, plan, intended, win, measured, true);
+    if (sent.ok) ok++;
+    else errors++;
+    await sent.live;
+  }
+  return { ok, errors };
+}
+
+function createThread(task: ClientTask, readbacks: Readbacks, ring: TraceRing, toMonoUs: (ms: number) => number): Thread {
+  return {
+    task, shared: task.shared ? new Int32Array(task.shared) : null, readbacks, ring, toMonoUs,
+    windows: { all: createWindow(), fault: createWindow(), normal: createWindow() },
+    latency: createHistogram(), sendLag: createHistogram(), errors: noErrors(), acked: new Map(),
+    ok: 0, unknownOutcome: 0, done: 0, capWaits: 0, lastAt: 0, inFlight: 0,
+    capacity: Math.max(1, task.maxInFlight ?? DEFAULT_THREAD_IN_FLIGHT), slotWaiters: [], pending: new Set(), stopped: false,
+  };
+}
+
+function replicaResults(state: ReadbackState): ReplicaResult[] {
+  return state.replicas.map((s, node) => ({
+    replica: node === 0 ? 'leader' : `follower${node}`,
+    reads: s.reads, stale: s.stale, unavailable: s.unavailable, errors: s.errors, readDelay: encodeHistogram(s.delay),
+  }));
+}
+
+/** Waits until every write and read-back of the thread has settled (they may start more while we wait). */
+async function drain(t: Thread): Promise<void> {
+  while (t.pending.size > 0) await Promise.all([...t.pending]);
+}
+
+export async function runClients(task: ClientTask, port?: MessagePort): Promise<ClientResult> {
+  const nodeUrls = [task.leaderUrl, ...task.followerUrls];
+  // Closed loop: one keep-alive connection per logical client (one write in flight each). Open loop:
+  // one pool, so a write never queues behind a slow earlier one (up to maxInFlight connections).
+  const conns: Client[] = createConnections(task.leaderUrl, task.clientIds.length, { timeoutMs: task.requestTimeoutMs });
+  const slotOf = new Map(task.clientIds.map((c, slot) => [c, slot]));
+  const engine = createReadEngine(nodeUrls, { timeoutMs: task.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS, capPerNode: READS_IN_FLIGHT_PER_NODE });
+  const toMonoUs = createClockBridge();
+  let t!: Thread;
+  const uninterpretable: ClientResult['uninterpretable'] = { count: 0, example: null };
+  const interpret = createInterpret(createValueVersions({ workload: task.workload, warmup: task.warmup, writes: task.writes }), uninterpretable);
+  const readbacks = createReadbacks({ nodes: nodeUrls.length, interpret, offsetsUs: task.visibilityOffsetsUs, engine, toMonoUs, stopped: () => t.stopped });
+  t = createThread(task, readbacks, createTraceRing(task.traceCapacity ?? 0), toMonoUs);
+  const openPool = task.rate ? createPool(task.leaderUrl, { connections: t.capacity, timeoutMs: task.requestTimeoutMs }) : null;
+  let go: (() => void) | null = null;
+  const goSignal = new Promise<void>((resolve) => (go = resolve));
+  const onMessage = (msg: Message): void => {
+    if (msg.cmd === 'go') go?.();
+    else if (msg.cmd === 'stop') {
+      t.stopped = true;
+      go?.();
+    }
+  };
+  port?.on('message', onMessage);
+
+  const closedPhase = async (phase: Phase, total: number): Promise<{ ok: number; errors: number }> => {
+    const rs = await Promise.all(task.clientIds.map((c) => runClosedClient(t, c, conns[slotOf.get(c)!]!, phase, total)));
+    return { ok: rs.reduce((a, r) => a + r.ok, 0), errors: rs.reduce((a, r) => a + r.errors, 0) };
   };
 
   let progressTimer: NodeJS.Timeout | undefined;
   try {
-    const warm = task.warmup > 0 ? await runPhase('warmup', task.warmup) : { ok: 0, errors: 0 };
+    const warm = task.warmup > 0 ? await closedPhase('warmup', task.warmup) : { ok: 0, errors: 0 };
+    await drain(t);
     if (port) {
       port.postMessage({ cmd: 'warmed', data: { ok: warm.ok, errors: warm.errors } } satisfies Message);
       await goSignal;
     }
     if (port && task.progressIntervalMs > 0) {
       progressTimer = setInterval(() => {
-        port.postMessage({
-          cmd: 'progress',
-          data: { done, histogram: task.progressHistogram ? encodeHistogram(latency) : undefined },
-        } satisfies Message);
+        port.postMessage({ cmd: 'progress', data: { done: t.done, histogram: task.progressHistogram ? encodeHistogram(t.latency) : undefined } } satisfies Message);
       }, task.progressIntervalMs);
       progressTimer.unref();
     }
-    const measure = await runPhase('measure', task.writes);
+    const t0 = performance.now();
+    t.lastAt = t0;
+    if (openPool) await Promise.all(task.clientIds.map((c) => runOpenClient(t, c, openPool, t0)));
+    else await closedPhase('measure', task.writes);
+    await drain(t);
+    const rb = readbacks.state;
     return {
       thread: task.thread,
-      latency: encodeHistogram(latency),
-      sendLag: encodeHistogram(sendLag),
-      ok,
-      errors,
-      replicas: replicas.map((s, node) => ({
-        replica: node === 0 ? 'leader' : `follower${node}`,
-        reads: s.reads,
-        stale: s.stale,
-        errors: s.errors,
-        readDelay: encodeHistogram(s.delay),
-      })),
-      staleCounts,
-      incompleteReadbacks,
-      visibility,
-      elapsedMs: measure.lastAt - measure.t0,
-      warmup: { ok: warm.ok, errors: warm.errors },
-      stopped,
-      faultWindow: { ok: faultOk, errors: faultErrors, latency: encodeHistogram(faultLatency) },
-      acked: [...acked].map(([key, e]): AckedEntry => [key, e.version, e.value]),
-      unknownOutcome,
+      latency: encodeHistogram(t.latency),
+      sendLag: encodeHistogram(t.sendLag),
+      ok: t.ok,
+      errors: t.errors,
+      replicas: replicaResults(rb),
+      staleCounts: rb.staleCounts,
+      incompleteReadbacks: rb.incompleteReadbacks,
+      visibility: rb.visibility,
+      elapsedMs: t.lastAt - t0,
+      warmup: warm,
+      stopped: t.stopped,
+      windows: { all: windowResult(t.windows.all), fault: windowResult(t.windows.fault), normal: windowResult(t.windows.normal) },
+      capWaits: t.capWaits,
+      readsNotSent: engine.notSent().reduce((a, n) => a + n, 0),
+      acked: [...t.acked].map(([key, e]): AckedEntry => [key, e.version, e.value]),
+      unknownOutcome: t.unknownOutcome,
+      traces: t.ring.list(),
+      tracesDropped: t.ring.dropped(),
       uninterpretable,
     };
   } finally {
     if (progressTimer) clearInterval(progressTimer);
     port?.off('message', onMessage);
+    await drain(t);
     // The task resolves only once every connection is closed.
-    await closeAll([...conns.flat(), ...probePools]);
+    await Promise.all([closeAll(openPool ? [...conns, openPool] : conns), engine.close()]);
   }
 }

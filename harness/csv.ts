@@ -72,6 +72,13 @@ export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined
     duration_s: round(r.durationS, 3),
     lost_writes: r.lostWrites.lost,
     unknown_outcome_writes: r.lostWrites.unknownOutcome,
+    reads_unavailable: r.readsUnavailable,
+    readbacks_incomplete: r.incompleteReadbacks,
+    probes_unavailable: r.probesUnavailable,
+    cap_waits: r.capWaits,
+    send_lag_p99_us: r.sendLagStats ? r.sendLagStats.p99 : null,
+    complete: r.complete ? 'true' : 'false',
+    client_traces: r.clientTraces.length,
   };
 }
 
@@ -91,6 +98,8 @@ export function stalenessRows(r: QuorumResult): Row<typeof STALENESS_COLUMNS>[] 
       read_delay_mean_us: d.mean,
       read_delay_p50_us: d.p50,
       read_delay_p99_us: d.p99,
+      unavailable: rep.unavailable,
+      errors: rep.errors,
     };
   });
 }
@@ -123,6 +132,14 @@ export function availabilityRows(r: QuorumResult): Row<typeof AVAILABILITY_COLUM
     latency_p50_us: w.latency.count > 0 ? w.latency.p50 : null,
     latency_p99_us: w.latency.count > 0 ? w.latency.p99 : null,
     recovery_ms: r.faults?.recoveryMs ?? null,
+    intended: w.intended,
+    sent_on_time: w.sentOnTime,
+    ok_on_time: w.okOnTime,
+    availability_of_intended: w.availabilityOfIntended === null ? null : round(w.availabilityOfIntended, 6),
+    window_s: round(w.windowS, 3),
+    intended_per_sec: w.intendedPerSec === null ? null : round(w.intendedPerSec, 1),
+    achieved_per_sec: w.achievedPerSec === null ? null : round(w.achievedPerSec, 1),
+    reads_unavailable: w.readsUnavailable,
   }));
 }
 

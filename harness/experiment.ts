@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { DEFAULT_TRACE_CAPACITY } from '../contracts/trace.ts';
 import { SHARED_SLOTS } from './client.ts';
 import { createClientPool, type ClientPool } from './client-pool.ts';
 import { acquireCluster, type ClusterTarget, type StartCluster } from './cluster-target.ts';
@@ -127,6 +128,7 @@ async function runQuorum(
     valueBytes: options.valueBytes,
     readback: options.readback,
     visibility: options.visibility,
+    trace: options.trace,
   };
   const valueVersionOf = createValueVersions({ workload, warmup: options.warmup, writes: options.writes });
   // Where the wall time goes, per quorum (meta.json); stopS is filled in once the cluster is down.
@@ -172,6 +174,9 @@ async function runQuorum(
         warmup: options.warmup,
         rate: options.rate,
         requestTimeoutMs: options.requestTimeoutMs,
+        readTimeoutMs: options.readTimeoutMs,
+        maxInFlight: Math.ceil(options.maxInFlight / options.threads),
+        traceCapacity: Math.ceil(DEFAULT_TRACE_CAPACITY / options.threads),
         visibilityOffsetsUs: offsets,
         progressIntervalMs: hooks.onProgress ? 250 : 0,
         progressHistogram: Boolean(hooks.onProgress),
@@ -240,6 +245,7 @@ async function runQuorum(
     );
     const merged = mergeResults(results, {
       quorum,
+      writes: options.writes,
       clients: options.clients,
       rate: options.rate,
       visibilityOffsetsUs: offsets,
@@ -284,6 +290,13 @@ function quorumMeta(r: QuorumResult): Record<string, unknown> {
     phaseSeconds: r.phases,
     warmup: r.warmup,
     incompleteReadbacks: r.incompleteReadbacks,
+    readsUnavailable: r.readsUnavailable,
+    readsNotSent: r.readsNotSent,
+    probesUnavailable: r.probesUnavailable,
+    capWaits: r.capWaits,
+    complete: r.complete,
+    clientTraces: r.clientTraces.length,
+    clientTracesDropped: r.clientTracesDropped,
     convergence: {
       converged: r.convergence.converged,
       quiescent: r.convergence.quiescent,

@@ -20,6 +20,8 @@ export interface FastReply {
   status: number;
   /** The whole body, UTF-8. */
   text: string;
+  /** Value of FastRequest.captureHeader in the response; null when absent or not asked for. */
+  header: string | null;
 }
 
 export interface FastRequest {
@@ -29,20 +31,36 @@ export interface FastRequest {
   jsonBody?: string;
   /** Applies to the headers and, separately, to the body (undici headersTimeout / bodyTimeout). */
   timeoutMs: number;
+  /** Extra request headers (e.g. the trace header). */
+  headers?: Record<string, string>;
+  /** Lower-case name of one response header to return in FastReply.header. */
+  captureHeader?: string;
+  /** Called with undici's abort function once the request is on a socket (a caller's own deadline can then free it). */
+  onAbortable?: (abort: (err?: Error) => void) => void;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** A header's value from undici's raw [name, value, ...] list; `name` in lower case. */
+function findHeader(raw: Buffer[], name: string): string | null {
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString('latin1').toLowerCase() === name) return raw[i + 1]!.toString('latin1');
+  return null;
+}
 
 /** One request through `dispatcher.dispatch()`; resolves with the status and the whole body. */
 export function fastRequest(dispatcher: Dispatcher, req: FastRequest): Promise<FastReply> {
   return new Promise<FastReply>((resolve, reject) => {
     let status = 0;
+    let header: string | null = null;
     let first: Buffer | null = null;
     let rest: Buffer[] | null = null;
     const handler: Dispatcher.DispatchHandler = {
-      onConnect() {},
-      onHeaders(statusCode) {
+      onConnect(abort) {
+        req.onAbortable?.(abort);
+      },
+      onHeaders(statusCode, raw) {
         status = statusCode;
+        if (req.captureHeader !== undefined) header = findHeader(raw, req.captureHeader);
         return true;
       },
       onData(chunk) {
@@ -52,7 +70,7 @@ export function fastRequest(dispatcher: Dispatcher, req: FastRequest): Promise<F
       },
       onComplete() {
         const text = rest !== null ? Buffer.concat(rest).toString('utf8') : first !== null ? first.toString('utf8') : '';
-        resolve({ status, text });
+        resolve({ status, text, header });
       },
       onError: reject,
     };
@@ -60,7 +78,7 @@ export function fastRequest(dispatcher: Dispatcher, req: FastRequest): Promise<F
       {
         method: req.method,
         path: req.path,
-        headers: req.jsonBody === undefined ? undefined : JSON_HEADERS,
+        headers: req.headers === undefined ? (req.jsonBody === undefined ? undefined : JSON_HEADERS) : { ...(req.jsonBody === undefined ? {} : JSON_HEADERS), ...req.headers },
         body: req.jsonBody,
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,

@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createRng, type Rng } from '../lib/rng.ts';
-import { SHARED_ACTIVE_FAULTS, SHARED_DONE } from './client.ts';
+import { publishFaultCount, SHARED_DONE } from './fault-window.ts';
 import { formatFaultTime, type FaultSpec, type FaultTime } from './faults.ts';
 
 /** The launcher's fault helpers (nodes/cluster.ts RunningCluster). */
@@ -116,7 +116,7 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
   const done = (): number => Atomics.load(o.shared, SHARED_DONE);
 
   function publish(): void {
-    Atomics.store(o.shared, SHARED_ACTIVE_FAULTS, faulted.size);
+    publishFaultCount(o.shared, faulted.size);
     if (loadEnded) return;
     if (faulted.size > 0 && windowStart === null) windowStart = now();
     else if (faulted.size === 0 && windowStart !== null) {
@@ -279,7 +279,7 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
           }
         }),
       );
-      Atomics.store(o.shared, SHARED_ACTIVE_FAULTS, faulted.size);
+      publishFaultCount(o.shared, faulted.size);
       const catchUps = records.flatMap((r) => (r.catchUpMs === null ? [] : [r.catchUpMs]));
       return {
         records,

@@ -50,10 +50,10 @@ export type WriteOutcome =
  * acknowledgement; `version` is null when the cluster does not report one (the seed's
  * `{"status": "success"}`): the caller then tells versions apart by value (value-versions.ts).
  */
-export async function postWrite(dispatcher: Dispatcher, key: string, value: string, timeoutMs: number): Promise<WriteOutcome> {
+export async function postWrite(dispatcher: Dispatcher, key: string, value: string, timeoutMs: number, headers?: Record<string, string>): Promise<WriteOutcome> {
   let res: FastReply;
   try {
-    res = await fastRequest(dispatcher, { method: 'POST', path: '/write', jsonBody: JSON.stringify({ key, value }), timeoutMs });
+    res = await fastRequest(dispatcher, { method: 'POST', path: '/write', jsonBody: JSON.stringify({ key, value }), timeoutMs, headers });
   } catch (err) {
     // A refused connection never carried the request; anything later might have.
     return { ok: false, kind: classifyThrown(err), unknown: (err as { code?: unknown } | null)?.code !== 'ECONNREFUSED' };
@@ -117,7 +117,12 @@ export async function readKey(dispatcher: Dispatcher, key: string, timeoutMs: nu
   } catch (err) {
     return { ok: false, kind: classifyThrown(err) };
   }
-  if (res.status === 404) return { ok: true, version: 0 };
-  if (res.status !== 200) return { ok: false, kind: 'http', status: res.status };
-  return parseReadBody(res.text, key);
+  return parseReadReply(res.status, res.text, key);
+}
+
+/** A `GET /read` answer by status and body: 404 = not found = version 0; another non-200 is an http error. */
+export function parseReadReply(status: number, text: string, key: string): ReadOutcome {
+  if (status === 404) return { ok: true, version: 0 };
+  if (status !== 200) return { ok: false, kind: 'http', status };
+  return parseReadBody(text, key);
 }

@@ -32,6 +32,9 @@ export interface ExperimentInput {
   maxDelay?: string | number;
   quorumTimeout?: string | number;
   requestTimeout?: string | number;
+  readTimeout?: string | number;
+  maxInFlight?: string | number;
+  trace?: string | number;
   convergenceTimeout?: string | number;
   out?: string;
   leader?: string;
@@ -72,6 +75,12 @@ export interface ExperimentOptions {
   maxDelayMs: number;
   quorumTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Read-backs and probes unanswered after this long count `unavailable`. */
+  readTimeoutMs: number;
+  /** Open loop: writes in flight at most (all threads); a write due beyond it waits and is counted. */
+  maxInFlight: number;
+  /** Fraction of measured writes traced on the client side (issue 9). */
+  trace: number;
   convergenceTimeoutMs: number;
   out: string;
   /** External cluster; null = launch a local cluster per quorum. */
@@ -158,7 +167,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'quorumTimeout', flag: 'quorum-timeout', type: 'string', unit: 'duration', defaultText: '2s', group: 'Cluster',
     describe: 'How long the leader waits for W acks before answering 503 (QUORUM_TIMEOUT)' },
   { key: 'requestTimeout', flag: 'request-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Load model',
-    describe: 'Client-side headers and body timeout of every request; expiries count as timeout errors' },
+    describe: 'Client-side headers and body timeout of every write; expiries count in errors_timeout (read-backs have --read-timeout)' },
+  { key: 'readTimeout', flag: 'read-timeout', type: 'string', unit: 'duration', defaultText: '200ms', group: 'Measurements',
+    describe: 'Budget of each read-back and visibility probe; unanswered by then (paused or partitioned follower) = unavailable, a third outcome beside fresh and stale. 200 ms is ~100x a healthy loopback read and above the p99.9 of a loaded 2-core machine, yet far below the seconds a stopped process would hold a read' },
+  { key: 'maxInFlight', flag: 'max-in-flight', type: 'string', unit: 'writes', defaultText: '512', group: 'Load model',
+    describe: 'Open loop: writes in flight at most; a write due beyond it waits (counted as cap_waits in summary.csv), otherwise every write leaves at its intended time' },
+  { key: 'trace', flag: 'trace', type: 'string', unit: 'fraction 0..1', defaultText: '0.25', group: 'Measurements',
+    describe: 'Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock): 0.25 keeps ~2,500 per W of the default 10,000 writes, within the nodes\' 20,000-record rings' },
   { key: 'convergenceTimeout', flag: 'convergence-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Measurements',
     describe: 'How long to wait after the load for the leader to report no pending replication before comparing replicas' },
   { key: 'out', flag: 'out', type: 'string', unit: 'directory', defaultText: 'data/runs/<UTC timestamp>', group: 'Output',
@@ -348,6 +363,10 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   const requestTimeoutMs = parseDuration('requestTimeout', input.requestTimeout, '10s');
   if (!(requestTimeoutMs >= 1)) throw new OptionError('request-timeout', 'must be at least 1ms');
   const convergenceTimeoutMs = parseDuration('convergenceTimeout', input.convergenceTimeout, '10s');
+  const readTimeoutMs = parseDuration('readTimeout', input.readTimeout, '200ms');
+  if (!(readTimeoutMs >= 1)) throw new OptionError('read-timeout', 'must be at least 1ms');
+  const maxInFlight = parseInteger('maxInFlight', input.maxInFlight, 512, 1, 100_000);
+  const trace = parseFraction('trace', input.trace, 0.25);
 
   const basePort = parseInteger('basePort', input.basePort, 0, 0, 65_535 - LOCAL_FOLLOWERS);
   if (basePort > 0 && basePort < 1024) throw new OptionError('base-port', `ports below 1024 need privileges, got ${basePort}`);
@@ -402,7 +421,7 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
 
   return {
     quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, rateShare, rates, readback, visibility, visibilityMaxUs,
-    minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, convergenceTimeoutMs, out, leader, followers, basePort,
+    minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, readTimeoutMs, maxInFlight, trace, convergenceTimeoutMs, out, leader, followers, basePort,
     analyze, progress, faults, replicationToken, leaderPriority, clusterCmd, clusterStopCmd, clusterReadyTimeoutMs, externalSettings,
   };
 }

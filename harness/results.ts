@@ -2,7 +2,8 @@
  * Merging the workers' results of one quorum step into one QuorumResult: histograms are decoded
  * and add()ed, counters summed.
  */
-import type { ClientResult, ErrorCounts } from './client.ts';
+import type { ClientWriteTrace } from '../contracts/trace.ts';
+import type { ClientResult, ErrorCounts, WindowName } from './client.ts';
 import type { ClusterTarget } from './cluster-target.ts';
 import type { ConvergenceResult } from './convergence.ts';
 import type { FaultReport } from './fault-schedule.ts';
@@ -13,6 +14,7 @@ export interface ReplicaSummary {
   replica: string;
   reads: number;
   stale: number;
+  unavailable: number;
   errors: number;
   readDelay: Histogram;
 }
@@ -25,16 +27,36 @@ export interface VisibilityPoint {
   realisedOffsetMeanUs: number | null;
 }
 
-export type AvailabilityWindowName = 'all' | 'fault' | 'normal';
+export type AvailabilityWindowName = WindowName;
 
-/** Measured writes by when they were sent: all, while a follower was faulted, or otherwise. */
+/**
+ * Measured writes by the window their intended time fell in: all, while a follower was faulted, or
+ * otherwise. Open loop counts over what the schedule intended, so a write sent late or never is
+ * not hidden by counting only what was attempted.
+ */
 export interface AvailabilityWindow {
   window: AvailabilityWindowName;
+  /** Writes the schedule intended in the window (closed loop: the writes sent). */
+  intended: number;
+  /** Writes sent (ok + errors). */
   attempted: number;
   ok: number;
   errors: ErrorCounts;
   /** ok / attempted; null when nothing was attempted in this window. */
   availability: number | null;
+  /** Sent within ON_TIME_US of their intended time. */
+  sentOnTime: number;
+  /** Acknowledged and sent on time. */
+  okOnTime: number;
+  /** okOnTime / intended: late or unsent writes count as unavailable; null when nothing was intended. */
+  availabilityOfIntended: number | null;
+  /** Wall time the window lasted, s. */
+  windowS: number;
+  /** intended / windowS and ok / windowS; null for an empty window. */
+  intendedPerSec: number | null;
+  achievedPerSec: number | null;
+  /** Read-back reads of the window's writes that went unanswered within --read-timeout. */
+  readsUnavailable: number;
   latency: HistogramStats;
 }
 
@@ -57,7 +79,16 @@ export interface QuorumResult {
   followerStale: number;
   followerReadDelay: Histogram;
   staleCounts: number[];
+  /** Read-backs left out of staleCounts because a follower did not answer with a version. */
   incompleteReadbacks: number;
+  /** Read-back reads unanswered within --read-timeout, all replicas. */
+  readsUnavailable: number;
+  /** Of those, reads never sent because too many reads to that node were in flight. */
+  readsNotSent: number;
+  /** Visibility probe reads unanswered within --read-timeout. */
+  probesUnavailable: number;
+  /** Open-loop writes that waited because --max-in-flight writes were in flight. */
+  capWaits: number;
   visibility: VisibilityPoint[];
   warmup: { ok: number; errors: number };
   convergence: ConvergenceResult;
@@ -65,6 +96,12 @@ export interface QuorumResult {
   minDelayMs: number | null;
   maxDelayMs: number | null;
   stopped: boolean;
+  /** False when the step was interrupted (Ctrl-C): fewer writes than asked for were measured. */
+  complete: boolean;
+  /** Client-side traces of the traced writes (issue 9), every thread, oldest first per thread. */
+  clientTraces: ClientWriteTrace[];
+  /** Traced writes the threads' bounded rings let go. */
+  clientTracesDropped: number;
   /** CPU the harness process (all client threads) used during the measured phase. */
   harnessCpu: HarnessCpu;
   /** harnessCpu as a fraction of the machine (user+system) / (wall x cores). */
@@ -96,6 +133,8 @@ export interface HarnessCpu {
 
 export interface MergeContext {
   quorum: number;
+  /** Measured writes the step asked for. */
+  writes: number;
   clients: number;
   rate: number | null;
   visibilityOffsetsUs: number[];
@@ -113,26 +152,48 @@ function errorTotal(e: ErrorCounts): number {
   return e.quorum + e.http + e.timeout + e.connection;
 }
 
-function windowOf(window: AvailabilityWindowName, ok: number, errors: ErrorCounts, latency: Histogram): AvailabilityWindow {
-  const attempted = ok + errorTotal(errors);
-  return { window, attempted, ok, errors, availability: attempted > 0 ? ok / attempted : null, latency: histogramStats(latency) };
+/** The merged counts of one window, all threads. */
+export interface WindowCounts {
+  intended: number;
+  sentOnTime: number;
+  okOnTime: number;
+  ok: number;
+  errors: ErrorCounts;
+  readsUnavailable: number;
+  latency: Histogram;
 }
 
-/** The availability rows: 'all', and with faults 'fault' (sent while a follower was faulted) and 'normal' (the rest). */
-export function availabilityWindows(results: readonly ClientResult[], all: { ok: number; errors: ErrorCounts; latency: Histogram }, withFaults: boolean): AvailabilityWindow[] {
-  const rows = [windowOf('all', all.ok, all.errors, all.latency)];
-  if (!withFaults) return rows;
-  const fErrors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
-  for (const r of results) for (const k of Object.keys(fErrors) as (keyof ErrorCounts)[]) fErrors[k] += r.faultWindow.errors[k];
-  const fOk = results.reduce((a, r) => a + r.faultWindow.ok, 0);
-  const fLatency = mergeEncoded(results.map((r) => r.faultWindow.latency));
-  const nErrors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
-  for (const k of Object.keys(nErrors) as (keyof ErrorCounts)[]) nErrors[k] = all.errors[k] - fErrors[k];
-  // Every fault-window latency was also recorded in the all-writes histogram, so the difference is the rest.
-  const nLatency = createHistogram();
-  nLatency.add(all.latency);
-  nLatency.subtract(fLatency);
-  rows.push(windowOf('fault', fOk, fErrors, fLatency), windowOf('normal', all.ok - fOk, nErrors, nLatency));
+/** One availability row: pure arithmetic over a window's counts and its duration. */
+export function availabilityRowOf(window: AvailabilityWindowName, c: WindowCounts, windowS: number): AvailabilityWindow {
+  const attempted = c.ok + errorTotal(c.errors);
+  const perSec = (n: number): number | null => (windowS > 0 ? n / windowS : null);
+  return {
+    window, intended: c.intended, attempted, ok: c.ok, errors: c.errors,
+    availability: attempted > 0 ? c.ok / attempted : null,
+    sentOnTime: c.sentOnTime, okOnTime: c.okOnTime,
+    availabilityOfIntended: c.intended > 0 ? c.okOnTime / c.intended : null,
+    windowS, intendedPerSec: perSec(c.intended), achievedPerSec: perSec(c.ok),
+    readsUnavailable: c.readsUnavailable, latency: histogramStats(c.latency),
+  };
+}
+
+export function mergeWindow(results: readonly ClientResult[], name: WindowName): WindowCounts {
+  const ws = results.map((r) => r.windows[name]);
+  const errors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
+  for (const w of ws) for (const k of Object.keys(errors) as (keyof ErrorCounts)[]) errors[k] += w.errors[k];
+  const sum = (f: (w: ClientResult['windows']['all']) => number): number => ws.reduce((a, w) => a + f(w), 0);
+  return {
+    intended: sum((w) => w.intended), sentOnTime: sum((w) => w.sentOnTime), okOnTime: sum((w) => w.okOnTime), ok: sum((w) => w.ok),
+    errors, readsUnavailable: sum((w) => w.readsUnavailable), latency: mergeEncoded(ws.map((w) => w.latency)),
+  };
+}
+
+/** The availability rows: 'all', and with faults 'fault' (due while a follower was faulted) and 'normal' (the rest). */
+export function availabilityWindows(results: readonly ClientResult[], durationS: number, faults: FaultReport | null): AvailabilityWindow[] {
+  const rows = [availabilityRowOf('all', mergeWindow(results, 'all'), durationS)];
+  if (!faults) return rows;
+  const faultS = Math.min(durationS, faults.faultWindowMs / 1000);
+  rows.push(availabilityRowOf('fault', mergeWindow(results, 'fault'), faultS), availabilityRowOf('normal', mergeWindow(results, 'normal'), durationS - faultS));
   return rows;
 }
 
@@ -165,6 +226,7 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     replica,
     reads: results.reduce((a, r) => a + r.replicas[node]!.reads, 0),
     stale: results.reduce((a, r) => a + r.replicas[node]!.stale, 0),
+    unavailable: results.reduce((a, r) => a + r.replicas[node]!.unavailable, 0),
     errors: results.reduce((a, r) => a + r.replicas[node]!.errors, 0),
     readDelay: mergeEncoded(results.map((r) => r.replicas[node]!.readDelay)),
   }));
@@ -197,6 +259,10 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     followerReadDelay,
     staleCounts,
     incompleteReadbacks: results.reduce((a, r) => a + r.incompleteReadbacks, 0),
+    readsUnavailable: replicas.reduce((a, r) => a + r.unavailable, 0),
+    readsNotSent: results.reduce((a, r) => a + r.readsNotSent, 0),
+    probesUnavailable: results.reduce((a, r) => a + r.visibility.unavailable, 0),
+    capWaits: results.reduce((a, r) => a + r.capWaits, 0),
     visibility: mergeVisibility(results, ctx.visibilityOffsetsUs),
     warmup: {
       ok: results.reduce((a, r) => a + r.warmup.ok, 0),
@@ -207,9 +273,12 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     minDelayMs: ctx.minDelayMs,
     maxDelayMs: ctx.maxDelayMs,
     stopped: results.some((r) => r.stopped),
+    complete: results.reduce((a, r) => a + r.windows.all.intended, 0) >= ctx.writes,
+    clientTraces: results.flatMap((r) => r.traces),
+    clientTracesDropped: results.reduce((a, r) => a + r.tracesDropped, 0),
     harnessCpu: ctx.harnessCpu,
     phases: ctx.phases,
-    availability: availabilityWindows(results, { ok, errors, latency }, ctx.faults !== null),
+    availability: availabilityWindows(results, durationS, ctx.faults),
     faults: ctx.faults,
     lostWrites: ctx.lostWrites,
     harnessCpuShare:

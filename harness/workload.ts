@@ -15,6 +15,8 @@ export interface WorkloadConfig {
   readback: number;
   /** Fraction of writes probed for t-visibility. */
   visibility: number;
+  /** Fraction of measured writes traced (TRACE_HEADER on the write and its read-backs); 0 when absent. */
+  trace?: number;
 }
 
 export interface PlannedWrite {
@@ -23,6 +25,7 @@ export interface PlannedWrite {
   value: string;
   readback: boolean;
   visibility: boolean;
+  trace: boolean;
 }
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -50,7 +53,9 @@ export function planWrite(config: WorkloadConfig, phase: Phase, index: number): 
   // Draw both sampling decisions always, so changing one fraction does not reshuffle the other.
   const r = rng.next();
   const v = rng.next();
-  return { index, key, value, readback: r < config.readback, visibility: v < config.visibility };
+  // Drawn after the others, so adding tracing changed no earlier decision of a seed.
+  const t = rng.next();
+  return { index, key, value, readback: r < config.readback, visibility: v < config.visibility, trace: t < (config.trace ?? 0) };
 }
 
 /** Global write indices of one logical client: client c of C takes c, c+C, c+2C, ... */

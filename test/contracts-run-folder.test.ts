@@ -16,10 +16,10 @@ describe('the run folder is defined once, in contracts/run-folder.ts', () => {
   const readerKinds: Record<string, Record<string, string>> = {
     'summary.csv': { ...reader.SUMMARY_SPEC, ...reader.SUMMARY_OPTIONAL_SPEC },
     'latency_percentiles.csv': reader.LATENCY_PERCENTILES_SPEC,
-    'staleness.csv': reader.STALENESS_SPEC,
+    'staleness.csv': { ...reader.STALENESS_SPEC, ...reader.STALENESS_OPTIONAL_SPEC },
     'stale_counts.csv': reader.STALE_COUNTS_SPEC,
     'visibility.csv': { ...reader.VISIBILITY_SPEC, ...reader.VISIBILITY_OPTIONAL_SPEC },
-    'availability.csv': reader.AVAILABILITY_SPEC,
+    'availability.csv': { ...reader.AVAILABILITY_SPEC, ...reader.AVAILABILITY_OPTIONAL_SPEC },
   };
   it.each(RUN_TABLES.map((t) => [t.file, t] as const))('%s: the writer writes and the reader reads exactly its columns', (file, table) => {
     expect(writerColumns[file]).toEqual(columnNames(table));

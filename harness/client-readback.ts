@@ -1,0 +1,228 @@
+/**
+ * Read-backs and visibility probes of acknowledged writes, and their accounting, for one worker
+ * thread. Reads go through the thread's ReadEngine (own pools, own budget), so none of them ever
+ * holds a write: open-loop clients do not wait for them at all, and closed-loop clients wait only
+ * for replicas that answered their last read (a replica found unavailable is still read, and
+ * counted, but no longer waited for, until it answers again).
+ */
+import type { ClientReadTrace, ClientWriteTrace } from '../contracts/trace.ts';
+import type { ReadEngine, TimedRead } from './client-reads.ts';
+import type { ReadOutcome } from './http.ts';
+import { waitUntil } from './client-wait.ts';
+import { createHistogram, recordUs, type Histogram } from './histogram.ts';
+
+export interface ReplicaState {
+  /** Answered read-backs. */
+  reads: number;
+  stale: number;
+  /** Read-backs unanswered within the read timeout (or not sent: too many in flight). */
+  unavailable: number;
+  /** Read-backs answered with something that is not a version. */
+  errors: number;
+  /** Ack -> read reply, µs. */
+  delay: Histogram;
+}
+
+export interface VisibilityState {
+  probed: number;
+  /** firstVisible[j] = probed writes whose followers were all fresh first at offset j. */
+  firstVisible: number[];
+  /** Realised (ack -> probe send) offsets per probe round, summed and counted, µs. */
+  realisedSumUs: number[];
+  rounds: number[];
+  /** Probe reads (rounds >= 1) unanswered within the read timeout. */
+  unavailable: number;
+}
+
+export interface ReadbackState {
+  replicas: ReplicaState[];
+  /** staleCounts[n] = read-backs where exactly n followers were stale (every follower answered). */
+  staleCounts: number[];
+  /** Read-backs left out of staleCounts because some follower did not answer with a version. */
+  incompleteReadbacks: number;
+  visibility: VisibilityState;
+}
+
+/** One acked write to read back. */
+export interface AckedWrite {
+  key: string;
+  version: number;
+  /** The write's reply had no version: reads are judged by value (value-versions.ts). */
+  byValue: boolean;
+  /** performance.now() of the ack, ms. */
+  ackAt: number;
+  readback: boolean;
+  visibility: boolean;
+  /** The write's trace, when traced: its reads are appended as they settle. */
+  trace: ClientWriteTrace | null;
+  /** Called once per unavailable read-back read (the caller counts it in the write's window). */
+  onUnavailable?: () => void;
+}
+
+export interface ReadbackHandle {
+  /** Settles once the replicas that answered their last read have answered this one (closed loop waits for it). */
+  live: Promise<void>;
+  /** Settles once every read and probe of this write has settled. */
+  all: Promise<void>;
+}
+
+export interface Readbacks {
+  state: ReadbackState;
+  start(w: AckedWrite): ReadbackHandle;
+}
+
+/** The version a read answer shows; -1 when it cannot be interpreted (the caller counts and logs it). */
+export type Interpret = (reply: ReadOutcome, key: string, byValue: boolean) => number;
+
+/** A settled read: answered with a version, unavailable (no answer in time), or an error (an answer with no version). */
+interface Judged extends TimedRead {
+  outcome: 'answered' | 'unavailable' | 'error';
+  /** Answered: the version (0 = not found); otherwise -1. */
+  version: number;
+}
+
+export interface ReadbacksOptions {
+  nodes: number;
+  interpret: Interpret;
+  offsetsUs: readonly number[];
+  engine: ReadEngine;
+  toMonoUs: (perfMs: number) => number;
+  stopped: () => boolean;
+}
+
+const replicaName = (node: number): string => (node === 0 ? 'leader' : `follower${node}`);
+
+export function createReadbacks(o: ReadbacksOptions): Readbacks {
+  const state: ReadbackState = {
+    replicas: Array.from({ length: o.nodes }, () => ({ reads: 0, stale: 0, unavailable: 0, errors: 0, delay: createHistogram() })),
+    staleCounts: new Array<number>(o.nodes).fill(0),
+    incompleteReadbacks: 0,
+    visibility: {
+      probed: 0,
+      firstVisible: o.offsetsUs.map(() => 0),
+      realisedSumUs: o.offsetsUs.map(() => 0),
+      rounds: o.offsetsUs.map(() => 0),
+      unavailable: 0,
+    },
+  };
+  const suspect = new Array<boolean>(o.nodes).fill(false);
+  let seq = 0;
+
+  const judge = (r: TimedRead, w: AckedWrite): Judged => {
+    if (r.reply === null) return { ...r, outcome: 'unavailable', version: -1 };
+    const version = o.interpret(r.reply, w.key, w.byValue);
+    return { ...r, outcome: version >= 0 ? 'answered' : 'error', version };
+  };
+
+  const traceRead = (w: AckedWrite, node: number, r: Judged): void => {
+    if (!w.trace) return;
+    const outcome: ClientReadTrace['outcome'] =
+      r.outcome === 'answered' ? (r.version < w.version ? 'stale' : 'fresh') : r.outcome === 'unavailable' ? 'unavailable' : 'error';
+    w.trace.reads.push({
+      replica: replicaName(node),
+      sentUs: o.toMonoUs(r.sentMs),
+      servedUs: r.servedUs,
+      receivedUs: o.toMonoUs(r.receivedMs),
+      version: r.outcome === 'answered' ? r.version : null,
+      outcome,
+    });
+  };
+
+  const count = (w: AckedWrite, node: number, r: Judged): void => {
+    const s = state.replicas[node]!;
+    if (r.outcome === 'unavailable') {
+      s.unavailable++;
+      w.onUnavailable?.();
+      return;
+    }
+    if (r.outcome === 'error') {
+      s.errors++;
+      return;
+    }
+    s.reads++;
+    recordUs(s.delay, (r.receivedMs - w.ackAt) * 1000);
+    if (r.version < w.version) s.stale++;
+  };
+
+  const tally = (w: AckedWrite, replies: readonly Judged[]): void => {
+    let staleFollowers = 0;
+    for (let node = 1; node < replies.length; node++) {
+      const r = replies[node]!;
+      if (r.outcome !== 'answered') {
+        state.incompleteReadbacks++;
+        return;
+      }
+      if (r.version < w.version) staleFollowers++;
+    }
+    state.staleCounts[staleFollowers]!++;
+  };
+
+  const start = (w: AckedWrite): ReadbackHandle => {
+    const sentAt = performance.now();
+    // Requests leave in the order they are issued, so a fixed order would make the first replica
+    // systematically the earliest-read (and most stale); rotating the first replica spreads that evenly.
+    const first = seq++ % o.nodes;
+    const reads = new Array<Promise<Judged>>(o.nodes);
+    const waited: Promise<unknown>[] = [];
+    for (let i = 0; i < o.nodes; i++) {
+      const node = (first + i) % o.nodes;
+      const p = o.engine.read(node, w.key, w.trace !== null).then((raw) => {
+        const r = judge(raw, w);
+        suspect[node] = r.outcome === 'unavailable';
+        if (w.readback) count(w, node, r);
+        traceRead(w, node, r);
+        return r;
+      });
+      reads[node] = p;
+      if (!suspect[node]) waited.push(p);
+    }
+    const readback = Promise.all(reads);
+    const probing = w.visibility && o.offsetsUs.length > 0 ? probe(w, sentAt, readback) : Promise.resolve();
+    const all = Promise.all([
+      readback.then((replies) => {
+        if (w.readback) tally(w, replies);
+      }),
+      probing,
+    ]).then(() => undefined);
+    return { live: Promise.all(waited).then(() => undefined), all };
+  };
+
+  /**
+   * t-visibility of one write. Round j reads, at ack + offsets[j], every follower not yet known fresh,
+   * without waiting for earlier rounds (a round trip is longer than the first offsets, so waiting would
+   * push every later round far past its nominal offset). Round 0 is the read-back itself. A follower's
+   * version never decreases, so the write is fully visible from round max_k(first fresh round of k) on.
+   */
+  const probe = async (w: AckedWrite, round0At: number, round0: Promise<Judged[]>): Promise<void> => {
+    const v = state.visibility;
+    const offsets = o.offsetsUs;
+    const firstFresh = new Array<number>(o.nodes - 1).fill(Infinity);
+    let visibleFrom = Infinity;
+    const note = (follower: number, round: number, r: Judged): void => {
+      if (r.outcome === 'answered' && r.version >= w.version && round < firstFresh[follower]!) firstFresh[follower] = round;
+      visibleFrom = Math.min(visibleFrom, Math.max(...firstFresh));
+    };
+    const rounds: Promise<void>[] = [round0.then((replies) => replies.slice(1).forEach((r, k) => note(k, 0, r)))];
+    v.realisedSumUs[0]! += (round0At - w.ackAt) * 1000;
+    v.rounds[0]!++;
+    const known = (): boolean => visibleFrom < Infinity || o.stopped();
+    for (let j = 1; j < offsets.length && !known(); j++) {
+      await waitUntil(w.ackAt + offsets[j]! / 1000, known);
+      if (known()) break;
+      const targets = firstFresh.flatMap((f, k) => (f === Infinity ? [k] : []));
+      v.realisedSumUs[j]! += (performance.now() - w.ackAt) * 1000;
+      v.rounds[j]!++;
+      const round = targets.map(async (k) => {
+        const r = judge(await o.engine.read(k + 1, w.key, false), w);
+        if (r.outcome === 'unavailable') v.unavailable++;
+        note(k, j, r);
+      });
+      rounds.push(Promise.all(round).then(() => undefined));
+    }
+    await Promise.all(rounds);
+    v.probed++;
+    if (visibleFrom < Infinity) v.firstVisible[visibleFrom]!++;
+  };
+
+  return { state, start };
+}
