@@ -11,7 +11,7 @@ import { decompose, type DecompositionRow } from './decomposition.ts';
 import { sortedQuantile } from './montecarlo.ts';
 import { parseTraceCsv } from './trace-csv.ts';
 import type { JoinedWrite } from './trace-join.ts';
-import { traceLegs, traceModel } from './trace-model.ts';
+import { traceModel } from './trace-model.ts';
 import { traceStaleness, type TraceStaleness } from './trace-staleness.ts';
 
 /** Columns appended to model.csv per quorum. */
@@ -65,12 +65,11 @@ export function compareTraces(
   for (const [w, writes] of [...traces].sort((a, b) => a[0] - b[0])) {
     out.decomposition.push(...decompose(w, writes));
     const staleness = traceStaleness(writes);
-    const legs = traceLegs(writes);
-    const horizon = legs.writeLegUs.length > 0 ? sortedQuantile(Float64Array.from(legs.writeLegUs).sort(), 0.999) : 0;
+    const writeLegs = writes.flatMap((x) => x.legs.map((l) => (l.appliedUs === null || x.versionUs === null ? null : l.appliedUs - x.versionUs)));
+    const sorted = Float64Array.from(writeLegs.filter((v): v is number => v !== null)).sort();
+    const horizon = sorted.length > 0 ? sortedQuantile(sorted, 0.999) : 0;
     const offsets = Array.from({ length: 41 }, (_, i) => Math.round((horizon * i) / 40));
-    const mc = traceModel(writes, {
-      writeQuorum: w, followers: options.followers, visibilityOffsetsUs: offsets, seed: (options.seed ?? 9) + w, trials: options.trials,
-    });
+    const mc = traceModel(writes, { writeQuorum: w, visibilityOffsetsUs: offsets, seed: (options.seed ?? 9) + w, trials: options.trials });
     out.perQuorum.set(w, {
       staleness,
       trace_writes: writes.length,

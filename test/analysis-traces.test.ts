@@ -9,7 +9,7 @@ import type { ClientReadTrace, ClientWriteTrace, FollowerApplyTrace, LeaderWrite
 import { COMPONENTS, decompose, writeComponents } from '../analysis/decomposition.ts';
 import { parseTraceCsv, traceCsv } from '../analysis/trace-csv.ts';
 import { joinTraces, type JoinedWrite } from '../analysis/trace-join.ts';
-import { traceLegs, traceModel } from '../analysis/trace-model.ts';
+import { STALL_SLACK_US, applyAt, drawnDelays, traceModel, writeOverheads } from '../analysis/trace-model.ts';
 import { traceReadOutcome, traceStaleness } from '../analysis/trace-staleness.ts';
 
 const N = 5;
@@ -189,32 +189,64 @@ describe('trace_q<W>.csv', () => {
 });
 
 describe('WARS Monte Carlo fed by the trace', () => {
-  test('legs come from the timelines: version → applied, applied → ack, quorum → client, client → served', () => {
+  test('overheads come from the timelines: apply − version − drawn delay, applied → ack, quorum → client, client → served', () => {
     const { writes } = cluster([write('a', 1, 0, 1, 7)], 1);
-    const legs = traceLegs(writes);
-    expect(legs.writeLegUs).toEqual([1, 2, 3, 4, 5].map((i) => 2 + 100 * i + 3 + 1 + 25));
-    expect(legs.ackLegUs).toEqual([30, 30, 30, 30, 30]);
-    expect(legs.clientLegUs).toEqual([4 + 30]);
-    expect(legs.readGapUs).toEqual([7, 7, 7, 7, 7]);
+    const o = writeOverheads(writes[0]!)!;
+    expect(o.applyOverheadUs).toEqual([1, 2, 3, 4, 5].map(() => 2 + 3 + 1 + 25));
+    expect(o.ackLegUs).toEqual([30, 30, 30, 30, 30]);
+    expect(o.clientLegUs).toBe(4 + 30);
+    expect(o.readGapUs).toEqual([7, 7, 7, 7, 7]);
+    expect(drawnDelays(writes)).toEqual([100, 200, 300, 400, 500]);
   });
 
-  test('predicts the stale fraction of a two-valued write leg (exact answer 1/2 − 1/32 at W = 1)', () => {
+  test('with no overheads it is the injected-delay model: stale iff the delay exceeds the W-th (two-valued delays: 1/2 − 1/32 at W = 1)', () => {
     const legWrites = Array.from({ length: 10 }, (_, n) => {
       const w = cluster([write(`k${n}`, n + 1, n * 10_000, 1, 0)], 1).writes[0]!;
-      w.legs.forEach((l, i) => (l.appliedUs = w.versionUs! + (i % 2 === 0 ? 100 : 1000)));
-      w.legs.forEach((l) => (l.ackUs = l.appliedUs));
-      w.legs.push({ ...w.legs[0]!, follower: 6, appliedUs: w.versionUs! + 1000, ackUs: w.versionUs! + 1000 });
+      w.legs.forEach((l, i) => {
+        l.targetDelayUs = i % 2 === 0 || (n % 2 === 0 && i === 1) ? 100 : 1000;
+        l.appliedUs = w.versionUs! + l.targetDelayUs;
+        l.ackUs = l.appliedUs;
+      });
       w.clientReceivedUs = w.quorumUs;
       w.reads.forEach((r) => (r.servedUs = w.clientReceivedUs));
       return w;
     });
+    // Drawn delays pooled: 30 × 100 µs and 20 × 1000 µs ... make it exactly half and half.
+    legWrites.forEach((w, n) => n % 2 === 0 && (w.legs[1]!.targetDelayUs = 1000, w.legs[1]!.appliedUs = w.versionUs! + 1000, w.legs[1]!.ackUs = w.legs[1]!.appliedUs));
+    expect(drawnDelays(legWrites).filter((d) => d === 100)).toHaveLength(30);
+    legWrites.forEach((w) => w.legs.push({ ...w.legs[1]!, follower: 6, targetDelayUs: 1000 }));
+    legWrites.forEach((w) => w.reads.push({ ...w.reads[1]!, replica: 'follower6' }));
     const m1 = traceModel(legWrites, { writeQuorum: 1, visibilityOffsetsUs: [0, 1000] })!;
-    expect(m1.staleFraction).toBeCloseTo(0.5 - 1 / 32, 2);
+    expect(m1.staleFraction).toBeCloseTo(0.5 - 1 / 64, 2);
     expect(m1.fullyVisible[1]!.probability).toBe(1);
-    expect(traceModel(legWrites, { writeQuorum: 5 })!.staleFraction).toBe(0);
+    expect(traceModel(legWrites, { writeQuorum: 6 })!.staleFraction).toBe(0);
   });
 
-  test('no prediction without measurements of every leg', () => {
+  test('a write stall shared by all legs is not mistaken for staleness', () => {
+    // Every leg of half the writes is 5 ms late (one late engine wake-up), acks and reads follow:
+    // nothing is ever stale, and the model must say so.
+    const { writes } = cluster(Array.from({ length: 20 }, (_, n) => write(`k${n}`, n + 1, n * 100_000, 1, 2_000)), 1);
+    writes.forEach((w, n) => {
+      if (n % 2) return;
+      for (const l of w.legs) (l.appliedUs! += 5000), (l.ackUs! += 5000), (l.visibleUs! += 5000);
+      w.quorumUs! += 5000;
+      w.clientReceivedUs! += 5000;
+      w.reads.forEach((r) => (r.servedUs! += 5000));
+    });
+    expect(traceStaleness(writes).staleByTrace).toBe(0);
+    expect(traceModel(writes, { writeQuorum: 1 })!.staleFraction).toBe(0);
+  });
+
+  test('applyAt: a free-flowing overhead moves with the delay; a stall ends when it ended, unless the new delay passes it', () => {
+    // Free: overhead 120 near the median 100 → new delay 300 applies at 420.
+    expect(applyAt(120, 500, 100, 300)).toBe(420);
+    // Stalled: overhead 3000 (median 100) from a 500 µs delay → the stall ended at 3500.
+    expect(applyAt(3000, 500, 100, 300)).toBe(3500);
+    expect(applyAt(3000, 500, 100, 3900)).toBe(4000);
+    expect(applyAt(100 + STALL_SLACK_US, 0, 100, 10)).toBe(10 + 100 + STALL_SLACK_US);
+  });
+
+  test('no prediction without a complete traced write', () => {
     expect(traceModel([], { writeQuorum: 1 })).toBeNull();
   });
 });

@@ -109,7 +109,8 @@ export function createReplicateRoutes(options: ReplicateRoutesOptions): RouteTab
 
   const single = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const traced = onTrace !== undefined && isTraced(req);
-    const receivedUs = traced ? monotonicUs() : 0;
+    // A single message may ask for a trace by header or by `"trace":1` in its body: stamp its arrival either way.
+    const receivedUs = onTrace !== undefined ? monotonicUs() : 0;
     const e = parseReplicateBody(await readJsonBody(req, replLimitBytes));
     if (traced) e.trace = true;
     const applied = applyAll([e], receivedUs) === 1;
