@@ -102,7 +102,7 @@ export interface LeaderServer extends NodeServer {
   readonly writeQuorum: number;
   /** Replications scheduled or in flight. */
   readonly pendingReplications: number;
-  /** Kernel thread ids of the replication thread and its alarm thread (once listening). */
+  /** Kernel thread id of the replication thread (once listening). */
   readonly replicationThreadIds: string[];
 }
 

@@ -6,11 +6,11 @@
  * SCHED_FIFO wakes within ~20 µs even with both cores saturated (research notes: 16.5 µs p50,
  * 48 µs p99), while at normal priority it may wait for milliseconds. Giving the whole leader
  * SCHED_FIFO (the earlier design) made delays exact but, because its main thread polled, starved
- * the followers on two cores (1 client: 180 vs 750 writes/s). So only the replication thread and
- * its alarm thread (nodes/replication/), which never spin, get real-time priority; the main thread
+ * the followers on two cores (1 client: 180 vs 750 writes/s). So only the replication thread
+ * (nodes/replication/), which never spins, gets real-time priority; the main thread
  * and the followers stay normal, and the rest of the machine loses only the CPU those threads use.
  *
- * 'auto' (default) = SCHED_FIFO 1 for those threads when permitted (root or CAP_SYS_NICE, and
+ * 'auto' (default) = SCHED_FIFO 1 for that thread when permitted (root or CAP_SYS_NICE, and
  * util-linux's chrt), else normal; 'realtime' = required (the leader refuses to start without);
  * 'normal' = never. What was applied is in the leader's /stats `replication.priority` and `.reason`.
  */

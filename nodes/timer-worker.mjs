@@ -24,22 +24,16 @@ const alarm = new BigInt64Array(alarmBuffer);
 // privileges; /proc/<tid>/timerslack_ns addresses this thread alone (/proc/self would be the
 // process's main thread, /proc/thread-self has no such file). Not Linux, or not allowed: keep it.
 let slackSet = false;
-let tid = null;
-try {
-  tid = readlinkSync('/proc/thread-self').split('/').pop();
-} catch {
-  // Not Linux: no thread id, no timer slack.
-}
-if (timerSlackNs > 0 && tid !== null) {
+if (timerSlackNs > 0) {
   try {
+    const tid = readlinkSync('/proc/thread-self').split('/').pop();
     writeFileSync(`/proc/${tid}/timerslack_ns`, String(timerSlackNs));
     slackSet = true;
   } catch {
     // Best effort only: precision degrades by at most the default slack.
   }
 }
-// The thread id lets the replication engine give this thread real-time priority too.
-parentPort.postMessage({ ready: true, slackSet, tid });
+parentPort.postMessage({ ready: true, slackSet });
 
 for (;;) {
   // Read the sequence before the alarm: a re-arm that lands after this read changes the

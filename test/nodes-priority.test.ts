@@ -22,7 +22,7 @@ describe('leader priority', () => {
     expect(resolvePriority('normal', () => { throw new Error('must not probe'); })).toBe('normal');
   });
 
-  test('auto (the default): the replication threads alone run SCHED_FIFO when permitted; main thread and followers stay normal', async () => {
+  test('auto (the default): the replication thread alone runs SCHED_FIFO when permitted; main thread and followers stay normal', async () => {
     const cluster = await startCluster({ writeQuorum: 1, followers: 2 });
     try {
       const permitted = canRunRealtime();
@@ -34,8 +34,8 @@ describe('leader priority', () => {
       const policies = threadPolicies(leaderPid);
       const fifo = [...policies].filter(([, p]) => p === 1).map(([tid]) => tid);
       if (permitted) {
-        // The replication thread and its alarm thread: two threads, neither of them the main thread.
-        expect(fifo).toHaveLength(2);
+        // The replication thread alone, not the main thread.
+        expect(fifo).toHaveLength(1);
         expect(fifo).not.toContain(String(leaderPid));
       } else expect(fifo).toEqual([]);
       expect(policies.get(String(leaderPid))).toBe(0);

@@ -1,29 +1,41 @@
 // The replication thread of the leader (issue 13). It owns the follower connections and the
 // deadline heap, and fires every leg on time without waiting for the leader's busy main loop:
 //
-// - Far from the next deadline it sits in its own, nearly idle event loop (acks, new writes),
-//   with an alarm thread (../timer-worker.mjs) armed for `window` before that deadline.
-// - Within `window` of it, it blocks in Atomics.wait until the deadline (never spins); the main
-//   thread's notify after posting a write ends that wait early, so an earlier deadline is never
-//   missed. Then it fires every leg that is due, one request per follower (a batch when several
-//   legs to one follower are due), and yields one loop turn so acks are read before it waits again.
-// - `window` follows the 98th percentile (+20 µs) of how late recent alarms reached this thread.
+// - While a deadline is pending within HORIZON, it sleeps in Atomics.wait in slices of at most
+//   SLICE (never spins): a slice ends exactly at the deadline, or after SLICE to let one turn of
+//   its own, nearly idle event loop read acks; the main thread's notify after posting a write ends
+//   a slice early, so an earlier deadline is never missed. A sleeping thread wakes within ~20 µs
+//   at real-time priority even with both cores saturated (research notes); a hop through another
+//   thread's event loop (an alarm thread posting a message) measured ~100 µs p50 and ms tails.
+// - Farther deadlines wait on a plain timer until HORIZON before them; with nothing pending it
+//   sits in its event loop and costs nothing.
+// - Every leg that is due fires together: one request per follower (a batch when several legs to
+//   one follower are due).
 //
 // Protocol with the main thread: nodes/replication/protocol.ts (shapes, shared-memory layout).
-import { Worker, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { DeadlineHeap } from './deadline-heap.mjs';
 import { SKIPPED, createSender } from './sender.mjs';
 import { applyThreadPriority, lowerTimerSlack } from './thread-priority.mjs';
-import { createWindow } from './wake-window.mjs';
 
 // Shared layout, mirrored in protocol.ts.
 const WAKE = 0;
 const STAT_REQUESTS = 0;
 const STAT_ENTRIES = 1;
 const STAT_BATCHES = 2;
-const STAT_WINDOW_NS = 3;
-const STAT_ALARMS = 4;
-const DISARMED = 0x7fff_ffff_ffff_ffffn;
+const STAT_SLICE_NS = 3;
+const STAT_WAITS = 4;
+/** Longest sleep before the event loop gets a turn (acks are read at least this often while legs are pending). */
+const SLICE_NS = 100_000;
+/** Deadlines farther than this wait on a libuv timer (millisecond resolution, often late by ~1 ms) first. */
+const HORIZON_NS = 3_000_000;
+/**
+ * After any activity, keep sleeping in slices for this long even with nothing pending: a write
+ * posted by the main thread then wakes this thread through the shared word (a futex wake, ~20 µs
+ * at real-time priority) instead of a MessagePort hop into an idle event loop (~100–500 µs on the
+ * loaded 2-core VM, ms at times), which would eat into a 100 µs delay.
+ */
+const LINGER_NS = 20_000_000;
 
 const cfg = workerData;
 const ctl = new Int32Array(cfg.control);
@@ -33,12 +45,13 @@ const epochNs = cfg.epochNs;
 const nowNs = () => Number(process.hrtime.bigint() - epochNs);
 const n = cfg.urls.length;
 const heap = new DeadlineHeap();
-const window = createWindow();
-stats[STAT_WINDOW_NS] = window.ns;
+stats[STAT_SLICE_NS] = SLICE_NS;
 let seq = 0;
 let results = [];
 let immediate = null;
 let closing = false;
+let coarse = null;
+let activeUntilNs = 0;
 
 const sender = createSender({
   urls: cfg.urls,
@@ -57,24 +70,6 @@ const sender = createSender({
   },
 });
 
-// The alarm thread and its shared words (layout of ../timer-worker.mjs).
-const alarmCtl = new Int32Array(new SharedArrayBuffer(8));
-const alarmAt = new BigInt64Array(new SharedArrayBuffer(8));
-alarmAt[0] = DISARMED;
-const alarm = new Worker(new URL('../timer-worker.mjs', import.meta.url), {
-  workerData: { control: alarmCtl.buffer, alarm: alarmAt.buffer, epochNs, timerSlackNs: 1 },
-  execArgv: [],
-});
-
-function arm(atNs) {
-  const at = BigInt(Math.floor(atNs));
-  const previous = Atomics.exchange(alarmAt, 0, at);
-  if (at < previous) {
-    Atomics.add(alarmCtl, 0, 1);
-    Atomics.notify(alarmCtl, 0, 1);
-  }
-}
-
 /** Post the acks and failures gathered since the last flush, as one message. */
 function flush() {
   if (results.length === 0) return;
@@ -89,6 +84,7 @@ function accept(msg) {
     return;
   }
   const [version, payload, scheduledNs, delaysUs] = msg;
+  activeUntilNs = scheduledNs + LINGER_NS;
   const write = { version, payload };
   for (let i = 0; i < n; i++) {
     const d = delaysUs[i];
@@ -125,61 +121,66 @@ function flushSoon() {
   immediate ??= setImmediate(step);
 }
 
-/** Fire what is due, then sleep: in the loop (alarm armed) when far, blocked when near. */
+/** Fire what is due; sleep a slice towards the next deadline; or leave it to a timer when far. */
 function step() {
   immediate = null;
+  if (coarse !== null) clearTimeout(coarse);
+  coarse = null;
   flush();
-  for (;;) {
-    drain();
-    const top = heap.peek();
-    if (top === undefined) {
-      Atomics.store(alarmAt, 0, DISARMED);
-      return;
-    }
-    const now = nowNs();
-    if (top.deadlineNs <= now) {
-      const due = [];
-      while (heap.size > 0 && heap.peek().deadlineNs <= now) due.push(heap.pop());
-      fire(due);
-      // One loop turn before the next wait: the requests go out and ready acks are read.
-      immediate = setImmediate(step);
-      return;
-    }
-    const remainingNs = top.deadlineNs - now;
-    if (remainingNs > window.ns) {
-      arm(top.deadlineNs - window.ns);
-      return;
-    }
-    Atomics.wait(ctl, WAKE, Atomics.load(ctl, WAKE), remainingNs / 1e6);
+  drain();
+  if (closing) return;
+  let top = heap.peek();
+  let now = nowNs();
+  if (top === undefined) {
+    if (now >= activeUntilNs) return;
+    sleep(Math.min(SLICE_NS, activeUntilNs - now));
+    immediate = setImmediate(step);
+    return;
   }
+  const remainingNs = top.deadlineNs - now;
+  if (remainingNs > HORIZON_NS) {
+    coarse = setTimeout(step, Math.floor((remainingNs - HORIZON_NS) / 1e6));
+    return;
+  }
+  if (remainingNs > 0) {
+    sleep(Math.min(remainingNs, SLICE_NS));
+    top = heap.peek();
+    now = nowNs();
+  }
+  if (top.deadlineNs <= now) {
+    const due = [];
+    while (heap.size > 0 && heap.peek().deadlineNs <= now) due.push(heap.pop());
+    fire(due);
+  }
+  // One loop turn before the next slice: the requests go out and ready acks are read.
+  immediate = setImmediate(step);
+}
+
+/** Block (no spinning) for up to `ns`, or until the main thread posts a write; then take it in. */
+function sleep(ns) {
+  stats[STAT_WAITS]++;
+  Atomics.wait(ctl, WAKE, Atomics.load(ctl, WAKE), ns / 1e6);
+  // A write posted meanwhile may be due earlier than the one waited for.
+  drain();
 }
 
 async function shutdown(graceMs) {
   if (closing) return;
   closing = true;
-  Atomics.store(alarmCtl, 1, 1);
-  Atomics.add(alarmCtl, 0, 1);
-  Atomics.notify(alarmCtl, 0);
-  await alarm.terminate();
+  if (coarse !== null) clearTimeout(coarse);
   await sender.close(graceMs);
   flush();
   parentPort.postMessage({ closed: true });
 }
 
-alarm.on('message', (m) => {
-  if (typeof m === 'number') {
-    window.record(nowNs() - m);
-    stats[STAT_WINDOW_NS] = window.ns;
-    stats[STAT_ALARMS]++;
-    if (immediate === null) step();
-    return;
-  }
-  // The alarm thread's ready message: now both threads exist and can get their priority.
-  const applied = applyThreadPriority(cfg.priority, [m.tid]);
+applyAndReport();
+
+function applyAndReport() {
+  const applied = applyThreadPriority(cfg.priority, []);
   lowerTimerSlack();
-  parentPort.postMessage({ ready: true, ...applied, alarmSlackSet: m.slackSet });
-});
-alarm.on('error', (err) => parentPort.postMessage({ fatal: `alarm thread: ${err.message}` }));
+  parentPort.postMessage({ ready: true, ...applied });
+}
+
 parentPort.on('message', (m) => {
   accept(m);
   if (immediate === null && !closing) step();

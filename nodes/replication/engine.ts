@@ -8,12 +8,12 @@ import { authHeaders } from '../auth.ts';
 import type { SchedulerStrategy } from '../config.ts';
 import type { LeaderPriority } from '../priority.ts';
 import {
-  STAT_ALARMS,
   STAT_BATCHES,
   STAT_ENTRIES,
   STAT_REQUESTS,
+  STAT_SLICE_NS,
   STAT_SLOTS,
-  STAT_WINDOW_NS,
+  STAT_WAITS,
   WAKE,
   type LegResult,
   type ReadyMessage,
@@ -60,9 +60,9 @@ export interface EngineStats {
     requests: number;
     entries: number;
     batches: number;
-    /** Alarm-thread wake-ups, and the current wake-up window before a deadline, µs. */
-    alarms: number;
-    windowUs: number;
+    /** Sleeps towards a deadline, and the longest one (acks are read at least this often while legs are pending), µs. */
+    waits: number;
+    sliceUs: number;
   };
 }
 
@@ -124,6 +124,7 @@ export class ReplicationEngine {
   schedule(version: number, payload: string, scheduledNs: number, delaysUs: number[]): void {
     const msg: WriteMessage = [version, payload, scheduledNs, delaysUs];
     this.worker.postMessage(msg);
+    // Wakes the thread at once if it sleeps in a slice (it then takes the message synchronously).
     Atomics.add(this.control, WAKE, 1);
     Atomics.notify(this.control, WAKE, 1);
   }
@@ -144,18 +145,18 @@ export class ReplicationEngine {
         requests: s[STAT_REQUESTS]!,
         entries: s[STAT_ENTRIES]!,
         batches: s[STAT_BATCHES]!,
-        alarms: s[STAT_ALARMS]!,
-        windowUs: s[STAT_WINDOW_NS]! / 1000,
+        waits: s[STAT_WAITS]!,
+        sliceUs: s[STAT_SLICE_NS]! / 1000,
       },
     };
   }
 
   /** Zero the counters (POST /stats/reset); the window stays. A count racing with the reset may survive it. */
   resetStats(): void {
-    for (const k of [STAT_REQUESTS, STAT_ENTRIES, STAT_BATCHES, STAT_ALARMS]) this.stats[k] = 0;
+    for (const k of [STAT_REQUESTS, STAT_ENTRIES, STAT_BATCHES, STAT_WAITS]) this.stats[k] = 0;
   }
 
-  /** Kernel thread ids of the replication threads (for checks of their priority). */
+  /** Kernel thread id of the replication thread (for checks of its priority). */
   get threadIds(): string[] {
     return this.info?.tids ?? [];
   }

@@ -3,8 +3,8 @@
  * thread is plain JS, so this file is the one typed statement of the protocol; the .mjs side
  * mirrors the constants below.
  *
- * Main → thread (postMessage, then a bump + notify of control[WAKE] so a thread blocked in its
- * final stretch before a deadline picks the write up at once):
+ * Main → thread (postMessage, then a bump + notify of control[WAKE] so a thread asleep in a
+ * slice before a deadline picks the write up at once):
  *   WriteMessage = [version, payload, scheduledNs, delaysUs]   payload: the entry's JSON, serialised once
  *   ['close', graceMs]
  * Thread → main:
@@ -17,8 +17,8 @@ export const WAKE = 0;
 export const STAT_REQUESTS = 0;
 export const STAT_ENTRIES = 1;
 export const STAT_BATCHES = 2;
-export const STAT_WINDOW_NS = 3;
-export const STAT_ALARMS = 4;
+export const STAT_SLICE_NS = 3;
+export const STAT_WAITS = 4;
 export const STAT_SLOTS = 5;
 
 /** [version, payload JSON, scheduledNs since the engine epoch, delay µs per follower (NaN = no leg)]. */
@@ -42,7 +42,6 @@ export interface ReadyMessage {
   wanted: 'auto' | 'realtime' | 'normal';
   priority: 'realtime' | 'normal';
   reason: string;
-  /** Kernel thread ids of the replication thread and its alarm thread. */
+  /** Kernel thread id of the replication thread. */
   tids: string[];
-  alarmSlackSet: boolean;
 }
