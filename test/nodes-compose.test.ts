@@ -20,7 +20,7 @@ const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
 /** Resolve `${VAR:-default}` the way compose does with an empty shell environment. */
 function interpolate(env: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]),
+    Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1')]),
   );
 }
 
@@ -31,11 +31,14 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(compose.services).sort()).toEqual([...names].sort());
   });
 
-  test('host ports match npm run cluster, container port 5000', () => {
-    expect(compose.services.leader.ports).toEqual([`${DEFAULT_LEADER_PORT}:${CONTAINER_PORT}`]);
+  test('host ports match npm run cluster, published on 127.0.0.1 unless BIND_ADDRESS opts in; container port 5000', () => {
+    const port = (svc: string): string => interpolate({ p: compose.services[svc].ports[0] }).p!;
+    expect(compose.services.leader.ports).toHaveLength(1);
+    expect(port('leader')).toBe(`127.0.0.1:${DEFAULT_LEADER_PORT}:${CONTAINER_PORT}`);
     DEFAULT_FOLLOWER_PORTS.forEach((p, i) => {
-      expect(compose.services[followerName(i)].ports).toEqual([`${p}:${CONTAINER_PORT}`]);
+      expect(port(followerName(i))).toBe(`127.0.0.1:${p}:${CONTAINER_PORT}`);
     });
+    for (const name of names) expect(compose.services[name].ports[0]).toMatch(/^\$\{BIND_ADDRESS:-127\.0\.0\.1\}:/);
   });
 
   test('environment: only known variables; each node parses to the intended config', () => {
