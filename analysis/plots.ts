@@ -6,6 +6,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { writeDelayQuantileUs } from './model.ts';
 import type { Comparison } from './compare.ts';
+import { decompositionSpec } from './trace-plots.ts';
 import type { AvailabilityRow, AvailabilityWindow, RunData } from './read-run.ts';
 
 export interface PlotSpec {
@@ -28,7 +29,7 @@ const CONFIG = {
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
 /** What every chart shares: schema, size, look, title and inline data. */
-function frame(title: { text: string; subtitle: string }, values: unknown[]) {
+export function frame(title: { text: string; subtitle: string }, values: unknown[]) {
   return { $schema: SCHEMA, title, width: WIDTH, height: HEIGHT, config: CONFIG, data: { values } };
 }
 /** Dash legends drawn as line segments, so measured and model lines can be told apart. */
@@ -37,8 +38,9 @@ const LINE_LEGEND = { symbolType: 'stroke', symbolSize: 400, symbolStrokeColor: 
 export const MEASURED = 'measured';
 export const MODEL_UNIFORM = 'model: uniform delays';
 export const MODEL_REALISED = 'model: realised delays';
+export const MODEL_TRACE = 'model fed by the traces (WARS Monte Carlo)';
 
-function quorumAxis(quorums: number[]) {
+export function quorumAxis(quorums: number[]) {
   return { field: 'quorum', type: 'quantitative' as const, title: 'write quorum W (follower acks awaited)', axis: { values: quorums, format: 'd' }, scale: { domain: [Math.min(...quorums) - 0.2, Math.max(...quorums) + 0.2] } };
 }
 
@@ -93,10 +95,13 @@ export function stalenessVsQuorumSpec(cmp: Comparison): PlotSpec {
     if (r.model_stale_fraction !== null) values.push({ quorum: r.quorum, series: gLabel, stale_fraction: r.model_stale_fraction });
     if (r.model_realised_stale_fraction !== null) values.push({ quorum: r.quorum, series: realisedLabel, stale_fraction: r.model_realised_stale_fraction });
     values.push({ quorum: r.quorum, series: atAck, stale_fraction: r.model_stale_fraction_at_ack });
+    const fromTrace = cmp.trace?.perQuorum.get(r.quorum)?.model_trace_stale_fraction ?? null;
+    if (fromTrace !== null) values.push({ quorum: r.quorum, series: MODEL_TRACE, stale_fraction: fromTrace });
   }
-  const series = [MEASURED, gLabel, ...(cmp.rows.some((r) => r.model_realised_stale_fraction !== null) ? [realisedLabel] : []), atAck];
-  const colours: Record<string, string> = { [MEASURED]: '#d62728', [gLabel]: '#1f77b4', [realisedLabel]: '#9467bd', [atAck]: '#9e9e9e' };
-  const dashes: Record<string, number[]> = { [MEASURED]: [1, 0], [gLabel]: [7, 4], [realisedLabel]: [2, 3], [atAck]: [1, 4] };
+  const hasTrace = values.some((v) => v.series === MODEL_TRACE);
+  const series = [MEASURED, gLabel, ...(cmp.rows.some((r) => r.model_realised_stale_fraction !== null) ? [realisedLabel] : []), ...(hasTrace ? [MODEL_TRACE] : []), atAck];
+  const colours: Record<string, string> = { [MEASURED]: '#d62728', [gLabel]: '#1f77b4', [realisedLabel]: '#9467bd', [MODEL_TRACE]: '#2ca02c', [atAck]: '#9e9e9e' };
+  const dashes: Record<string, number[]> = { [MEASURED]: [1, 0], [gLabel]: [7, 4], [realisedLabel]: [2, 3], [MODEL_TRACE]: [5, 2], [atAck]: [1, 4] };
   return {
     file: 'staleness_vs_quorum.svg',
     title: 'Stale reads vs write quorum',
@@ -286,6 +291,8 @@ export function allPlotSpecs(run: RunData, cmp: Comparison): PlotSpec[] {
   specs.push(readQuorumSpec(cmp));
   const availability = availabilityVsQuorumSpec(run);
   if (availability) specs.push(availability);
+  const decomposition = decompositionSpec(cmp);
+  if (decomposition) specs.push(decomposition);
   return specs;
 }
 

@@ -39,6 +39,7 @@ export function calibrationOptions(options: ExperimentOptions, out: string): Exp
     writes: Math.min(options.writes, CALIBRATION_WRITES),
     warmup: Math.min(options.warmup, CALIBRATION_WARMUP),
     visibility: 0,
+    trace: 0,
     faults: [],
     analyze: false,
     out,

@@ -275,6 +275,8 @@ describe('analyzeRun with traces', () => {
     const { dir, files } = await analyzed(true);
     try {
       expect(files).toContain('decomposition.csv');
+      expect(files).toContain('decomposition.svg');
+      expect(await readFile(join(dir, 'staleness_vs_quorum.svg'), 'utf8')).toContain('model fed by the traces');
       const dec = table(await readFile(join(dir, 'decomposition.csv'), 'utf8'));
       expect(new Set(dec.map((r) => r.quorum))).toEqual(new Set(['1', '3']));
       for (const w of ['1', '3']) {
@@ -304,6 +306,7 @@ describe('analyzeRun with traces', () => {
     const { dir, files } = await analyzed(false);
     try {
       expect(files).not.toContain('decomposition.csv');
+      expect(files).not.toContain('decomposition.svg');
       const model = table(await readFile(join(dir, 'model.csv'), 'utf8'));
       expect(model.every((r) => r.model_trace_stale_fraction === '')).toBe(true);
       expect(await readFile(join(dir, 'report.md'), 'utf8')).toMatch(/Fidelity: no one-clock figures: the nodes and the harness do not share a clock/);
@@ -311,4 +314,13 @@ describe('analyzeRun with traces', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('latency_vs_load.svg renders one line per W and statistic', async () => {
+  const { latencyVsLoadSpec } = await import('../analysis/trace-plots.ts');
+  const { renderSvg } = await import('../analysis/plots.ts');
+  const pts = [1, 5].flatMap((quorum) => [200, 800].map((r) => ({ quorum, offered_writes_per_sec: r, achieved_writes_per_sec: r - 1, latency_mean_us: 900, latency_p50_us: 800 + quorum, latency_p99_us: 3000 })));
+  const plot = latencyVsLoadSpec(pts);
+  expect((plot.spec as { data: { values: unknown[] } }).data.values).toHaveLength(8);
+  expect(await renderSvg(plot.spec)).toContain('<svg');
 });

@@ -38,7 +38,7 @@ describe('calibration', () => {
       seen = o;
       return { achievedRate: 3001.4 };
     });
-    expect(seen).toMatchObject({ quorums: [3], rate: null, writes: 2000, warmup: 200, visibility: 0, faults: [], analyze: false });
+    expect(seen).toMatchObject({ quorums: [3], rate: null, writes: 2000, warmup: 200, visibility: 0, trace: 0, faults: [], analyze: false });
     expect(c).toMatchObject({ quorum: 3, capacityWritesPerSec: 3001, share: 0.4, rateWritesPerSec: 1201 });
     expect(rateFromCapacity(0.2, 0.5)).toBe(1);
   });
