@@ -3,8 +3,12 @@
  * goes through one pool per node, separate from the write connections, and is settled after at most
  * `timeoutMs` whatever the node does. A read unanswered by then (paused process, partition, refused
  * connection) has no reply: `unavailable`, a third outcome beside fresh and stale; it
- * never blocks a write. At most `capPerNode` reads per node are in flight: a read beyond that is not
- * sent and counts unavailable at once (`notSent`), so a dead node cannot pile up sockets.
+ * never blocks a write. The request itself is not aborted at the deadline: aborting destroys a
+ * keep-alive connection, and on a busy machine a late-but-healthy node would then pay a reconnect
+ * per read, get later still, and cascade. It runs on until it is answered (its connection goes back
+ * to the pool) or undici's backstop timeout (BACKSTOP_FACTOR x the budget) frees it. At most
+ * `capPerNode` reads per node are in flight: a read beyond that is not sent and counts unavailable
+ * at once (`notSent`), so a dead node cannot pile up sockets.
  */
 import { performance } from 'node:perf_hooks';
 import type { Pool } from 'undici';
@@ -39,10 +43,12 @@ export interface ReadEngineOptions {
 }
 
 const TRACE_HEADERS = { [TRACE_HEADER]: '1' };
+/** undici's own timeout, as a multiple of the budget: it frees the connection of a node that never answers. */
+const BACKSTOP_FACTOR = 5;
 
 export function createReadEngine(urls: readonly string[], o: ReadEngineOptions): ReadEngine {
-  // undici's own timeouts are the backstop that frees a socket the deadline below could not abort.
-  const pools: Pool[] = urls.map((url) => createPool(url, { connections: o.capPerNode, timeoutMs: o.timeoutMs }));
+  const backstopMs = o.timeoutMs * BACKSTOP_FACTOR;
+  const pools: Pool[] = urls.map((url) => createPool(url, { connections: o.capPerNode, timeoutMs: backstopMs }));
   const inFlight = urls.map(() => 0);
   const skipped = urls.map(() => 0);
   const pending = new Set<Promise<unknown>>();
@@ -56,24 +62,19 @@ export function createReadEngine(urls: readonly string[], o: ReadEngineOptions):
     inFlight[node]!++;
     return new Promise<TimedRead>((resolve) => {
       let settled = false;
-      let abort: ((err?: Error) => void) | null = null;
       const settle = (r: Omit<TimedRead, 'sentMs' | 'receivedMs' | 'notSent'>): void => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
         resolve({ ...r, sentMs, receivedMs: performance.now(), notSent: false });
       };
-      const deadline = setTimeout(() => {
-        settle({ reply: null, servedUs: null });
-        abort?.(new Error('read deadline'));
-      }, o.timeoutMs);
+      const deadline = setTimeout(() => settle({ reply: null, servedUs: null }), o.timeoutMs);
       const request = fastRequest(pools[node]!, {
         method: 'GET',
         path: `/read?key=${encodeURIComponent(key)}`,
-        timeoutMs: o.timeoutMs,
+        timeoutMs: backstopMs,
         headers: traced ? TRACE_HEADERS : undefined,
         captureHeader: traced ? SERVED_AT_HEADER : undefined,
-        onAbortable: (a) => (abort = a),
       }).then(
         (res) => {
           const served = res.header === null ? NaN : Number(res.header);

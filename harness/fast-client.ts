@@ -35,8 +35,6 @@ export interface FastRequest {
   headers?: Record<string, string>;
   /** Lower-case name of one response header to return in FastReply.header. */
   captureHeader?: string;
-  /** Called with undici's abort function once the request is on a socket (a caller's own deadline can then free it). */
-  onAbortable?: (abort: (err?: Error) => void) => void;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -55,9 +53,7 @@ export function fastRequest(dispatcher: Dispatcher, req: FastRequest): Promise<F
     let first: Buffer | null = null;
     let rest: Buffer[] | null = null;
     const handler: Dispatcher.DispatchHandler = {
-      onConnect(abort) {
-        req.onAbortable?.(abort);
-      },
+      onConnect() {},
       onHeaders(statusCode, raw) {
         status = statusCode;
         if (req.captureHeader !== undefined) header = findHeader(raw, req.captureHeader);

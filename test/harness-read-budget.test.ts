@@ -120,8 +120,9 @@ describe('a paused follower does not stall the load', () => {
     expect(fault.intended).toBeGreaterThan(due * 0.95);
     expect(fault.intended).toBeLessThan(due * 1.05);
     // The leader's own count depends on this process keeping up (server and clients share its event
-    // loop): on a quiet machine it is ~100 % of `due`; a write waiting on follower2 would make it ~0.
-    expect(writesWhilePaused).toBeGreaterThan(due * 0.5);
+    // loop): on a quiet machine it is ~100 % of `due`, on a starved one far less; writes waiting on
+    // follower2 (the bug of issue 12) would let at most one write per client through.
+    expect(writesWhilePaused).toBeGreaterThan(4 * 4);
     expect(r.windows.all.intended).toBe(700);
     expect(r.ok).toBe(700);
     // Every read-back of follower2 due during the pause went unanswered; the other replicas answered.
@@ -131,17 +132,19 @@ describe('a paused follower does not stall the load', () => {
     expect(heldPastBudget).toBeGreaterThan(0);
     expect(f2!.unavailable).toBeGreaterThanOrEqual(heldPastBudget);
     expect(f2!.unavailable).toBeLessThanOrEqual(r.ok);
-    // The others answer (a loaded machine may let a rare read of theirs exceed the budget too).
-    for (const other of [leader!, f1!, f3!]) expect(other.unavailable).toBeLessThan(20);
+    // The others answer. Only on a quiet machine is that all of their reads: on a starved one (this
+    // process runs the servers too) writes due during a stall leave in a burst and reads queue behind them.
+    for (const other of [leader!, f1!, f3!]) expect(other.reads + other.unavailable).toBe(700);
+    for (const other of [f1!, f3!]) expect(other.reads).toBeGreaterThan(f2!.reads);
     expect(fault.readsUnavailable).toBeGreaterThan(0);
     expect(r.incompleteReadbacks).toBeGreaterThanOrEqual(f2!.unavailable);
     // Traced writes carry the header to the leader and on their read-backs, and come back with every read.
     expect(traced.writes).toBe(r.traces.length);
     expect(r.traces.length).toBeGreaterThan(250);
-    const t = r.traces.find((x) => x.reads.some((rd) => rd.outcome === 'unavailable'))!;
+    const t = r.traces.find((x) => x.reads.some((rd) => rd.replica === `follower${PAUSED}` && rd.outcome === 'unavailable'))!;
     expect(t.reads).toHaveLength(4);
-    expect(t.reads.find((rd) => rd.replica === `follower${PAUSED}`)!.outcome).toBe('unavailable');
-    const answered = t.reads.find((rd) => rd.replica === 'follower1')!;
+    expect(t.reads.find((rd) => rd.replica === `follower${PAUSED}`)!.version).toBeNull();
+    const answered = r.traces.flatMap((x) => x.reads).find((rd) => rd.replica === 'follower1' && rd.outcome !== 'unavailable')!;
     expect(answered.outcome).toBe('fresh');
     expect(answered.servedUs).toBeGreaterThanOrEqual(answered.sentUs);
     expect(answered.receivedUs).toBeGreaterThanOrEqual(answered.servedUs!);
