@@ -230,8 +230,27 @@ export const DECOMPOSITION_TABLE = {
   optional: {},
 } as const satisfies TableSpec;
 
-/** Tables of the traces, outside RUN_TABLES (their writer and reader are the trace modules). */
-export const TRACE_TABLES = [TRACE_TABLE, DECOMPOSITION_TABLE] as const satisfies readonly TableSpec[];
+export const LOAD_SWEEP_TABLE = {
+  file: 'load_sweep.csv',
+  doc:
+    'With --rates: one row per offered rate × W, in the sweep folder (--out); each rate\'s full run folder is its `folder` ' +
+    '(harness/sweep.ts). Drawn as latency_vs_load.svg.',
+  columns: {
+    quorum: QUORUM,
+    offered_share: c('num?', 'the share of the calibrated capacity asked for (empty: an absolute rate)'),
+    offered_writes_per_sec: c('num', 'open-loop rate offered, writes/s'),
+    achieved_writes_per_sec: c('num', 'writes answered per second'),
+    latency_mean_us: c('num', 'mean write latency (intended send → ack), µs'),
+    latency_p50_us: c('num', 'p50, µs'),
+    latency_p99_us: c('num', 'p99, µs'),
+    stale_fraction: c('num?', 'stale follower reads / follower reads'),
+    folder: c('str', 'the run folder of that rate, relative to the sweep folder'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+/** Tables outside RUN_TABLES (their writers and readers are the trace modules and the load sweep). */
+export const TRACE_TABLES = [TRACE_TABLE, DECOMPOSITION_TABLE, LOAD_SWEEP_TABLE] as const satisfies readonly TableSpec[];
 
 /** Header order: the required columns, then the optional ones. */
 export function columnNames<T extends TableSpec>(table: T): readonly ColumnOf<T>[] {

@@ -6,6 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runExperiment } from './experiment.ts';
+import { runLoadSweep } from './sweep.ts';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
 import { formatIncomplete, formatLoadWarnings, formatProgressLine, formatSummaryTable } from './summary.ts';
 import { describeError } from '../contracts/errors.ts';
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
     throw err;
   }
 
+  if (resolveOptions(input).rates.length > 0) return sweepMain(input);
   const isTty = Boolean(process.stdout.isTTY);
   const showProgress = input.progress === undefined || input.progress === 'auto' ? isTty : resolveOptions({ progress: input.progress }).progress === true;
   const controller = new AbortController();
@@ -202,6 +204,36 @@ async function main(): Promise<void> {
     const bad = result.results.filter((r) => !r.convergence.converged).map((r) => `W=${r.quorum}${convergenceDetail(r.convergence)}`);
     fail(`REPLICAS DID NOT CONVERGE for ${bad.join('; ')}: followers still differ from the leader after the run (see mismatched_keys in summary.csv)`, 1);
   }
+  process.exit(0);
+}
+
+/** `--rates`: one experiment per offered rate, then the load table (load_sweep.csv, latency_vs_load.svg). */
+async function sweepMain(input: ExperimentInput): Promise<void> {
+  const controller = new AbortController();
+  process.on('SIGINT', () => controller.abort());
+  let sweep;
+  try {
+    sweep = await runLoadSweep(input, {
+      signal: controller.signal,
+      onCalibration: (c) =>
+        process.stdout.write(`calibration: ${c.clients} clients closed loop at W=${c.quorum}: ${c.capacityWritesPerSec} writes/s capacity\n`),
+      onQuorumDone: (r) =>
+        process.stdout.write(`W=${r.quorum} at ${r.targetRate ?? '-'} writes/s offered: ${r.achievedRate.toFixed(0)}/s, p50 ${r.latencyStats.p50} µs, p99 ${r.latencyStats.p99} µs\n`),
+      onWarning: (m) => process.stderr.write(`experiment: warning: ${m}\n`),
+    });
+  } catch (err) {
+    if (err instanceof OptionError) fail(err.message, 2);
+    fail(`failed: ${describeError(err)}`, 1);
+  }
+  process.stdout.write('\nW  offered/s  achieved/s  p50 µs  p99 µs  stale %\n');
+  for (const r of sweep.rows) {
+    const stale = r.stale_fraction === null ? '-' : (100 * r.stale_fraction).toFixed(1);
+    process.stdout.write(`${r.quorum}  ${r.offered_writes_per_sec}  ${r.achieved_writes_per_sec}  ${r.latency_p50_us}  ${r.latency_p99_us}  ${stale}\n`);
+  }
+  process.stdout.write(`results: ${sweep.dir}\n${sweep.files.map((f) => `  ${f}\n`).join('')}`);
+  if (controller.signal.aborted) fail('interrupted; partial results written', 130);
+  const bad = sweep.steps.some((s) => !s.result.converged || !s.result.nothingLost);
+  if (bad) fail('a step did not converge or lost acknowledged writes (see each rate folder)', 1);
   process.exit(0);
 }
 

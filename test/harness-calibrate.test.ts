@@ -67,3 +67,33 @@ describe('calibration', () => {
     expect(meta.options.rate).toBe(c.rateWritesPerSec);
   });
 });
+
+describe('load sweep', () => {
+  test('--rates: one run folder per rate, shares of one calibration, load_sweep.csv and latency_vs_load.svg', async () => {
+    const { runLoadSweep } = await import('../harness/sweep.ts');
+    const out = join(await mkdtemp(join(tmpdir(), 'ql-sweep-')), 'sweep');
+    dirs.push(join(out, '..'));
+    const starts: number[] = [];
+    const sweep = await runLoadSweep(
+      { quorums: '1', writes: 40, warmup: 5, clients: 2, threads: 1, readback: 0, rates: '20%,40%,50', out, analyze: false },
+      {
+        startCluster: async (o) => {
+          starts.push(o.writeQuorum);
+          return startFakeCluster({ ...o, minDelayMs: 0.1, maxDelayMs: 1 });
+        },
+      },
+    );
+    // One calibration (the first share), then one cluster per rate.
+    expect(starts).toHaveLength(4);
+    const cap = sweep.calibration!.capacityWritesPerSec;
+    expect(sweep.rows.map((r) => [r.folder, r.offered_share, r.offered_writes_per_sec])).toEqual([
+      ['rate_20pct', 0.2, Math.max(1, Math.round(cap * 0.2))],
+      ['rate_40pct', 0.4, Math.max(1, Math.round(cap * 0.4))],
+      ['rate_50per_s', null, 50],
+    ]);
+    const csv = await readFile(join(out, 'load_sweep.csv'), 'utf8');
+    expect(csv.split('\n')[0]).toBe('quorum,offered_share,offered_writes_per_sec,achieved_writes_per_sec,latency_mean_us,latency_p50_us,latency_p99_us,stale_fraction,folder');
+    expect(await readFile(join(out, 'latency_vs_load.svg'), 'utf8')).toContain('<svg');
+    expect(JSON.parse(await readFile(join(out, 'rate_50per_s', 'meta.json'), 'utf8')).options.rate).toBe(50);
+  });
+});
