@@ -94,6 +94,7 @@ export function localClusterOptions(options: ExperimentOptions, quorum: number):
     quorumTimeoutMs: options.quorumTimeoutMs,
     delaySeed: delaySeedFor(options.seed, quorum),
     leaderPriority: options.leaderPriority,
+    server: options.server,
   };
   if (options.basePort > 0) {
     config.leaderPort = options.basePort;

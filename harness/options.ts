@@ -46,6 +46,7 @@ export interface ExperimentInput {
   fault?: string | string[];
   replicationToken?: string;
   leaderPriority?: string;
+  server?: string;
   clusterCmd?: string;
   clusterStopCmd?: string;
   clusterReadyTimeout?: string | number;
@@ -95,6 +96,8 @@ export interface ExperimentOptions {
   replicationToken: string | null;
   /** Scheduling priority of local leaders: auto (SCHED_FIFO when permitted), realtime (required) or normal. */
   leaderPriority: 'auto' | 'realtime' | 'normal';
+  /** HTTP server of the local nodes (SERVER): node:http or Express. */
+  server: 'http' | 'express';
   /** External mode: shell command run before each quorum step ({W}, {LEADER_PORT}, {FOLLOWER_PORTS} substituted); null = none. */
   clusterCmd: string | null;
   /** Run after each quorum step (same placeholders); null = none. */
@@ -164,6 +167,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Maximum injected replication delay (MAX_DELAY)' },
   { key: 'leaderPriority', flag: 'leader-priority', type: 'string', unit: 'auto | realtime | normal', defaultText: 'auto', group: 'Cluster',
     describe: "Priority of each local leader's replication thread (LEADER_PRIORITY): auto = SCHED_FIFO for that thread alone when permitted (root or CAP_SYS_NICE), so injected delays stay precise while clients and followers keep both cores busy; realtime = required; normal = never. Processes stay at normal priority; the applied one is in meta.json" },
+  { key: 'server', flag: 'server', type: 'string', unit: 'http | express', defaultText: 'http', group: 'Cluster',
+    describe: 'HTTP server of the local nodes (SERVER): http = node:http (less CPU per request, bench/express-vs-http.ts) or express = the Express 5 app; recorded in meta.json' },
   { key: 'quorumTimeout', flag: 'quorum-timeout', type: 'string', unit: 'duration', defaultText: '2s', group: 'Cluster',
     describe: 'How long the leader waits for W acks before answering 503 (QUORUM_TIMEOUT)' },
   { key: 'requestTimeout', flag: 'request-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Load model',
@@ -406,6 +411,10 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   }
   if (leaderPriority === 'realtime' && leader) throw new OptionError('leader-priority', 'only applies to the local cluster, not with --leader');
 
+  const server = isAbsent(input.server) ? 'http' : String(input.server);
+  if (server !== 'http' && server !== 'express') throw new OptionError('server', `must be http or express, got ${JSON.stringify(server)}`);
+  if (!isAbsent(input.server) && leader) throw new OptionError('server', 'only applies to the local cluster, not with --leader');
+
   const clusterCmd = isAbsent(input.clusterCmd) ? null : String(input.clusterCmd);
   const clusterStopCmd = isAbsent(input.clusterStopCmd) ? null : String(input.clusterStopCmd);
   if (clusterCmd !== null && !leader) throw new OptionError('cluster-cmd', 'starts an external cluster: give its --leader and --followers URLs too');
@@ -422,6 +431,6 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   return {
     quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, rateShare, rates, readback, visibility, visibilityMaxUs,
     minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, readTimeoutMs, maxInFlight, trace, convergenceTimeoutMs, out, leader, followers, basePort,
-    analyze, progress, faults, replicationToken, leaderPriority, clusterCmd, clusterStopCmd, clusterReadyTimeoutMs, externalSettings,
+    analyze, progress, faults, replicationToken, leaderPriority, server, clusterCmd, clusterStopCmd, clusterReadyTimeoutMs, externalSettings,
   };
 }

@@ -19,6 +19,8 @@ import {
   parseIntegerOption,
   parsePort,
   parseScheduler,
+  parseServerKind,
+  DEFAULT_SERVER,
   parseSeed,
 } from './config.ts';
 import { formatDurationMs } from '../lib/duration.ts';
@@ -35,6 +37,7 @@ const argv = yargs(hideBin(process.argv))
   .option('seed', { type: 'string', describe: 'delay seed, uint32 (env DELAY_SEED)', default: env.DELAY_SEED || undefined })
   .option('scheduler', { type: 'string', describe: 'precise | timeout (env SCHEDULER)', default: env.SCHEDULER || DEFAULT_SCHEDULER })
   .option('leader-priority', { type: 'string', choices: ['auto', 'realtime', 'normal'], describe: "priority of the leader's replication thread: auto = SCHED_FIFO for that thread alone when permitted (injected delays stay precise when the CPUs are busy); realtime = required; normal = never", default: 'auto' })
+  .option('server', { type: 'string', describe: 'HTTP server of every node: http (node:http) or express (the Express 5 app) (env SERVER)', default: env.SERVER || DEFAULT_SERVER })
   .option('host', { type: 'string', describe: 'interface to bind', default: DEFAULT_HOST })
   .option('leader-port', { type: 'string', describe: 'leader port (0 = ephemeral)', default: String(DEFAULT_LEADER_PORT) })
   .option('follower-ports', { type: 'string', describe: 'comma-separated follower ports (default: leader port + 1, + 2, ...; all 0 if the leader port is 0)' })
@@ -68,6 +71,7 @@ try {
     maxDelayMs: parseDurationMs(argv['max-delay'], '--max-delay/MAX_DELAY'),
     quorumTimeoutMs: parseDurationMs(argv['quorum-timeout'], '--quorum-timeout/QUORUM_TIMEOUT'),
     ...(argv.seed !== undefined ? { delaySeed: parseSeed(argv.seed, '--seed/DELAY_SEED') } : {}),
+    server: parseServerKind(argv.server, '--server'),
     scheduler: parseScheduler(argv.scheduler, '--scheduler/SCHEDULER'),
     leaderPriority: argv['leader-priority'] as LeaderPriority,
     host: argv.host,
@@ -94,7 +98,7 @@ try {
 const c = cluster;
 const ms = ((performance.now() - t0) / 1000).toFixed(2);
 const lines = [
-  `quorum-lab cluster ready in ${ms} s: W=${options.writeQuorum}, delays ${formatDurationMs(options.minDelayMs)}..${formatDurationMs(options.maxDelayMs)}, quorum timeout ${formatDurationMs(options.quorumTimeoutMs)}, scheduler ${options.scheduler}, leader priority ${c.leaderPriority}`,
+  `quorum-lab cluster ready in ${ms} s: W=${options.writeQuorum}, delays ${formatDurationMs(options.minDelayMs)}..${formatDurationMs(options.maxDelayMs)}, quorum timeout ${formatDurationMs(options.quorumTimeoutMs)}, scheduler ${options.scheduler}, server ${c.server}, leader priority ${c.leaderPriority}`,
   ...c.nodes.map((n) => `  ${n.name.padEnd(10)} ${n.url}  (pid ${n.pid})`),
   ...(c.replicationToken ? ['REPLICATION_TOKEN is set: /replicate, /snapshot, PUT /config and POST /stats/reset need it.'] : []),
   'Ctrl-C to stop.',

@@ -16,9 +16,12 @@ import {
   DEFAULT_QUORUM_TIMEOUT_MS,
   parsePort,
   parseSeed,
+  parseServerKind,
+  DEFAULT_SERVER,
   validateDelays,
   validateWriteQuorum,
   type SchedulerStrategy,
+  type ServerKind,
 } from './config.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 
@@ -45,6 +48,7 @@ export const NODE_ENV_NAMES = [
   'LEADER_PRIORITY',
   'LEADER_URL',
   'REPLICATION_TOKEN',
+  'SERVER',
 ] as const;
 
 /** Service / node name of follower `i` (0-based): follower1, follower2, ... */
@@ -83,6 +87,8 @@ export interface ClusterOptions {
   /** One per follower; default all ephemeral; the CLI uses 8001.. */
   followerPorts?: number[];
   scheduler?: SchedulerStrategy;
+  /** HTTP server of every node: 'http' (default, node:http) or 'express' (SERVER). */
+  server?: ServerKind;
   /**
    * Priority of the leader's replication thread (LEADER_PRIORITY): 'auto' (default) = SCHED_FIFO
    * for that thread alone when permitted; 'realtime' requires it (QL_ERR_REALTIME if not
@@ -137,6 +143,8 @@ export interface RunningCluster {
   replicationToken?: string;
   /** The priority the leader's replication thread gets ('realtime' = SCHED_FIFO 1; its /stats `replication.priority` confirms), for the run's metadata. */
   leaderPriority: AppliedPriority;
+  /** The HTTP server every node runs ('http' or 'express'), for the run's metadata. */
+  server: ServerKind;
   /**
    * Fault injection (for the harness's fault schedule). Operations on one node run one at a time,
    * in call order; `name` is 'leader' or 'follower1'..; unknown names reject with QL_ERR_UNKNOWN_NODE.
@@ -236,7 +244,8 @@ function validate(options: ClusterOptions) {
       throw err;
     }
   }
-  return { followers, minDelayMs, maxDelayMs, quorumTimeoutMs, leaderPort, followerPorts, replicationToken };
+  const server = parseServerKind(options.server ?? DEFAULT_SERVER, 'server');
+  return { followers, minDelayMs, maxDelayMs, quorumTimeoutMs, leaderPort, followerPorts, replicationToken, server };
 }
 
 /** `1.5` → `"1.5ms"`, exact enough for the node's duration parser. */
@@ -287,6 +296,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   for (const name of NODE_ENV_NAMES) delete baseEnv[name];
   Object.assign(baseEnv, options.env);
   if (v.replicationToken !== undefined) baseEnv.REPLICATION_TOKEN = v.replicationToken;
+  baseEnv.SERVER = v.server;
 
   // No orphans: if this process exits without stop(), take the nodes down with it. (The nodes also
   // exit on their own when the IPC channel to this process closes, e.g. after a SIGKILL.)
@@ -435,6 +445,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       nodes,
       ...(v.replicationToken !== undefined ? { replicationToken: v.replicationToken } : {}),
       leaderPriority,
+      server: v.server,
       stop() {
         stopping ??= stopAll();
         return stopping;

@@ -9,6 +9,9 @@ import { QuorumLabError } from '../contracts/errors.ts';
 
 export type Role = 'leader' | 'follower';
 export type SchedulerStrategy = 'precise' | 'timeout';
+/** HTTP server of a node: plain node:http dispatch, or the Express app (issue 10). */
+export type ServerKind = 'http' | 'express';
+export const SERVER_KINDS: readonly ServerKind[] = ['http', 'express'];
 
 export const DEFAULT_PORT = 5000;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -20,6 +23,8 @@ export const DEFAULT_QUORUM_TIMEOUT_MS = 2000;
 /** Bound on one replication request (connect, headers and body each), ms. */
 export const DEFAULT_REPLICATION_TIMEOUT_MS = 5000;
 export const DEFAULT_SCHEDULER: SchedulerStrategy = 'precise';
+/** node:http: it costs less CPU per request (bench/express-vs-http.ts). */
+export const DEFAULT_SERVER: ServerKind = 'http';
 
 /** A configuration problem; `option` names the setting (env var or option name). */
 export class ConfigError extends QuorumLabError {
@@ -36,6 +41,8 @@ export interface LeaderEnvConfig {
   role: 'leader';
   port: number;
   host: string;
+  /** SERVER: which HTTP server serves the routes. */
+  server: ServerKind;
   followers: string[];
   writeQuorum: number;
   minDelayMs: number;
@@ -55,6 +62,8 @@ export interface FollowerEnvConfig {
   role: 'follower';
   port: number;
   host: string;
+  /** SERVER: which HTTP server serves the routes. */
+  server: ServerKind;
   /** Where writes should go, reported in 403 read_only answers (optional). */
   leaderUrl?: string;
   /** REPLICATION_TOKEN: required on /replicate, /snapshot and POST /stats/reset. */
@@ -134,6 +143,11 @@ export function parseLeaderPriority(input: string, option = 'LEADER_PRIORITY'): 
   throw new ConfigError(option, `must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(input)}`);
 }
 
+export function parseServerKind(input: string, option = 'SERVER'): ServerKind {
+  if ((SERVER_KINDS as readonly string[]).includes(input)) return input as ServerKind;
+  throw new ConfigError(option, `must be one of ${SERVER_KINDS.join(', ')}, got ${JSON.stringify(input)}`);
+}
+
 export function parseScheduler(input: string, option = 'SCHEDULER'): SchedulerStrategy {
   if (input === 'precise' || input === 'timeout') return input;
   throw new ConfigError(option, `must be "precise" or "timeout", got ${JSON.stringify(input)}`);
@@ -182,6 +196,8 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
   const portRaw = opt(env, 'PORT');
   const port = portRaw === undefined ? DEFAULT_PORT : parsePort(portRaw);
   const host = opt(env, 'HOST') ?? DEFAULT_HOST;
+  const serverRaw = opt(env, 'SERVER');
+  const server = serverRaw === undefined ? DEFAULT_SERVER : parseServerKind(serverRaw);
 
   if (roleRaw === 'follower') {
     const leader = opt(env, 'LEADER_URL');
@@ -189,6 +205,7 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
       role: 'follower',
       port,
       host,
+      server,
       ...(leader ? { leaderUrl: parseNodeUrl(leader, 'LEADER_URL') } : {}),
       ...parseTokenEnv(env),
     };
@@ -212,6 +229,7 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
     role: 'leader',
     port,
     host,
+    server,
     followers,
     writeQuorum,
     minDelayMs,

@@ -13,6 +13,7 @@ import {
   DEFAULT_REPLICATION_BODY_LIMIT_BYTES,
   createDispatcher,
   createServerHandle,
+  type RouteListenerFactory,
   readKeyParam,
   sendError,
   sendJson,
@@ -39,6 +40,8 @@ export interface FollowerOptions {
   bootId?: string;
   /** Traced replication entries kept for `GET /trace` (newest win). Default DEFAULT_TRACE_CAPACITY. */
   traceCapacity?: number;
+  /** Builds the server's request listener from the routes: node:http dispatch (default) or nodes/express-app.ts. */
+  createListener?: RouteListenerFactory;
 }
 
 export interface NodeServer {
@@ -133,7 +136,7 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
     },
   };
 
-  const dispatch = createDispatcher(routes);
+  const dispatch = (options.createListener ?? createDispatcher)(routes);
   const server = createServerHandle(dispatch);
   let app: Express | undefined;
   return {

@@ -183,16 +183,30 @@ export function readKeyParam(query: string): string {
   return values[0]!;
 }
 
-/** Build a request listener from a route table; unknown path → 404 unknown_route, wrong method → 405. */
-export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+/** Turns a route table into the request listener of a node's server (node:http dispatch or Express). */
+export type RouteListenerFactory = (routes: RouteTable, hooks?: RouterHooks) => RequestListener;
+
+/** Path and raw query of a request URL. */
+export function parseRequestUrl(rawUrl: string): ParsedUrl {
+  const q = rawUrl.indexOf('?');
+  return q === -1 ? { path: rawUrl, query: '' } : { path: rawUrl.slice(0, q), query: rawUrl.slice(q + 1) };
+}
+
+/** The Allow header value of each path (HEAD wherever GET is). */
+export function allowedMethods(routes: RouteTable): Map<string, string> {
   const allow = new Map<string, string>();
   for (const [path, methods] of Object.entries(routes)) {
     const names = Object.keys(methods);
     if (names.includes('GET')) names.push('HEAD');
     allow.set(path, names.join(', '));
   }
+  return allow;
+}
 
-  const fail = (res: ServerResponse, path: string, err: unknown): void => {
+/** Answer a route's failure with the JSON error contract (HttpError → its status and code, anything else → 500). */
+export function createErrorResponder(hooks: RouterHooks = {}): (res: ServerResponse, path: string, err: unknown) => void {
+  return (res, path, err) => {
     if (err instanceof HttpError) {
       hooks.onHttpError?.(path, err);
       // After a refused oversized body, do not keep reading it for keep-alive.
@@ -203,11 +217,24 @@ export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): (
       sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
     }
   };
+}
 
+/** Run a handler; a throw or a rejection becomes the JSON error answer. */
+export function runHandler(handler: Handler, req: IncomingMessage, res: ServerResponse, url: ParsedUrl, fail: ReturnType<typeof createErrorResponder>): void {
+  try {
+    const out = handler(req, res, url);
+    if (out) out.catch((err) => fail(res, url.path, err));
+  } catch (err) {
+    fail(res, url.path, err);
+  }
+}
+
+/** Build a request listener from a route table; unknown path → 404 unknown_route, wrong method → 405. */
+export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): RequestListener {
+  const allow = allowedMethods(routes);
+  const fail = createErrorResponder(hooks);
   return (req, res) => {
-    const rawUrl = req.url ?? '/';
-    const q = rawUrl.indexOf('?');
-    const url: ParsedUrl = q === -1 ? { path: rawUrl, query: '' } : { path: rawUrl.slice(0, q), query: rawUrl.slice(q + 1) };
+    const url = parseRequestUrl(req.url ?? '/');
     const methods = Object.hasOwn(routes, url.path) ? routes[url.path] : undefined;
     if (!methods) {
       sendError(res, 404, 'unknown_route', `no route ${url.path}`);
@@ -219,12 +246,7 @@ export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): (
       sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.path}`, { allow: allow.get(url.path) }, { allow: allow.get(url.path)! });
       return;
     }
-    try {
-      const out = handler(req, res, url);
-      if (out) out.catch((err) => fail(res, url.path, err));
-    } catch (err) {
-      fail(res, url.path, err);
-    }
+    runHandler(handler, req, res, url, fail);
   };
 }
 
@@ -233,7 +255,7 @@ export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): (
  * x-powered-by). Express is loaded on first use: node processes never need it, and loading it
  * costs ~70 ms of start-up CPU in each of the six processes of a cluster.
  */
-export function toExpressApp(dispatch: (req: IncomingMessage, res: ServerResponse) => void): Express {
+export function toExpressApp(dispatch: RequestListener): Express {
   const express = createRequire(import.meta.url)('express') as typeof import('express');
   const app = express();
   app.disable('x-powered-by');
@@ -271,7 +293,7 @@ export interface ServerHandle {
 }
 
 /** Wrap a request listener in a node:http server with keep-alive settings suitable for the load. */
-export function createServerHandle(listener: (req: IncomingMessage, res: ServerResponse) => void): ServerHandle {
+export function createServerHandle(listener: RequestListener): ServerHandle {
   const server = http.createServer({ keepAliveTimeout: 10_000 }, listener);
   // Slightly longer than keepAliveTimeout so the server never drops a socket the client reuses.
   server.headersTimeout = 15_000;

@@ -33,6 +33,7 @@ import {
   HttpError,
   createDispatcher,
   createServerHandle,
+  type RouteListenerFactory,
   isPlainObject,
   readJsonBody,
   readKeyParam,
@@ -72,6 +73,8 @@ export interface LeaderOptions {
   priority?: LeaderPriority;
   /** Traced writes kept for GET /trace. Default DEFAULT_TRACE_CAPACITY. */
   traceCapacity?: number;
+  /** Builds the server's request listener from the routes: node:http dispatch (default) or nodes/express-app.ts. */
+  createListener?: RouteListenerFactory;
   /** Tests only. afterSchedule runs on the main thread right after each write was handed to the replication thread. */
   testHooks?: { afterSchedule?: () => void };
   /** Largest accepted request body, bytes. Default 1 MiB. */
@@ -218,7 +221,7 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     },
   };
 
-  const dispatch = createDispatcher(routes, {
+  const dispatch = (options.createListener ?? createDispatcher)(routes, {
     onHttpError: (path) => {
       if (path === '/write') stats.counters.rejected++;
     },

@@ -35,7 +35,8 @@ try {
 }
 
 // Each role loads only its own modules: a follower never needs undici, the HDR histograms or the
-// delay scheduler, and start-up time of a six-process cluster is mostly module loading.
+// delay scheduler, and a node:http node never loads Express; start-up time is mostly module loading.
+const createListener = config.server === 'express' ? (await import('./express-app.ts')).createExpressListener : undefined;
 const node: NodeServer =
   config.role === 'leader'
     ? (await import('./leader.ts')).createLeader({
@@ -49,10 +50,12 @@ const node: NodeServer =
         scheduler: config.scheduler,
         priority: config.leaderPriority,
         replicationToken: config.replicationToken,
+        createListener,
       })
     : (await import('./follower.ts')).createFollower({
         ...(config.leaderUrl ? { leaderUrl: config.leaderUrl } : {}),
         replicationToken: config.replicationToken,
+        createListener,
       });
 
 let shuttingDown = false;
@@ -73,8 +76,8 @@ if (process.send) process.on('disconnect', () => void shutdown('launcher went aw
 
 try {
   const { port, url } = await node.listen(config.port, config.host);
-  process.stdout.write(`quorum-lab node: ${config.role} listening on ${url} (bound to ${config.host}:${port})\n`);
-  await report({ cmd: 'listening', data: { port, role: config.role } });
+  process.stdout.write(`quorum-lab node: ${config.role} listening on ${url} (bound to ${config.host}:${port}, server ${config.server})\n`);
+  await report({ cmd: 'listening', data: { port, role: config.role, server: config.server } });
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from '../harness/options.ts';
 import { runExperiment } from '../harness/experiment.ts';
+import { localClusterOptions } from '../harness/cluster-target.ts';
 
 const CLI = fileURLToPath(new URL('../harness/cli.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -43,7 +44,12 @@ describe('resolveOptions', () => {
     expect(o.leader).toBeNull();
     expect(o.analyze).toBe(true);
     expect(o.progress).toBe('auto');
+    expect(o.server).toBe('http');
     expect(Number.isInteger(o.seed)).toBe(true);
+  });
+
+  test('--server express reaches the local cluster (and so meta.json)', () => {
+    expect(localClusterOptions(resolveOptions({ server: 'express' }), 3)).toMatchObject({ writeQuorum: 3, server: 'express' });
   });
 
   test('parses the command-line forms', () => {
@@ -92,6 +98,8 @@ describe('resolveOptions', () => {
     ['a seed out of range', { seed: 2 ** 32 }, 'QL_ERR_OPT_SEED'],
     ['a privileged base port', { basePort: 80 }, 'QL_ERR_OPT_BASE_PORT'],
     ['an unknown option', { bogus: 1 } as unknown as ExperimentInput, 'QL_ERR_OPT_BOGUS'],
+    ['an unknown server', { server: 'koa' }, 'QL_ERR_OPT_SERVER'],
+    ['--server with an external cluster', { server: 'express', quorums: '1', leader: 'http://127.0.0.1:2', followers: 'http://127.0.0.1:3' }, 'QL_ERR_OPT_SERVER'],
   ])('rejects %s', (_name, input, code) => {
     let caught: unknown;
     try {

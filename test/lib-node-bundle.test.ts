@@ -38,22 +38,27 @@ describe('node bundle', () => {
     if (!process.env.KEEP) for (const r of roots) rmSync(r, { recursive: true, force: true });
   });
 
-  test('the project bundle serves a follower with plain node (no tsx) and is reused while its sources are unchanged', async () => {
+  test.each(['http', 'express'])('the project bundle serves a follower (SERVER=%s) with plain node (no tsx) and is reused while its sources are unchanged', async (server) => {
     const main = await ensureNodeBundle();
     expect(main.startsWith(bundleCacheDir())).toBe(true);
     expect(readFileSync(main, 'utf8')).not.toMatch(/\btsx\b/);
     expect(await ensureNodeBundle()).toBe(main);
-    const env: NodeJS.ProcessEnv = { ...process.env, ROLE: 'follower', PORT: '0', HOST: '127.0.0.1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, ROLE: 'follower', PORT: '0', HOST: '127.0.0.1', SERVER: server };
     delete env.NODE_OPTIONS;
     const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     try {
-      const msg = await new Promise<{ cmd: string; data: { port: number } }>((resolve, reject) => {
-        child.on('message', (m) => resolve(m as { cmd: string; data: { port: number } }));
+      const msg = await new Promise<{ cmd: string; data: { port: number; server: string } }>((resolve, reject) => {
+        child.on('message', (m) => resolve(m as { cmd: string; data: { port: number; server: string } }));
         child.on('exit', (code) => reject(new Error(`follower exited with ${code}`)));
       });
-      expect(msg.cmd).toBe('listening');
+      expect(msg).toMatchObject({ cmd: 'listening', data: { server } });
       const health = await call(`http://127.0.0.1:${msg.data.port}/health`);
       expect(health.body).toMatchObject({ status: 'ok', role: 'follower' });
+      // Express configured lean: no x-powered-by, no etag.
+      expect(health.headers['x-powered-by']).toBeUndefined();
+      expect(health.headers.etag).toBeUndefined();
+      const missing = await call(`http://127.0.0.1:${msg.data.port}/nope`);
+      expect([missing.status, missing.body.error]).toEqual([404, 'unknown_route']);
     } finally {
       child.kill('SIGTERM');
     }

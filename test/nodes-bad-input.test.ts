@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createFollower, type FollowerServer } from '../nodes/follower.ts';
 import { createLeader, type LeaderServer } from '../nodes/leader.ts';
-import { call, createStandIn, type StandIn } from './nodes-helpers.ts';
+import { call, createStandIn, type StandIn, SERVERS } from './nodes-helpers.ts';
 
 const LIMIT = 1024 * 1024;
 const REPLICATION_LIMIT = 4 * 1024 * 1024;
@@ -84,68 +84,70 @@ async function expectError(base: string, [method, path, body, status, code]: Cas
   expect(String(res.headers['content-type'])).toMatch(/application\/json/);
 }
 
-describe('bad input on the leader changes nothing', () => {
-  let standIns: StandIn[];
-  let leader: LeaderServer;
-  let url: string;
-  beforeAll(async () => {
-    standIns = await Promise.all([createStandIn({ autoAck: true }), createStandIn({ autoAck: true })]);
-    leader = createLeader({ followers: standIns.map((s) => s.url), writeQuorum: 2 });
-    ({ url } = await leader.listen(0));
-  });
-  afterAll(async () => {
-    await leader.close();
-    await Promise.all(standIns.map((s) => s.close()));
-  });
+describe.each(SERVERS)('$name server', ({ createListener }) => {
+  describe('bad input on the leader changes nothing', () => {
+    let standIns: StandIn[];
+    let leader: LeaderServer;
+    let url: string;
+    beforeAll(async () => {
+      standIns = await Promise.all([createStandIn({ autoAck: true }), createStandIn({ autoAck: true })]);
+      leader = createLeader({ createListener, followers: standIns.map((s) => s.url), writeQuorum: 2 });
+      ({ url } = await leader.listen(0));
+    });
+    afterAll(async () => {
+      await leader.close();
+      await Promise.all(standIns.map((s) => s.close()));
+    });
 
-  test.each(leaderCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 30) ?? ''}`, c] as const))('%s', async (_name, c) => {
-    await expectError(url, c);
-  });
+    test.each(leaderCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 30) ?? ''}`, c] as const))('%s', async (_name, c) => {
+      await expectError(url, c);
+    });
 
-  test('an oversized body sent chunked (no content-length) is refused too', async () => {
-    async function* chunks() {
-      for (let i = 0; i < 20; i++) yield Buffer.alloc(64 * 1024, 0x20);
-    }
-    const { request } = await import('undici');
-    const { Readable } = await import('node:stream');
-    const res = await request(`${url}/write`, { method: 'POST', body: Readable.from(chunks()) });
-    expect(res.statusCode).toBe(413);
-    expect(((await res.body.json()) as { error: string }).error).toBe('payload_too_large');
-  });
+    test('an oversized body sent chunked (no content-length) is refused too', async () => {
+      async function* chunks() {
+        for (let i = 0; i < 20; i++) yield Buffer.alloc(64 * 1024, 0x20);
+      }
+      const { request } = await import('undici');
+      const { Readable } = await import('node:stream');
+      const res = await request(`${url}/write`, { method: 'POST', body: Readable.from(chunks()) });
+      expect(res.statusCode).toBe(413);
+      expect(((await res.body.json()) as { error: string }).error).toBe('payload_too_large');
+    });
 
-  test('afterwards: no version consumed, nothing stored or replicated, still serving', async () => {
-    const stats = (await call(`${url}/stats`)).body;
-    expect(stats.version).toBe(0);
-    expect(stats.quorum).toBe(2);
-    expect(stats.writes.ok + stats.writes.failed).toBe(0);
-    expect(stats.writes.rejected).toBe(leaderCases.filter((c) => c[1] === '/write' && c[3] !== 405).length + 1);
-    expect(stats.replication.sent).toBe(0);
-    expect(stats.replication.pending).toBe(0);
-    expect((await call(`${url}/data`)).body).toEqual({});
-    expect(standIns.map((s) => s.received.length)).toEqual([0, 0]);
+    test('afterwards: no version consumed, nothing stored or replicated, still serving', async () => {
+      const stats = (await call(`${url}/stats`)).body;
+      expect(stats.version).toBe(0);
+      expect(stats.quorum).toBe(2);
+      expect(stats.writes.ok + stats.writes.failed).toBe(0);
+      expect(stats.writes.rejected).toBe(leaderCases.filter((c) => c[1] === '/write' && c[3] !== 405).length + 1);
+      expect(stats.replication.sent).toBe(0);
+      expect(stats.replication.pending).toBe(0);
+      expect((await call(`${url}/data`)).body).toEqual({});
+      expect(standIns.map((s) => s.received.length)).toEqual([0, 0]);
 
-    const ok = await call(`${url}/write`, 'POST', { key: 'k', value: null });
-    expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ version: 1, value: null, acks: 2 });
-  });
-});
-
-describe('bad input on a follower changes nothing', () => {
-  let follower: FollowerServer;
-  let url: string;
-  beforeAll(async () => {
-    follower = createFollower();
-    ({ url } = await follower.listen(0));
-  });
-  afterAll(() => follower.close());
-
-  test.each(followerCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 40) ?? ''}`, c] as const))('%s', async (_name, c) => {
-    await expectError(url, c);
+      const ok = await call(`${url}/write`, 'POST', { key: 'k', value: null });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatchObject({ version: 1, value: null, acks: 2 });
+    });
   });
 
-  test('afterwards: store empty, counters zero, still serving', async () => {
-    expect((await call(`${url}/data`)).body).toEqual({});
-    expect((await call(`${url}/stats`)).body).toEqual({ role: 'follower', applied: 0, ignored: 0, keys: 0, maxVersion: 0, snapshots: 0, batches: 0, bootId: follower.bootId });
-    expect((await call(`${url}/replicate`, 'POST', { key: 'k', value: 1, version: 1 })).body).toEqual({ status: 'success', applied: true });
+  describe('bad input on a follower changes nothing', () => {
+    let follower: FollowerServer;
+    let url: string;
+    beforeAll(async () => {
+      follower = createFollower({ createListener });
+      ({ url } = await follower.listen(0));
+    });
+    afterAll(() => follower.close());
+
+    test.each(followerCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 40) ?? ''}`, c] as const))('%s', async (_name, c) => {
+      await expectError(url, c);
+    });
+
+    test('afterwards: store empty, counters zero, still serving', async () => {
+      expect((await call(`${url}/data`)).body).toEqual({});
+      expect((await call(`${url}/stats`)).body).toEqual({ role: 'follower', applied: 0, ignored: 0, keys: 0, maxVersion: 0, snapshots: 0, batches: 0, bootId: follower.bootId });
+      expect((await call(`${url}/replicate`, 'POST', { key: 'k', value: 1, version: 1 })).body).toEqual({ status: 'success', applied: true });
+    });
   });
 });

@@ -13,6 +13,24 @@ async function occupyPort(): Promise<{ port: number; release: () => Promise<void
 }
 
 describe('startCluster (real processes on ephemeral ports)', () => {
+  test('server express: every node serves through Express (lean headers), replication works, the cluster reports it', async () => {
+    const cluster = await startCluster({ writeQuorum: 2, followers: 2, server: 'express' });
+    try {
+      expect(cluster.server).toBe('express');
+      const res = await call(`${cluster.leaderUrl}/write`, 'POST', { key: 'k', value: 1 });
+      expect(res.body).toMatchObject({ status: 'success', acks: 2 });
+      expect(res.headers['x-powered-by']).toBeUndefined();
+      await until(async () => (await call(`${cluster.leaderUrl}/stats`)).body.replication.pending === 0, 'replication');
+      for (const u of cluster.followerUrls) {
+        const read = await call(`${u}/read?key=k`);
+        expect(read.body).toEqual({ key: 'k', value: 1, version: 1 });
+        expect(read.headers.etag).toBeUndefined();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   test('starts leader + followers, replicates, reports a crash, stops every process', async () => {
     const cluster = await startCluster({ writeQuorum: 2, followers: 3, delaySeed: 1234, minDelayMs: 0.2, maxDelayMs: 0.4 });
     try {

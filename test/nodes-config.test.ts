@@ -8,13 +8,13 @@ const leader = (extra: Record<string, string>) => parseNodeEnv(leaderEnv(extra))
 
 describe('parseNodeEnv: accepted forms', () => {
   test('follower defaults', () => {
-    expect(parseNodeEnv({ ROLE: 'follower' })).toEqual({ role: 'follower', port: 5000, host: '127.0.0.1' });
+    expect(parseNodeEnv({ ROLE: 'follower' })).toEqual({ role: 'follower', port: 5000, host: '127.0.0.1', server: 'http' });
   });
 
   test('follower with port, host and leader URL (leader-only settings ignored)', () => {
     expect(
       parseNodeEnv({ ROLE: 'follower', PORT: '0', HOST: '0.0.0.0', LEADER_URL: 'http://leader:5000/', WRITE_QUORUM: '9' }),
-    ).toEqual({ role: 'follower', port: 0, host: '0.0.0.0', leaderUrl: 'http://leader:5000' });
+    ).toEqual({ role: 'follower', port: 0, host: '0.0.0.0', server: 'http', leaderUrl: 'http://leader:5000' });
   });
 
   test('leader defaults', () => {
@@ -22,6 +22,7 @@ describe('parseNodeEnv: accepted forms', () => {
       role: 'leader',
       port: 5000,
       host: '127.0.0.1',
+      server: 'http',
       followers: F5.split(','),
       writeQuorum: 3,
       minDelayMs: 0.1,
@@ -97,6 +98,12 @@ describe('parseNodeEnv: accepted forms', () => {
     expect(c).toMatchObject({ writeQuorum: 3, minDelayMs: 0.1, scheduler: 'precise' });
   });
 
+  test('SERVER: http by default, express when asked, for either role', () => {
+    expect(leader({}).server).toBe('http');
+    expect(leader({ SERVER: 'express' }).server).toBe('express');
+    expect(parseNodeEnv({ ROLE: 'follower', SERVER: 'express' })).toMatchObject({ role: 'follower', server: 'express' });
+  });
+
   test('SCHEDULER=timeout, PORT=65535, REPLICATION_TIMEOUT=1s', () => {
     expect(leader({ SCHEDULER: 'timeout', PORT: '65535', REPLICATION_TIMEOUT: '1s' })).toMatchObject({
       scheduler: 'timeout',
@@ -142,6 +149,8 @@ describe('parseNodeEnv: rejected forms name the variable', () => {
     ['DELAY_SEED above uint32', leaderEnv({ DELAY_SEED: '4294967296' }), 'DELAY_SEED'],
     ['DELAY_SEED text', leaderEnv({ DELAY_SEED: 'random' }), 'DELAY_SEED'],
     ['SCHEDULER unknown', leaderEnv({ SCHEDULER: 'fast' }), 'SCHEDULER'],
+    ['SERVER unknown', leaderEnv({ SERVER: 'koa' }), 'SERVER'],
+    ['SERVER unknown on a follower', { ROLE: 'follower', SERVER: 'Express' }, 'SERVER'],
   ];
   test.each(cases)('%s', (_name, env, option) => {
     let err: unknown;

@@ -2,6 +2,9 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
+import type { ServerKind } from '../nodes/config.ts';
+import { createExpressListener } from '../nodes/express-app.ts';
+import type { RouteListenerFactory } from '../nodes/http-util.ts';
 
 export interface JsonResponse {
   status: number;
@@ -201,3 +204,9 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Both HTTP servers a node can run (SERVER=http|express): suites that exercise routes run against each. */
+export const SERVERS: ReadonlyArray<{ name: ServerKind; createListener: RouteListenerFactory | undefined }> = [
+  { name: 'http', createListener: undefined },
+  { name: 'express', createListener: createExpressListener },
+];
