@@ -14,6 +14,7 @@ import { compareRun, type CompareOptions, type Comparison } from './compare.ts';
 import { allPlotSpecs, renderSvg } from './plots.ts';
 import { readRun } from './read-run.ts';
 import { DECOMPOSITION_COLUMNS } from './decomposition.ts';
+import { TRACE_VISIBILITY_TABLE, columnNames } from '../contracts/run-folder.ts';
 import { compareTraces, readTraces } from './trace-analysis.ts';
 import { renderHtml, renderMarkdown, reportBlocks } from './report.ts';
 
@@ -31,6 +32,7 @@ export interface AnalyzeResult {
   elapsedMs: number;
 }
 
+const TRACE_VISIBILITY_COLUMNS = columnNames(TRACE_VISIBILITY_TABLE);
 export const MODEL_COLUMNS = [
   'quorum', 'followers', 'min_delay_ms', 'max_delay_ms',
   'model_latency_mean_us', 'model_latency_p50_us', 'model_latency_p99_us',
@@ -94,6 +96,7 @@ export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Pro
     ['read_quorums.csv', csv(READ_QUORUM_COLUMNS, readQuorumRows)],
   ];
   if (trace.decomposition.length > 0) outputs.push(['decomposition.csv', csv(DECOMPOSITION_COLUMNS, trace.decomposition)]);
+  if (trace.visibility.length > 0) outputs.push(['trace_visibility.csv', csv(TRACE_VISIBILITY_COLUMNS, trace.visibility)]);
   const plots = allPlotSpecs(run, comparison);
   const svgs = new Map<string, string>();
   for (const plot of plots) {

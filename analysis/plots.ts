@@ -45,7 +45,7 @@ export function quorumAxis(quorums: number[]) {
 }
 
 function dashScale(sources: string[]) {
-  const dashes: Record<string, number[]> = { [MEASURED]: [1, 0], [MODEL_UNIFORM]: [7, 4], [MODEL_REALISED]: [2, 3] };
+  const dashes: Record<string, number[]> = { [MEASURED]: [1, 0], [MODEL_UNIFORM]: [7, 4], [MODEL_REALISED]: [2, 3], [MODEL_TRACE]: [5, 2] };
   return { domain: sources, range: sources.map((s) => dashes[s] ?? [4, 2]) };
 }
 
@@ -181,6 +181,10 @@ export function visibilitySpec(run: RunData, cmp: Comparison): PlotSpec | null {
   for (const m of cmp.visibilityModel) {
     values.push({ quorum: `W = ${m.quorum}`, source: MODEL_UNIFORM, offset_us: m.offset_us, fully_visible_fraction: m.model_fully_visible_fraction });
   }
+  for (const m of cmp.trace?.visibility ?? []) {
+    if (quorums.has(m.quorum)) values.push({ quorum: `W = ${m.quorum}`, source: MODEL_TRACE, offset_us: m.offset_us, fully_visible_fraction: m.model_trace_fully_visible_fraction });
+  }
+  const sources = [MEASURED, MODEL_UNIFORM, ...(values.some((v) => v.source === MODEL_TRACE) ? [MODEL_TRACE] : [])];
   return {
     file: 'visibility.svg',
     title: 'Visibility after the ack',
@@ -194,11 +198,11 @@ export function visibilitySpec(run: RunData, cmp: Comparison): PlotSpec | null {
             x: { field: 'offset_us', type: 'quantitative', title: 'time after the ack, t (µs)' },
             y: { field: 'fully_visible_fraction', type: 'quantitative', title: 'writes visible on all followers (fraction)', axis: { format: '%' }, scale: { domain: [0, 1] } },
             color: { field: 'quorum', type: 'nominal', title: 'write quorum', scale: { scheme: 'category10' } },
-            strokeDash: { field: 'source', type: 'nominal', title: 'source', scale: dashScale([MEASURED, MODEL_UNIFORM]), legend: LINE_LEGEND },
+            strokeDash: { field: 'source', type: 'nominal', title: 'source', scale: dashScale(sources), legend: LINE_LEGEND },
           },
         },
         {
-          transform: [{ filter: `datum.source == '${MODEL_UNIFORM}'` }],
+          transform: [{ filter: `datum.source != '${MEASURED}'` }],
           mark: { type: 'line' },
           encoding: {
             x: { field: 'offset_us', type: 'quantitative' },

@@ -230,6 +230,17 @@ export const DECOMPOSITION_TABLE = {
   optional: {},
 } as const satisfies TableSpec;
 
+export const TRACE_VISIBILITY_TABLE = {
+  file: 'trace_visibility.csv',
+  doc: 'Written by the analysis from the traces: the t-visibility curve of the trace-fed WARS Monte Carlo (analysis/trace-model.ts).',
+  columns: {
+    quorum: QUORUM,
+    offset_us: c('num', 'time after the client received the ack, µs'),
+    model_trace_fully_visible_fraction: c('num', 'predicted share of writes every follower has applied by then'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
 export const LOAD_SWEEP_TABLE = {
   file: 'load_sweep.csv',
   doc:
@@ -250,7 +261,7 @@ export const LOAD_SWEEP_TABLE = {
 } as const satisfies TableSpec;
 
 /** Tables outside RUN_TABLES (their writers and readers are the trace modules and the load sweep). */
-export const TRACE_TABLES = [TRACE_TABLE, DECOMPOSITION_TABLE, LOAD_SWEEP_TABLE] as const satisfies readonly TableSpec[];
+export const TRACE_TABLES = [TRACE_TABLE, DECOMPOSITION_TABLE, TRACE_VISIBILITY_TABLE, LOAD_SWEEP_TABLE] as const satisfies readonly TableSpec[];
 
 /** Header order: the required columns, then the optional ones. */
 export function columnNames<T extends TableSpec>(table: T): readonly ColumnOf<T>[] {

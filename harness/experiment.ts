@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_TRACE_CAPACITY } from '../contracts/trace.ts';
@@ -370,6 +371,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
     });
     try {
       files = await writeRunFolder(options.out, options, results, meta);
+      for (const t of Object.values(traces)) if (t.file) files.push(join(options.out, t.file));
     } catch (err) {
       failure ??= err;
     }

@@ -276,6 +276,8 @@ describe('analyzeRun with traces', () => {
     try {
       expect(files).toContain('decomposition.csv');
       expect(files).toContain('decomposition.svg');
+      expect(files).toContain('trace_visibility.csv');
+      expect(await readFile(join(dir, 'visibility.svg'), 'utf8')).toContain('model fed by the traces');
       expect(await readFile(join(dir, 'staleness_vs_quorum.svg'), 'utf8')).toContain('model fed by the traces');
       const dec = table(await readFile(join(dir, 'decomposition.csv'), 'utf8'));
       expect(new Set(dec.map((r) => r.quorum))).toEqual(new Set(['1', '3']));
