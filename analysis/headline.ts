@@ -69,7 +69,7 @@ export function headlineLines(h: Headline): string[] {
   }
   lines.push(
     `Fidelity: |trace model − measured stale| ${h.stale.map((s) => `W=${s.quorum} ${pp(s.traceModel, s.measured)}`).join(', ')} (target ≤ 1 pp); ` +
-      `decomposition vs measured mean ${h.decompositionError.map((d) => `W=${d.quorum} ${d.error === null ? '–' : `${(100 * d.error).toFixed(1)}%`}`).join(', ')} (target ≤ 2 %); ` +
+      `decomposition (sums to the traced writes' mean exactly) vs the mean of all writes ${h.decompositionError.map((d) => `W=${d.quorum} ${d.error === null ? '–' : `${(100 * d.error).toFixed(1)}%`}`).join(', ')} (target ≤ 2 %); ` +
       `trace vs version staleness disagreements: ${h.traceDisagreements} (must be 0).`,
   );
   return lines;
