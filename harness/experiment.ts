@@ -29,6 +29,7 @@ import { calibrate, type Calibration } from './calibrate.ts';
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 import { createValueVersions } from './value-versions.ts';
+import { checkPartitionSupport, createPartitionOps, type PartitionOps } from './partition.ts';
 
 /** A fault schedule was asked for but the launcher cannot kill or pause nodes. */
 export class FaultSupportError extends QuorumLabError {
@@ -135,6 +136,7 @@ async function runQuorum(
   // Where the wall time goes, per quorum (meta.json); stopS is filled in once the cluster is down.
   const phases: PhaseTimes = { clusterStartS: (performance.now() - startAt) / 1000, warmupS: 0, measureS: 0, healS: 0, convergenceS: 0, stopS: 0 };
   let schedule: FaultSchedule | null = null;
+  let partitions: PartitionOps | null = null;
   try {
     const clusterMeta: Record<string, unknown> = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls, pids: target.pids };
     clusters[String(quorum)] = clusterMeta;
@@ -149,10 +151,13 @@ async function runQuorum(
     if (options.faults.length > 0) {
       if (!target.faultOps) throw new FaultSupportError('--fault needs a launcher that can kill, pause and restart followers (nodes/cluster.ts)');
       shared = new SharedArrayBuffer(SHARED_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+      partitions = partitionOpsFor(options, target);
+      if (partitions) process.once('exit', partitions.healAllSync);
       schedule = createFaultSchedule({
         specs: options.faults,
         followers: target.followerNames,
         ops: target.faultOps,
+        partitions: partitions ?? undefined,
         shared: new Int32Array(shared),
         writes: options.writes,
         seed: faultSeedFor(options.seed),
@@ -267,6 +272,10 @@ async function runQuorum(
     return merged;
   } finally {
     schedule?.cancel();
+    if (partitions) {
+      partitions.healAllSync();
+      process.off('exit', partitions.healAllSync);
+    }
     const stopAt = performance.now();
     await target.release();
     phases.stopS = (performance.now() - stopAt) / 1000;
@@ -277,6 +286,12 @@ async function runQuorum(
 function clientTracesOf(merged: unknown, perThread: readonly unknown[]): ClientWriteTrace[] {
   const of = (x: unknown): ClientWriteTrace[] | undefined => (x as { clientTraces?: ClientWriteTrace[] }).clientTraces;
   return of(merged) ?? perThread.flatMap((r) => of(r) ?? []);
+}
+
+/** iptables rules for the followers' loopback ports, when a spec partitions. */
+function partitionOpsFor(options: ExperimentOptions, target: ClusterTarget): PartitionOps | null {
+  if (!options.faults.some((f) => f.action === 'partition')) return null;
+  return createPartitionOps(new Map(target.followerNames.map((name, i) => [name, Number(new URL(target.followerUrls[i]!).port)])));
 }
 
 function quorumMeta(r: QuorumResult): Record<string, unknown> {
@@ -328,6 +343,8 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   let files: string[] = [];
   let failure: unknown = null;
   try {
+    // Refused before any cluster starts when this process cannot add iptables rules.
+    if (options.faults.some((f) => f.action === 'partition')) checkPartitionSupport();
     await preflight(options, control);
     pool = createClientPool(options.threads);
     if (options.rateShare !== null) {

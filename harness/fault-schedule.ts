@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { createRng, type Rng } from '../lib/rng.ts';
 import { publishFaultCount, SHARED_DONE } from './fault-window.ts';
 import { formatFaultTime, type FaultSpec, type FaultTime } from './faults.ts';
+import type { PartitionOps } from './partition.ts';
 
 /** The launcher's fault helpers (nodes/cluster.ts RunningCluster). */
 export interface FaultOps {
@@ -23,7 +24,7 @@ export interface FaultOps {
   waitCaughtUp(name: string, options?: { timeoutMs?: number }): Promise<number>;
 }
 
-export type FaultCommand = 'kill' | 'pause' | 'restart' | 'resume';
+export type FaultCommand = 'kill' | 'pause' | 'restart' | 'resume' | 'partition' | 'unpartition';
 
 /** One command on one follower, as it happened. */
 export interface FaultRecord {
@@ -64,6 +65,8 @@ export interface FaultScheduleOptions {
   specs: readonly FaultSpec[];
   followers: readonly string[];
   ops: FaultOps;
+  /** Needed when a spec is a partition (harness/partition.ts). */
+  partitions?: PartitionOps;
   /** Int32Array over the SharedArrayBuffer given to the client workers. */
   shared: Int32Array;
   /** Measured writes of the step, for `%` times. */
@@ -145,12 +148,30 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
     return r;
   }
 
-  /** Issue one command; restart and resume then wait for the catch-up, which ends the fault. */
+  function run(command: FaultCommand, follower: string): Promise<unknown> {
+    switch (command) {
+      case 'kill':
+        return o.ops.kill(follower);
+      case 'pause':
+        return o.ops.pause(follower);
+      case 'resume':
+        return o.ops.resume(follower);
+      case 'restart':
+        return o.ops.restart(follower);
+      case 'partition':
+        return o.partitions ? o.partitions.partition(follower) : Promise.reject(new Error('no partition support'));
+      case 'unpartition':
+        return o.partitions ? o.partitions.heal(follower) : Promise.resolve();
+    }
+  }
+
+  /** Issue one command; restart, resume and unpartition then wait for the catch-up, which ends the fault. */
   function issue(spec: string, command: FaultCommand, follower: string, phase: 'load' | 'heal'): Promise<void> {
     const r = record(spec, command, follower, phase);
-    const g = command === 'resume' ? (faulted.get(follower) ?? beginFault(follower)) : beginFault(follower);
+    const ending = command === 'resume' || command === 'unpartition';
+    const g = ending ? (faulted.get(follower) ?? beginFault(follower)) : beginFault(follower);
     const startedAt = performance.now();
-    const op = command === 'kill' ? o.ops.kill(follower) : command === 'pause' ? o.ops.pause(follower) : command === 'resume' ? o.ops.resume(follower) : o.ops.restart(follower);
+    const op = run(command, follower);
     const settled = op.then(
       () => {
         r.commandMs = Math.round(performance.now() - startedAt);
@@ -164,7 +185,7 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
       },
     );
     commands.push(settled);
-    if (command !== 'restart' && command !== 'resume') return settled.then(() => undefined);
+    if (command !== 'restart' && !ending) return settled.then(() => undefined);
     const recovery = settled.then(async (ok) => {
       if (!ok) return;
       try {
@@ -206,7 +227,7 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
   function fire(e: PlannedEvent): void {
     const spec = o.specs[e.spec]!;
     if (e.end) {
-      const command: FaultCommand = spec.action === 'pause' ? 'resume' : 'restart';
+      const command: FaultCommand = spec.action === 'pause' ? 'resume' : spec.action === 'partition' ? 'unpartition' : 'restart';
       for (const f of picked.get(e.spec) ?? []) void issue(spec.text, command, f, 'load');
       return;
     }
@@ -237,6 +258,8 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
     },
     cancel() {
       if (timer) clearTimeout(timer);
+      // A partition rule must never outlive the run, whatever ended it.
+      o.partitions?.healAllSync();
       loadEnded = true;
       events.length = 0;
     },
@@ -252,6 +275,7 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
       for (const n of notFired) o.onWarning?.(`fault ${n} did not fire: the load ended first`);
       events.length = 0;
       await Promise.all(commands);
+      for (const f of o.partitions?.active() ?? []) void issue('heal', 'unpartition', f, 'heal');
       for (const f of touched) {
         let state: 'running' | 'paused' | 'stopped';
         try {

@@ -4,15 +4,16 @@
  * other options, before any node starts.
  *
  *   action  kill (SIGKILL; with a range, restarted at its end), pause (SIGSTOP; with a range,
- *           resumed at its end), restart (kill if running, then start again empty)
+ *           resumed at its end), restart (kill if running, then start again empty), partition
+ *           (drop its traffic both ways with iptables, root only; with a range, healed at its end)
  *   target  follower1..followerN, or a count n: n distinct followers picked with the seeded RNG
  *   when    a duration from the start of the measured load (2s, 500ms, bare = ms) or a share of
- *           the measured writes completed (30%); kill and pause also take a range `a-b` (same unit)
+ *           the measured writes completed (30%); kill, pause and partition also take a range `a-b` (same unit)
  */
 import { parseDurationMs } from '../lib/duration.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 
-export type FaultAction = 'kill' | 'pause' | 'restart';
+export type FaultAction = 'kill' | 'pause' | 'restart' | 'partition';
 
 /** A point of the measured load: ms after it started, or a percentage of its writes completed. */
 export type FaultTime = { unit: 'ms'; value: number } | { unit: 'percent'; value: number };
@@ -25,7 +26,7 @@ export interface FaultSpec {
   action: FaultAction;
   target: FaultTarget;
   at: FaultTime;
-  /** End of a kill or pause range: the follower is restarted or resumed then. null = at healing. */
+  /** End of a kill, pause or partition range: the follower is restarted, resumed or reconnected then. null = at healing. */
   until: FaultTime | null;
 }
 
@@ -36,7 +37,7 @@ export class FaultSpecError extends QuorumLabError {
   }
 }
 
-const ACTIONS: readonly FaultAction[] = ['kill', 'pause', 'restart'];
+const ACTIONS: readonly FaultAction[] = ['kill', 'pause', 'restart', 'partition'];
 
 /** Split the raw option (repeated flags and/or `,` / `;` lists) into trimmed specs. */
 export function splitFaultList(raw: string | readonly string[]): string[] {
@@ -87,14 +88,14 @@ export function parseFault(text: string, followers: number): FaultSpec {
   const m = /^([^:@]*):([^@]*)@(.*)$/.exec(spec);
   if (!m) throw new FaultSpecError(`${JSON.stringify(spec)}: expected <action>:<target>@<time>, e.g. kill:follower2@2s or pause:1@10%-40%`);
   const action = m[1]!.trim().toLowerCase() as FaultAction;
-  if (!ACTIONS.includes(action)) throw new FaultSpecError(`${JSON.stringify(spec)}: unknown action ${JSON.stringify(m[1]!.trim())} (expected kill, pause or restart)`);
+  if (!ACTIONS.includes(action)) throw new FaultSpecError(`${JSON.stringify(spec)}: unknown action ${JSON.stringify(m[1]!.trim())} (expected kill, pause, restart or partition)`);
   const target = parseTarget(m[2]!, spec, followers);
   const when = m[3]!.trim();
   if (when === '') throw new FaultSpecError(`${JSON.stringify(spec)}: missing time after @`);
   // Times are never negative, so a '-' separates the two ends of a range (except in an exponent: 1e-3s).
   const dash = when.search(/(?<![eE])-/);
   if (dash < 0) return { text: spec, action, target, at: parseTime(when, spec), until: null };
-  if (action === 'restart') throw new FaultSpecError(`${JSON.stringify(spec)}: restart takes a single time, not a range (ranges are for kill and pause)`);
+  if (action === 'restart') throw new FaultSpecError(`${JSON.stringify(spec)}: restart takes a single time, not a range (ranges are for kill, pause and partition)`);
   const at = parseTime(when.slice(0, dash), spec);
   const until = parseTime(when.slice(dash + 1), spec);
   // With mixed units the end could come first, and the end must act on what the start picked.

@@ -190,7 +190,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'basePort', flag: 'base-port', type: 'string', unit: 'TCP port', defaultText: '0 (ephemeral)', group: 'Cluster',
     describe: 'Local cluster ports: leader on base, followers on base+1..base+5 (checked free before starting)' },
   { key: 'fault', flag: 'fault', type: 'string', unit: 'action:target@time (repeatable; , or ; lists)', defaultText: 'none', group: 'Faults', repeatable: true,
-    describe: 'Fault during each quorum\'s measured load, e.g. kill:follower2@2s, restart:follower2@5s, pause:follower1@1s-3s, kill:2@30% (2 seeded-random followers at 30% of the writes); healed afterwards (local cluster only)' },
+    describe: 'Fault during each quorum\'s measured load, e.g. kill:follower2@2s, restart:follower2@5s, pause:follower1@1s-3s, partition:follower1@1s-3s (iptables, root only), kill:2@30% (2 seeded-random followers at 30% of the writes); healed afterwards (local cluster only)' },
   { key: 'replicationToken', flag: 'replication-token', type: 'string', unit: 'string', defaultText: '$REPLICATION_TOKEN, else none', group: 'Cluster',
     describe: 'Token of a cluster started with REPLICATION_TOKEN, sent as Authorization: Bearer on PUT /config and POST /stats/reset; local clusters are started with it (never written to meta.json)' },
   { key: 'clusterCmd', flag: 'cluster-cmd', type: 'string', unit: 'shell command', defaultText: 'none', group: 'Cluster',
