@@ -17,12 +17,15 @@ export function createSender(o) {
   const headers = { 'content-type': 'application/json', ...o.headers };
   const pools = o.urls.map((url) => createRawPool(url, { connections: o.connections, timeoutMs: o.timeoutMs, headers }));
   const noBatch = o.urls.map(() => false);
+  let inflight = 0;
 
   /** @param {number} i @param {string} path @param {string} body @param {number[]} versions @param {number} firedNs */
   function dispatch(i, path, body, versions, firedNs, payloads) {
     const sentNs = o.nowNs();
     o.onRequest(versions.length);
+    inflight++;
     pools[i].post(path, body, (err, status, boot) => {
+      inflight--;
       const ackNs = o.nowNs();
       if (err) o.onResult([i, FAILED, versions, firedNs, sentNs, ackNs, err.code ?? err.message]);
       else if (status === 200) o.onResult([i, ACKED, versions, firedNs, sentNs, ackNs, boot]);
@@ -34,6 +37,10 @@ export function createSender(o) {
   }
 
   return {
+    /** Requests sent and not yet answered (all followers). */
+    get inflight() {
+      return inflight;
+    },
     /**
      * Send the legs due for follower `i` now: one request.
      * @param {number} i @param {{ version: number, payload: string }[]} writes @param {number} firedNs
