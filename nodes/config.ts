@@ -191,7 +191,12 @@ export function parseTokenEnv(env: Env): { replicationToken?: string } {
 export function parseNodeEnv(env: Env): NodeEnvConfig {
   const roleRaw = opt(env, 'ROLE');
   if (roleRaw !== 'leader' && roleRaw !== 'follower') {
-    throw new ConfigError('ROLE', `must be "leader" or "follower", got ${JSON.stringify(env.ROLE ?? null)}`);
+    throw new ConfigError(
+      'ROLE',
+      env.ROLE === undefined
+        ? 'is required: "leader" or "follower" (`npm run node -- --help` lists every variable)'
+        : `must be "leader" or "follower", got ${JSON.stringify(env.ROLE)}`,
+    );
   }
   const portRaw = opt(env, 'PORT');
   const port = portRaw === undefined ? DEFAULT_PORT : parsePort(portRaw);

@@ -95,6 +95,40 @@ describe('nodes/main.ts', () => {
   });
 });
 
+describe('npm run node (lib/run-node.mjs)', () => {
+  const RUN_NODE = fileURLToPath(new URL('../lib/run-node.mjs', import.meta.url));
+  const node = (args: string[], env: Record<string, string> = {}) => {
+    const child = spawn(process.execPath, [RUN_NODE, ...args], { env: { ...process.env, ROLE: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    return new Promise<{ code: number | null; out: string; err: string }>((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+  };
+
+  test('--help and -h: the variables on stdout, exit 0', async () => {
+    for (const flag of ['--help', '-h']) {
+      const r = await node([flag]);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/ROLE=leader\|follower/);
+      expect(r.out).toContain('SERVER');
+    }
+  });
+
+  test('an unknown flag: exit 2 naming it; no ROLE: exit 2 pointing at --help', async () => {
+    const bad = await node(['--bogus']);
+    expect([bad.code, bad.err.trim()]).toEqual([2, 'node: Unknown argument: bogus (see --help)']);
+    const env = { ...process.env };
+    delete env.ROLE;
+    const child = spawn(process.execPath, [RUN_NODE], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(2);
+    expect(err).toMatch(/ROLE: is required: "leader" or "follower" \(`npm run node -- --help`/);
+  });
+});
+
 describe('npm run cluster (nodes/cluster-cli.ts)', () => {
   let cli: Proc;
   afterAll(() => {
@@ -103,7 +137,7 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
 
   test('starts, prints the URLs, serves, and stops every node on Ctrl-C', async () => {
     // Own process group, so the SIGINT below reaches it the way a terminal's Ctrl-C does.
-    cli = run(CLI, { WRITE_QUORUM: '2', MIN_DELAY: '200us' }, ['--leader-port', '0', '--followers', '2', '--quiet'], true);
+    cli = run(CLI, { WRITE_QUORUM: '2', MIN_DELAY: '200us' }, ['--leader-port', '0', '--follower-count', '2', '--quiet'], true);
     await cli.waitFor(/Ctrl-C to stop/);
     const out = cli.stdout();
     expect(out).toMatch(/W=2, delays 200us\.\.1ms/);
@@ -123,7 +157,7 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
   test('a taken port: exit 1 with a clear message', async () => {
     const busy = await occupyPort();
     try {
-      const p = run(CLI, {}, ['--leader-port', '0', '--followers', '2', '--follower-ports', `0,${busy.port}`, '--quiet']);
+      const p = run(CLI, {}, ['--leader-port', '0', '--follower-count', '2', '--follower-ports', `0,${busy.port}`, '--quiet']);
       expect((await p.exit).code).toBe(1);
       expect(p.stderr()).toContain(`cluster: follower2: port ${busy.port} on 127.0.0.1 is already in use`);
     } finally {
@@ -131,9 +165,24 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
     }
   });
 
-  test('bad flags: exit 1 naming the option', async () => {
-    const p = run(CLI, { WRITE_QUORUM: '9' }, ['--leader-port', '0']);
-    expect((await p.exit).code).toBe(1);
-    expect(p.stderr()).toMatch(/--quorum\/WRITE_QUORUM: expected an integer in 1\.\.5/);
+  test.each([
+    ['a bad flag value names the flag', {}, ['--quorum', '9'], /^cluster: --quorum: expected an integer in 1\.\.5, got "9" \(see --help\)$/],
+    ['a bad environment value names the variable', { WRITE_QUORUM: '9' }, [], /^cluster: WRITE_QUORUM: expected an integer in 1\.\.5/],
+    ['an unknown flag', {}, ['--bogus'], /^cluster: Unknown argument: bogus/],
+    ['--followers (a URL list in the experiment) names --follower-count', {}, ['--followers', '2'], /^cluster: --followers: .*--follower-count/],
+  ])('%s: exit 2 with one line', async (_name, env, args, message) => {
+    const p = run(CLI, env, ['--leader-port', '0', ...args]);
+    expect((await p.exit).code).toBe(2);
+    expect(p.stderr().trim()).toMatch(message);
+    expect(p.stderr().trim().split('\n')).toHaveLength(1);
+  });
+
+  test('-h and --help: usage on stdout, exit 0', async () => {
+    for (const flag of ['-h', '--help']) {
+      const p = run(CLI, {}, [flag]);
+      expect((await p.exit).code).toBe(0);
+      expect(p.stdout()).toMatch(/npm run cluster -- \[options\]/);
+      expect(p.stdout()).toContain('--follower-count');
+    }
   });
 });
