@@ -47,7 +47,7 @@ import { DEFAULT_LEADER_PRIORITY, LEADER_PRIORITIES, type LeaderPriority } from 
 import { ReplicationEngine } from './replication/engine.ts';
 import { Followers } from './replication/followers.ts';
 import { createLeaderStats } from './replication/leader-stats.ts';
-import { createWritePath } from './replication/write-path.ts';
+import { createWritePath, type WritePath } from './replication/write-path.ts';
 import { VersionedStore } from './store.ts';
 import { TraceRing, servedAtHeaders } from './trace-ring.ts';
 
@@ -111,21 +111,68 @@ export interface LeaderServer extends NodeServer {
 
 export function createLeader(options: LeaderOptions): LeaderServer {
   const c = resolveLeaderOptions(options);
-  const n = c.followerUrls.length;
-  let writeQuorum = c.writeQuorum;
-  const check = createTokenCheck(options.replicationToken);
+  const quorum = { w: c.writeQuorum };
   const store = new VersionedStore();
-  const stats = createLeaderStats(n);
+  const parts = createReplication(c, options, store, () => quorum.w);
+  const { engine, followers, stats } = parts;
+  const routes = leaderRoutes(c, createTokenCheck(options.replicationToken), store, parts, quorum);
+
+  const dispatch = (options.createListener ?? createDispatcher)(routes, {
+    onHttpError: (path) => {
+      if (path === '/write') stats.counters.rejected++;
+    },
+  });
+  const server = createServerHandle(dispatch);
+  let app: Express | undefined;
+  let closing: Promise<void> | undefined;
+  return {
+    get app() {
+      app ??= toExpressApp(dispatch);
+      return app;
+    },
+    store,
+    get writeQuorum() {
+      return quorum.w;
+    },
+    get pendingReplications() {
+      return followers.pending;
+    },
+    get replicationThreadIds() {
+      return engine.threadIds;
+    },
+    // The replication thread must run (with its priority) before the first write can arrive.
+    listen: async (port, host) => {
+      await engine.ready;
+      const bound = await server.listen(port, host);
+      followers.startProbing();
+      return bound;
+    },
+    close() {
+      closing ??= (async () => {
+        await server.closeServer(c.closeGraceMs);
+        // Let background replication reach the followers before dropping it.
+        await followers.waitIdle(c.closeGraceMs);
+        await engine.close(200);
+        await followers.close(200);
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The three units of the leader: replication thread, per-follower bookkeeping, write path. */
+function createReplication(c: ResolvedLeaderOptions, options: LeaderOptions, store: VersionedStore, quorum: () => number) {
+  const stats = createLeaderStats(c.followerUrls.length);
   const traces = new TraceRing<LeaderWriteTrace>(options.traceCapacity ?? DEFAULT_TRACE_CAPACITY);
   // Assigned right below: the engine reports results into the write path, which needs the engine.
-  let writePath: ReturnType<typeof createWritePath> | undefined;
+  let writePath: WritePath | undefined;
   const engine = new ReplicationEngine({
     urls: c.followerUrls,
     connections: options.connectionsPerFollower ?? 64,
     timeoutMs: c.replicationTimeoutMs,
     token: options.replicationToken,
     strategy: c.strategy,
-    priority: options.priority ?? DEFAULT_LEADER_PRIORITY,
+    priority: c.priority,
     onResults: (r) => writePath!.onResults(r),
   });
   const followers = new Followers({
@@ -159,47 +206,43 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     quorumTimeoutMs: c.quorumTimeoutMs,
     bodyLimitBytes: c.bodyLimitBytes,
     replicationBodyLimitBytes: c.replicationBodyLimitBytes,
-    quorum: () => writeQuorum,
+    quorum,
     traces,
     afterSchedule: options.testHooks?.afterSchedule,
   });
-  const wp = writePath;
+  return { engine, followers, stats, traces, writePath };
+}
 
-  function statsJson() {
-    const version = wp.version;
-    return {
-      role: 'leader',
-      quorum: writeQuorum,
-      version,
-      ...stats.writesJson(),
-      replication: { pending: followers.pendingWithCatchUps, ...stats.legsJson(), ...engine.statsJson() },
-      availability: { ...followers.stateCounts(), quorum: writeQuorum, writable: followers.available >= writeQuorum },
-      followers: followers.statsJson(version),
-      delays: { strategy: c.strategy, minDelayMs: c.minDelayMs, maxDelayMs: c.maxDelayMs, seed: c.delaySeed ?? null, ...stats.delaysJson() },
-      writeLatencyUs: stats.writeLatencyUs.toJSON(),
-    };
-  }
+type Replication = ReturnType<typeof createReplication>;
 
-  function traceDump(): TraceDump {
-    return { role: 'leader', nowUs: monotonicUs(), capacity: traces.capacity, dropped: traces.dropped, writes: traces.snapshot() };
-  }
-
-  const routes: RouteTable = {
-    '/write': { POST: wp.handleWrite },
+function leaderRoutes(c: ResolvedLeaderOptions, check: (req: IncomingMessage) => void, store: VersionedStore, r: Replication, quorum: { w: number }): RouteTable {
+  const { engine, followers, stats, traces, writePath } = r;
+  const statsJson = () => ({
+    role: 'leader',
+    quorum: quorum.w,
+    version: writePath.version,
+    ...stats.writesJson(),
+    replication: { pending: followers.pendingWithCatchUps, ...stats.legsJson(), ...engine.statsJson() },
+    availability: { ...followers.stateCounts(), quorum: quorum.w, writable: followers.available >= quorum.w },
+    followers: followers.statsJson(writePath.version),
+    delays: { strategy: c.strategy, minDelayMs: c.minDelayMs, maxDelayMs: c.maxDelayMs, seed: c.delaySeed ?? null, ...stats.delaysJson() },
+    writeLatencyUs: stats.writeLatencyUs.toJSON(),
+  });
+  const traceDump = (): TraceDump => ({ role: 'leader', nowUs: monotonicUs(), capacity: traces.capacity, dropped: traces.dropped, writes: traces.snapshot() });
+  const health = () => ({
+    status: 'ok',
+    role: 'leader',
+    quorum: quorum.w,
+    followers: c.followerUrls,
+    followerStates: followers.links.map((l) => l.state),
+    up: followers.up,
+    available: followers.available,
+  });
+  return {
+    '/write': { POST: writePath.handleWrite },
     '/read': { GET: (req, res, url) => serveRead(store, req, res, url.query) },
     '/data': { GET: (_req, res) => sendJson(res, 200, store.toJSON()) },
-    '/health': {
-      GET: (_req, res) =>
-        sendJson(res, 200, {
-          status: 'ok',
-          role: 'leader',
-          quorum: writeQuorum,
-          followers: c.followerUrls,
-          followerStates: followers.links.map((l) => l.state),
-          up: followers.up,
-          available: followers.available,
-        }),
-    },
+    '/health': { GET: (_req, res) => sendJson(res, 200, health()) },
     '/stats': { GET: (_req, res) => sendJson(res, 200, statsJson()) },
     '/stats/reset': {
       POST: guarded(check, (_req, res) => {
@@ -213,53 +256,11 @@ export function createLeader(options: LeaderOptions): LeaderServer {
     '/trace': { GET: (_req, res) => sendJson(res, 200, traceDump()) },
     ...adminResetRoutes(check, store, () => followers.pendingWithCatchUps),
     '/config': {
-      GET: (_req, res) => sendJson(res, 200, { ...configJson(c), quorum: writeQuorum, leaderPriority: c.priority }),
+      GET: (_req, res) => sendJson(res, 200, { ...configJson(c), quorum: quorum.w, leaderPriority: c.priority }),
       PUT: guarded(check, async (req, res) => {
-        writeQuorum = parseQuorumBody(await readJsonBody(req, c.bodyLimitBytes), n);
-        sendJson(res, 200, { quorum: writeQuorum });
+        quorum.w = parseQuorumBody(await readJsonBody(req, c.bodyLimitBytes), c.followerUrls.length);
+        sendJson(res, 200, { quorum: quorum.w });
       }),
-    },
-  };
-
-  const dispatch = (options.createListener ?? createDispatcher)(routes, {
-    onHttpError: (path) => {
-      if (path === '/write') stats.counters.rejected++;
-    },
-  });
-  const server = createServerHandle(dispatch);
-  let app: Express | undefined;
-  let closing: Promise<void> | undefined;
-  return {
-    get app() {
-      app ??= toExpressApp(dispatch);
-      return app;
-    },
-    store,
-    get writeQuorum() {
-      return writeQuorum;
-    },
-    get pendingReplications() {
-      return followers.pending;
-    },
-    get replicationThreadIds() {
-      return engine.threadIds;
-    },
-    // The replication thread must run (with its priority) before the first write can arrive.
-    listen: async (port, host) => {
-      await engine.ready;
-      const bound = await server.listen(port, host);
-      followers.startProbing();
-      return bound;
-    },
-    close() {
-      closing ??= (async () => {
-        await server.closeServer(c.closeGraceMs);
-        // Let background replication reach the followers before dropping it.
-        await followers.waitIdle(c.closeGraceMs);
-        await engine.close(200);
-        await followers.close(200);
-      })();
-      return closing;
     },
   };
 }

@@ -57,13 +57,78 @@ export interface WritePathOptions {
   afterSchedule?: () => void;
 }
 
+export type WritePath = ReturnType<typeof createWritePath>;
+
+/** The write handler and the result sink of the replication thread, sharing the writes in flight. */
 export function createWritePath(o: WritePathOptions) {
-  const { store, followers, engine, stats } = o;
+  const writes = new Map<number, PendingWrite>();
+  const acks = createAckCounter(o, writes);
+  let version = 0;
+
+  /** Draw every follower's delay (down or not, so one outage does not shift the others') and hand the write over. */
+  function replicate(w: PendingWrite, payload: string): void {
+    const { followers } = o;
+    for (let i = 0; i < followers.size; i++) {
+      const delayUs = o.minDelayUs + o.rng.next() * o.spanDelayUs;
+      if (w.trace) w.trace.legs.push(newLeg(delayUs, o.engine.epochUs + w.scheduledNs / 1000));
+      if (followers.admit(i)) {
+        w.delaysUs[i] = delayUs;
+        w.generations[i] = followers.links[i]!.generation;
+        w.legsLeft++;
+      } else {
+        w.delaysUs[i] = NaN;
+        acks.countFailure(i, w, true);
+      }
+    }
+    if (w.legsLeft > 0) {
+      writes.set(w.version, w);
+      o.engine.schedule(w.version, payload, w.scheduledNs, w.delaysUs);
+    }
+    o.afterSchedule?.();
+  }
+
+  async function handleWrite(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startMs = performance.now();
+    const receivedUs = isTraced(req) ? monotonicUs() : 0;
+    const { key, value, keyJson, valueJson } = parseWrite(await readJsonBody(req, o.bodyLimitBytes), o.replicationBodyLimitBytes);
+    const quorum = o.quorum();
+    if (o.followers.available < quorum) {
+      rejectUnavailable(o, res, key, quorum, startMs);
+      return;
+    }
+    // Version and local apply in one synchronous step: no window where a follower could hold
+    // a newer version than the leader.
+    const v = ++version;
+    o.store.apply(key, value, v);
+    const n = o.followers.size;
+    const w: PendingWrite = {
+      res, keyJson, valueJson, version: v, quorum, acks: 0, failed: 0, done: false, startMs, timer: undefined,
+      scheduledNs: o.engine.nowNs(), delaysUs: new Array<number>(n), generations: new Array<number>(n), legsLeft: 0, trace: undefined,
+    };
+    if (receivedUs !== 0) {
+      w.trace = { version: v, key, receivedUs, versionUs: monotonicUs(), quorumUs: null, responseUs: null, quorum, legs: [] };
+      o.traces.push(w.trace);
+    }
+    w.timer = setTimeout(() => {
+      if (!w.done) acks.finish(w, false, 'timeout');
+    }, o.quorumTimeoutMs);
+    replicate(w, entryJson(keyJson, valueJson, v, receivedUs !== 0));
+  }
+
+  return {
+    handleWrite,
+    onResults: acks.onResults,
+    get version() {
+      return version;
+    },
+  };
+}
+
+/** Counts what the replication thread reports towards each write's quorum, and answers the client. */
+function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>) {
+  const { followers, stats } = o;
   const { counters } = stats;
   const n = followers.size;
-  const writes = new Map<number, PendingWrite>();
-  let version = 0;
-  const usOf = (engineNs: number) => engine.epochUs + engineNs / 1000;
 
   function finish(w: PendingWrite, ok: boolean, reason?: 'timeout' | 'unreachable'): void {
     w.done = true;
@@ -121,106 +186,62 @@ export function createWritePath(o: WritePathOptions) {
     }
   }
 
+  /** One leg's outcome, as part of a request's result. */
+  function settleLeg(i: number, w: PendingWrite, outcome: LegResult[1], firedNs: number, sentNs: number, detail: string | null): void {
+    const link = followers.links[i]!;
+    stats.recordDelay(w.delaysUs[i]!, (firedNs - w.scheduledNs) / 1000);
+    if (w.trace) {
+      const leg = w.trace.legs[i]!;
+      leg.firedUs = o.engine.epochUs + firedNs / 1000;
+      leg.sentUs = sentNs === 0 ? null : o.engine.epochUs + sentNs / 1000;
+    }
+    if (outcome !== SKIPPED) {
+      link.sent++;
+      counters.sent++;
+    }
+    followers.settle(i);
+    if (outcome === ACKED) ackLeg(i, w);
+    else {
+      if (outcome === FAILED) link.replicationFailed(w.generations[i]!, detail ?? 'failed');
+      countFailure(i, w, outcome !== FAILED);
+    }
+    if (--w.legsLeft === 0) writes.delete(w.version);
+  }
+
   /** Everything the replication thread reports: per request, then per write in it. */
   function onResults(results: LegResult[]): void {
     const nowMs = performance.now();
     for (const [i, outcome, versions, firedNs, sentNs, ackNs, detail] of results) {
-      const link = followers.links[i]!;
       if (outcome === ACKED) {
         followers.ackLatencyUs[i]!.record((ackNs - sentNs) / 1000);
-        link.noteAck(nowMs, detail ?? undefined);
+        followers.links[i]!.noteAck(nowMs, detail ?? undefined);
       }
       for (const v of versions) {
         const w = writes.get(v);
-        if (w === undefined) continue;
-        stats.recordDelay(w.delaysUs[i]!, (firedNs - w.scheduledNs) / 1000);
-        if (w.trace) traceFired(w.trace.legs[i]!, firedNs, sentNs);
-        if (outcome !== SKIPPED) {
-          link.sent++;
-          counters.sent++;
-        }
-        followers.settle(i);
-        if (outcome === ACKED) ackLeg(i, w);
-        else {
-          if (outcome === FAILED) link.replicationFailed(w.generations[i]!, detail ?? 'failed');
-          countFailure(i, w, outcome !== FAILED);
-        }
-        if (--w.legsLeft === 0) writes.delete(v);
+        if (w !== undefined) settleLeg(i, w, outcome, firedNs, sentNs, detail);
       }
     }
   }
 
-  function traceFired(leg: LeaderLegTrace, firedNs: number, sentNs: number): void {
-    leg.firedUs = usOf(firedNs);
-    leg.sentUs = sentNs === 0 ? null : usOf(sentNs);
-  }
+  return { finish, countFailure, onResults };
+}
 
-  /** Draw every follower's delay (down or not, so one outage does not shift the others') and hand the write over. */
-  function replicate(w: PendingWrite, payload: string): void {
-    for (let i = 0; i < n; i++) {
-      const delayUs = o.minDelayUs + o.rng.next() * o.spanDelayUs;
-      if (w.trace) w.trace.legs.push(newLeg(delayUs, usOf(w.scheduledNs)));
-      if (followers.admit(i)) {
-        w.delaysUs[i] = delayUs;
-        w.generations[i] = followers.links[i]!.generation;
-        w.legsLeft++;
-      } else {
-        w.delaysUs[i] = NaN;
-        countFailure(i, w, true);
-      }
-    }
-    if (w.legsLeft > 0) {
-      writes.set(w.version, w);
-      engine.schedule(w.version, payload, w.scheduledNs, w.delaysUs);
-    }
-    o.afterSchedule?.();
-  }
-
-  return { handleWrite, onResults, get version() { return version; } };
-
-  async function handleWrite(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const startMs = performance.now();
-    const receivedUs = isTraced(req) ? monotonicUs() : 0;
-    const { key, value, keyJson, valueJson } = parseWrite(await readJsonBody(req, o.bodyLimitBytes), o.replicationBodyLimitBytes);
-    const quorum = o.quorum();
-    if (followers.available < quorum) {
-      rejectUnavailable(res, key, quorum, startMs);
-      return;
-    }
-    // Version and local apply in one synchronous step: no window where a follower could hold
-    // a newer version than the leader.
-    const v = ++version;
-    store.apply(key, value, v);
-    const w: PendingWrite = {
-      res, keyJson, valueJson, version: v, quorum, acks: 0, failed: 0, done: false, startMs, timer: undefined,
-      scheduledNs: engine.nowNs(), delaysUs: new Array<number>(n), generations: new Array<number>(n), legsLeft: 0, trace: undefined,
-    };
-    if (receivedUs !== 0) {
-      w.trace = { version: v, key, receivedUs, versionUs: monotonicUs(), quorumUs: null, responseUs: null, quorum, legs: [] };
-      o.traces.push(w.trace);
-    }
-    w.timer = setTimeout(() => {
-      if (!w.done) finish(w, false, 'timeout');
-    }, o.quorumTimeoutMs);
-    replicate(w, entryJson(keyJson, valueJson, v, receivedUs !== 0));
-  }
-
-  function rejectUnavailable(res: ServerResponse, key: string, quorum: number, startMs: number): void {
-    // Fail fast, before a version is used: the outcome is known (not written), unlike a timeout.
-    counters.failed++;
-    counters.unavailable++;
-    stats.acksAtResponse[0]!++;
-    stats.writeLatencyUs.record((performance.now() - startMs) * 1000);
-    sendError(res, 503, 'quorum_not_reached', `only ${followers.available} of ${n} followers are up or catching up; W=${quorum}`, {
-      key,
-      acks: 0,
-      quorum,
-      up: followers.up,
-      available: followers.available,
-      reason: 'insufficient_followers',
-      applied: NOT_APPLIED,
-    });
-  }
+function rejectUnavailable(o: WritePathOptions, res: ServerResponse, key: string, quorum: number, startMs: number): void {
+  const { counters } = o.stats;
+  // Fail fast, before a version is used: the outcome is known (not written), unlike a timeout.
+  counters.failed++;
+  counters.unavailable++;
+  o.stats.acksAtResponse[0]!++;
+  o.stats.writeLatencyUs.record((performance.now() - startMs) * 1000);
+  sendError(res, 503, 'quorum_not_reached', `only ${o.followers.available} of ${o.followers.size} followers are up or catching up; W=${quorum}`, {
+    key,
+    acks: 0,
+    quorum,
+    up: o.followers.up,
+    available: o.followers.available,
+    reason: 'insufficient_followers',
+    applied: NOT_APPLIED,
+  });
 }
 
 function newLeg(targetDelayUs: number, scheduledUs: number): LeaderLegTrace {
