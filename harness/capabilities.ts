@@ -30,7 +30,10 @@ async function optionalGet(control: Control, url: string, path: string): Promise
 }
 
 export async function probeCapabilities(control: Control, leaderUrl: string): Promise<Capabilities> {
-  const [leaderConfig, stats] = await Promise.all([optionalGet(control, leaderUrl, '/config'), optionalGet(control, leaderUrl, '/stats')]);
+  const [leaderConfig, stats] = await Promise.all([
+    optionalGet(control, leaderUrl, '/config'),
+    optionalGet(control, leaderUrl, '/stats'),
+  ]);
   return { config: leaderConfig !== null, stats: stats !== null, leaderConfig };
 }
 
@@ -38,10 +41,15 @@ export async function probeCapabilities(control: Control, leaderUrl: string): Pr
 export function missingFigures(caps: Capabilities): string[] {
   const missing: string[] = [];
   if (!caps.stats) {
-    missing.push('delay fidelity and the leader\'s statistics (no GET /stats)');
-    missing.push('replication-pending wait (no GET /stats): convergence is judged by polling /data until the replicas agree');
+    missing.push("delay fidelity and the leader's statistics (no GET /stats)");
+    missing.push(
+      'replication-pending wait (no GET /stats): convergence is judged by polling /data until the replicas agree',
+    );
   }
-  if (!caps.config) missing.push('W and delay bounds read back from the leader (no GET /config); W is what --cluster-cmd or the cluster\'s start set');
+  if (!caps.config)
+    missing.push(
+      "W and delay bounds read back from the leader (no GET /config); W is what --cluster-cmd or the cluster's start set",
+    );
   return missing;
 }
 

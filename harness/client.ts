@@ -165,6 +165,8 @@ export interface ClientResult {
   tracesDropped: number;
   /** Read answers the harness could not interpret (counted as replica read errors), with the first as an example. */
   uninterpretable: { count: number; example: string | null };
+  /** Acknowledged writes whose reply carried no version (seed-API clusters): their versions come from values. */
+  unversionedAcks: number;
 }
 
 export interface Message {
@@ -209,6 +211,8 @@ interface Thread {
   acked: Map<string, { version: number; value: string }>;
   ok: number;
   unknownOutcome: number;
+  /** Acks without a version in the reply (ClientResult.unversionedAcks). */
+  unversionedAcks: number;
   done: number;
   capWaits: number;
   lastAt: number;
@@ -295,6 +299,7 @@ async function writeOnce(t: Thread, client: number, conn: Dispatcher, plan: Plan
   }
   // A seed-API cluster acknowledges without a version: the write's place in the seeded sequence stands in for it.
   const byValue = outcome.version === null;
+  if (byValue) t.unversionedAcks++;
   const version = outcome.version ?? planVersion(t.task, measured ? 'measure' : 'warmup', plan.index);
   if (trace) trace.version = version;
   noteAcked(t, plan.key, version, plan.value);
@@ -377,7 +382,7 @@ function createThread(task: ClientTask, readbacks: Readbacks, ring: TraceRing, t
     task, shared: task.shared ? new Int32Array(task.shared) : null, readbacks, ring, toMonoUs,
     windows: { all: createWindow(), fault: createWindow(), normal: createWindow() },
     latency: createHistogram(), sendLag: createHistogram(), errors: noErrors(), acked: new Map(),
-    ok: 0, unknownOutcome: 0, done: 0, capWaits: 0, lastAt: 0, inFlight: 0,
+    ok: 0, unknownOutcome: 0, unversionedAcks: 0, done: 0, capWaits: 0, lastAt: 0, inFlight: 0,
     capacity: Math.max(1, task.maxInFlight ?? DEFAULT_THREAD_IN_FLIGHT), slotWaiters: [], pending: new Set(), stopped: false,
   };
 }
@@ -465,6 +470,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       traces: t.ring.list(),
       tracesDropped: t.ring.dropped(),
       uninterpretable,
+      unversionedAcks: t.unversionedAcks,
     };
   } finally {
     if (progressTimer) clearInterval(progressTimer);

@@ -52,7 +52,9 @@ export function runCommand(command: string, timeoutMs: number, what: string): Pr
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) return resolve();
-      const how = signal ? `was killed by ${signal}${signal === 'SIGTERM' ? ` after ${timeoutMs} ms` : ''}` : `exited ${code}`;
+      const how = signal
+        ? `was killed by ${signal}${signal === 'SIGTERM' ? ` after ${timeoutMs} ms` : ''}`
+        : `exited ${code}`;
       const tail = output.trim().split('\n').slice(-5).join('\n  ');
       reject(new ClusterCommandError(`${what} ${JSON.stringify(command)} ${how}${tail ? `:\n  ${tail}` : ''}`));
     });
@@ -60,7 +62,12 @@ export function runCommand(command: string, timeoutMs: number, what: string): Pr
 }
 
 /** Poll GET /health of every URL until all answer 2xx; rejects naming the nodes still not answering. */
-export async function waitHealthy(control: Control, urls: readonly string[], timeoutMs: number, pollMs = 100): Promise<number> {
+export async function waitHealthy(
+  control: Control,
+  urls: readonly string[],
+  timeoutMs: number,
+  pollMs = 100,
+): Promise<number> {
   const started = Date.now();
   let waiting = [...urls];
   let last = '';
@@ -79,7 +86,9 @@ export async function waitHealthy(control: Control, urls: readonly string[], tim
     waiting = answers.filter((u): u is string => u !== null);
     if (waiting.length === 0) return Date.now() - started;
     if (Date.now() - started >= timeoutMs) {
-      throw new ClusterCommandError(`${waiting.join(', ')} not healthy ${timeoutMs} ms after --cluster-cmd (last: ${last})`);
+      throw new ClusterCommandError(
+        `${waiting.join(', ')} not healthy ${timeoutMs} ms after --cluster-cmd (last: ${last})`,
+      );
     }
     await sleep(pollMs);
   }

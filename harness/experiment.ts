@@ -17,7 +17,7 @@ import { checkConvergenceWithData, type LeaderStats, waitQuiescent } from './con
 import { prepareExternalStep } from './pre-run.ts';
 import { createFaultSchedule, type FaultReport, type FaultSchedule } from './fault-schedule.ts';
 import { buildMeta } from './meta.ts';
-import { checkNothingLost, mergeAcked } from './nothing-lost.ts';
+import { checkNothingLost, checkPresence, mergeAcked } from './nothing-lost.ts';
 import { resolveOptions, type ExperimentInput, type ExperimentOptions } from './options.ts';
 import { writeRunFolder } from './output.ts';
 import { preflight } from './preflight.ts';
@@ -243,7 +243,9 @@ async function runQuorum(
     clusterMeta.uninterpretableReads = noteUninterpretable(quorum, results, hooks);
     phases.convergenceS = (performance.now() - convergeAt) / 1000;
     leaderStats[String(quorum)] = convergence.leaderStats;
-    const lostWrites = checkNothingLost(
+    // Without versions in the replies, which of two concurrent writes of a key is newer is unknown.
+    const byValue = results.some((r) => r.unversionedAcks > 0);
+    const lostWrites = (byValue ? checkPresence : checkNothingLost)(
       mergeAcked(results.map((r) => r.acked)),
       dumps,
       ['leader', ...target.followerNames],

@@ -26,6 +26,12 @@ export interface LostWritesSummary {
   lost: number;
   /** Writes whose outcome the clients could not know (503 after a version was assigned, timeouts, lost connections). */
   unknownOutcome: number;
+  /**
+   * 'versions': every node holds each acknowledged write or a newer one. 'presence' (a cluster without
+   * versions): every node holds each acknowledged key with a value this step wrote; which write is newest
+   * cannot be told when two clients wrote the key at once, so an older one winning is not counted as lost.
+   */
+  check?: 'versions' | 'presence';
   nodes: NodeLoss[];
 }
 
@@ -39,6 +45,27 @@ export function mergeAcked(perWorker: readonly (readonly AckedEntry[])[]): Check
     }
   }
   return [...best.values()];
+}
+
+/**
+ * The presence-only form of the check (see LostWritesSummary.check): every acknowledged write counts
+ * as version 1, and so does every stored value some write of this step wrote (version >= 1, from
+ * value-versions.ts) while a value no write of this step wrote keeps -1 and counts as lost.
+ */
+export function checkPresence(
+  acked: readonly CheckedWrite[],
+  dumps: readonly DataDump[],
+  names: readonly string[],
+  unknownOutcome: number,
+): LostWritesSummary {
+  const ackedValue = new Map(acked.map((w) => [w.key, w.value]));
+  const present = dumps.map((d) =>
+    Object.fromEntries(
+      Object.entries(d).map(([key, e]) => [key, e.version >= 1 && ackedValue.has(key) ? { value: ackedValue.get(key), version: 1 } : e]),
+    ),
+  );
+  const summary = checkNothingLost(acked.map((w) => ({ ...w, version: 1 })), present, names, unknownOutcome);
+  return { ...summary, check: 'presence' };
 }
 
 export function checkNothingLost(

@@ -45,7 +45,11 @@ export async function prepareExternalStep(
   timeoutMs: number,
   warn: (message: string) => void,
 ): Promise<PreRunState> {
-  const [leader, ...followers] = await readDumps(target.control, [target.leaderUrl, ...target.followerUrls], valueVersionOf);
+  const [leader, ...followers] = await readDumps(
+    target.control,
+    [target.leaderUrl, ...target.followerUrls],
+    valueVersionOf,
+  );
   const keys = followers.map((f) => differingKeys(leader!, f));
   const storeReset = await resetStores(target, timeoutMs);
   const named = keys.flatMap((k, i) => (k.length > 0 ? [`${target.followerNames[i]} (${k.join(', ')})`] : []));

@@ -23,7 +23,10 @@ export function createValueVersions(plan: StepPlan): ValueVersionOf {
     const map = new Map<string, Map<string, number>>();
     const add = (key: string, value: string, version: number): void => {
       let values = map.get(key);
-      if (!values) map.set(key, (values = new Map()));
+      if (!values) {
+        values = new Map();
+        map.set(key, values);
+      }
       // The same value written twice to one key (tiny --value-bytes): the later write wins.
       values.set(value, version);
     };

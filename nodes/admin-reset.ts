@@ -9,13 +9,21 @@ import { guarded } from './auth.ts';
 import { sendJson, type RouteTable } from './http-util.ts';
 import type { VersionedStore } from './store.ts';
 
-export function adminResetRoutes(check: (req: IncomingMessage) => void, store: VersionedStore, pending: () => number = () => 0): RouteTable {
+export function adminResetRoutes(
+  check: (req: IncomingMessage) => void,
+  store: VersionedStore,
+  pending: () => number = () => 0,
+): RouteTable {
   return {
     '/admin/reset': {
       POST: guarded(check, (_req, res) => {
         const busy = pending();
         if (busy > 0) {
-          sendJson(res, 409, { error: 'replication_pending', message: `${busy} replications still pending; retry once they are done`, pending: busy });
+          sendJson(res, 409, {
+            error: 'replication_pending',
+            message: `${busy} replications still pending; retry once they are done`,
+            pending: busy,
+          });
           return;
         }
         sendJson(res, 200, { status: 'ok', cleared: store.clear() });

@@ -31,14 +31,16 @@ function run(argv: string[], timeoutMs = 900_000): { ok: boolean; out: string } 
 
 function must(argv: string[], what: string, timeoutMs?: number): string {
   const r = run(argv, timeoutMs);
-  if (!r.ok) throw new CheckFailed(`${what} failed (${argv.join(' ')}):\n${r.out.trim().split('\n').slice(-10).join('\n')}`);
+  if (!r.ok)
+    throw new CheckFailed(`${what} failed (${argv.join(' ')}):\n${r.out.trim().split('\n').slice(-10).join('\n')}`);
   return r.out.trim();
 }
 
 /** The compose v2 plugin, else docker-compose v1; null with the reason when neither (or no engine) works. */
 export function findCompose(): { compose: string[] } | { reason: string } {
   const engine = run(['docker', 'info'], 20_000);
-  if (!engine.ok) return { reason: `no Docker engine answers \`docker info\`: ${engine.out.trim().split('\n').slice(-1)[0] ?? ''}` };
+  if (!engine.ok)
+    return { reason: `no Docker engine answers \`docker info\`: ${engine.out.trim().split('\n').slice(-1)[0] ?? ''}` };
   if (run(['docker', 'compose', 'version'], 20_000).ok) return { compose: ['docker', 'compose'] };
   if (run(['docker-compose', 'version'], 20_000).ok) return { compose: ['docker-compose'] };
   return { reason: 'neither `docker compose` (v2 plugin) nor `docker-compose` (v1) is installed' };
@@ -46,10 +48,14 @@ export function findCompose(): { compose: string[] } | { reason: string } {
 
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve) => {
+          const s = net.createServer();
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -65,27 +71,46 @@ function say(line: string): void {
 }
 
 /** The experiment through --cluster-cmd at W = 1 and 5: converged, nothing lost, W read back. */
-async function measure(composeCmd: (args: string[]) => string[], leader: string, followers: string[], token: string): Promise<void> {
+async function measure(
+  composeCmd: (args: string[]) => string[],
+  leader: string,
+  followers: string[],
+  token: string,
+): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ql-compose-'));
   try {
     const r = await runExperiment(
       {
-        quorums: '1,5', writes: 300, warmup: 50, clients: 4, keys: 100, seed: 1, analyze: false,
-        leader, followers, replicationToken: token,
+        quorums: '1,5',
+        writes: 300,
+        warmup: 50,
+        clients: 4,
+        keys: 100,
+        seed: 1,
+        analyze: false,
+        leader,
+        followers,
+        replicationToken: token,
         clusterCmd: `WRITE_QUORUM={W} ${shellQuote(composeCmd(['up', '-d']))}`,
         clusterStopCmd: shellQuote(composeCmd(['down'])),
-        clusterReadyTimeout: '180s', convergenceTimeout: '20s', out: join(dir, 'run'),
+        clusterReadyTimeout: '180s',
+        convergenceTimeout: '20s',
+        out: join(dir, 'run'),
       },
       { onWarning: (m) => say(`warning: ${m}`) },
     );
     for (const q of r.results) {
-      say(`W=${q.quorum}: ${q.ok} writes, ${q.achievedRate.toFixed(0)}/s, p50 ${q.latencyStats.p50} µs, p99 ${q.latencyStats.p99} µs, ` +
-        `${q.convergence.converged ? 'converged' : 'NOT CONVERGED'}, lost ${q.lostWrites.lost}`);
+      say(
+        `W=${q.quorum}: ${q.ok} writes, ${q.achievedRate.toFixed(0)}/s, p50 ${q.latencyStats.p50} µs, p99 ${q.latencyStats.p99} µs, ` +
+          `${q.convergence.converged ? 'converged' : 'NOT CONVERGED'}, lost ${q.lostWrites.lost}`,
+      );
     }
-    if (r.results.map((q) => q.quorum).join(',') !== '1,5') throw new CheckFailed(`expected steps W=1,5, got ${r.results.map((q) => q.quorum)}`);
+    if (r.results.map((q) => q.quorum).join(',') !== '1,5')
+      throw new CheckFailed(`expected steps W=1,5, got ${r.results.map((q) => q.quorum)}`);
     if (!r.converged) throw new CheckFailed('the compose cluster did not converge');
     if (!r.nothingLost) throw new CheckFailed('the compose cluster lost acknowledged writes');
-    if (r.results.some((q) => q.ok !== 300)) throw new CheckFailed(`not every write succeeded: ${r.results.map((q) => q.ok)}`);
+    if (r.results.some((q) => q.ok !== 300))
+      throw new CheckFailed(`not every write succeeded: ${r.results.map((q) => q.ok)}`);
     const meta = JSON.parse(await readFile(join(dir, 'run', 'meta.json'), 'utf8'));
     for (const w of ['1', '5']) {
       const reported = meta.cluster.perQuorum[w].reportedQuorum;
@@ -121,7 +146,14 @@ async function main(): Promise<number> {
     return 3;
   }
   const project = `qlcompose${process.pid}`;
-  const composeCmd = (args: string[]): string[] => [...found.compose, '-p', project, '-f', join(ROOT, 'docker-compose.yml'), ...args];
+  const composeCmd = (args: string[]): string[] => [
+    ...found.compose,
+    '-p',
+    project,
+    '-f',
+    join(ROOT, 'docker-compose.yml'),
+    ...args,
+  ];
   const [leaderPort, ...followerPorts] = await freePorts(6);
   const token = randomBytes(16).toString('hex');
   // The compose file reads these; --cluster-cmd's shell inherits them.

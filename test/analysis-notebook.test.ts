@@ -45,7 +45,8 @@ function missingPython(): string | null {
   const python = kernelPython();
   if (!python) return 'no python3 Jupyter kernel (apt-get install python3-ipykernel)';
   const mods = spawnSync(python, ['-c', 'import pandas, matplotlib'], { encoding: 'utf8' });
-  if (mods.status !== 0) return `the python3 kernel (${python}) lacks pandas or matplotlib (apt-get install python3-pandas python3-matplotlib)`;
+  if (mods.status !== 0)
+    return `the python3 kernel (${python}) lacks pandas or matplotlib (apt-get install python3-pandas python3-matplotlib)`;
   return null;
 }
 
@@ -58,7 +59,10 @@ function images(cells: Cell[]): number {
 }
 
 function errors(cells: Cell[]): string[] {
-  return cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === 'error').map((o) => o.ename ?? 'error');
+  return cells
+    .flatMap((c) => c.outputs ?? [])
+    .filter((o) => o.output_type === 'error')
+    .map((o) => o.ename ?? 'error');
 }
 
 describe('analysis/example.ipynb', () => {
@@ -72,21 +76,25 @@ describe('analysis/example.ipynb', () => {
   });
 
   const reason = missingPython();
-  test.skipIf(reason !== null)(`runs top to bottom on data/reference-run with jupyter nbconvert --execute${reason ? ` (skipped: ${reason})` : ''}`, async () => {
-    const out = await mkdtemp(join(tmpdir(), 'ql-notebook-'));
-    try {
-      const r = spawnSync('jupyter', ['nbconvert', '--to', 'notebook', '--execute', '--output-dir', out, NOTEBOOK], {
-        encoding: 'utf8',
-        env: { ...process.env, QL_RUN: '', PYDEVD_DISABLE_FILE_VALIDATION: '1' },
-        timeout: 170_000,
-      });
-      expect(r.status, r.stderr.slice(-2000)).toBe(0);
-      const cells = codeCells(JSON.parse(await readFile(join(out, 'example.ipynb'), 'utf8')));
-      expect(errors(cells)).toEqual([]);
-      expect(images(cells)).toBe(3);
-      expect(cells.every((c) => (c.outputs ?? []).length > 0)).toBe(true);
-    } finally {
-      await rm(out, { recursive: true, force: true });
-    }
-  }, 180_000);
+  test.skipIf(reason !== null)(
+    `runs top to bottom on data/reference-run with jupyter nbconvert --execute${reason ? ` (skipped: ${reason})` : ''}`,
+    async () => {
+      const out = await mkdtemp(join(tmpdir(), 'ql-notebook-'));
+      try {
+        const r = spawnSync('jupyter', ['nbconvert', '--to', 'notebook', '--execute', '--output-dir', out, NOTEBOOK], {
+          encoding: 'utf8',
+          env: { ...process.env, QL_RUN: '', PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+          timeout: 170_000,
+        });
+        expect(r.status, r.stderr.slice(-2000)).toBe(0);
+        const cells = codeCells(JSON.parse(await readFile(join(out, 'example.ipynb'), 'utf8')));
+        expect(errors(cells)).toEqual([]);
+        expect(images(cells)).toBe(3);
+        expect(cells.every((c) => (c.outputs ?? []).length > 0)).toBe(true);
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
+    },
+    180_000,
+  );
 });

@@ -74,7 +74,8 @@ function common(store: Map<string, string>, role: string, extra: Record<string, 
       return void send(res, 200, { key, value: store.get(key) });
     }
     if (req.method === 'GET' && url.pathname === '/data') return void send(res, 200, Object.fromEntries(store));
-    if (req.method === 'GET' && url.pathname === '/health') return void send(res, 200, { status: 'healthy', role, ...extra });
+    if (req.method === 'GET' && url.pathname === '/health')
+      return void send(res, 200, { status: 'healthy', role, ...extra });
     notFound(res);
   };
 }
@@ -143,7 +144,9 @@ function postJson(agent: http.Agent, url: string, body: unknown): Promise<void> 
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
       res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url} answered ${res.statusCode}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve() : reject(new Error(`${url} answered ${res.statusCode}`)),
+      );
     });
     req.on('error', reject);
     req.end(JSON.stringify(body));
@@ -173,15 +176,23 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'start') {
     // No pipe of the caller's may stay open in the detached child, or the caller's shell never sees EOF: its stderr goes to a file.
     const log = openSync(`${pidFile}.log`, 'w');
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'serve', ...argv.slice(1)], {
-      detached: true,
-      stdio: ['ignore', 'ignore', log, 'ipc'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), 'serve', ...argv.slice(1)],
+      {
+        detached: true,
+        stdio: ['ignore', 'ignore', log, 'ipc'],
+      },
+    );
     closeSync(log);
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());
       child.once('exit', (code) =>
-        reject(new Error(`foreign cluster exited ${code} before listening: ${readFileSync(`${pidFile}.log`, 'utf8').trim().split('\n').slice(-3).join(' | ')}`)),
+        reject(
+          new Error(
+            `foreign cluster exited ${code} before listening: ${readFileSync(`${pidFile}.log`, 'utf8').trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        ),
       );
     });
     writeFileSync(pidFile, String(child.pid));

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { normaliseDump } from '../harness/convergence.ts';
+import { type DataDump, normaliseDump } from '../harness/convergence.ts';
 import { runExperiment, type ExperimentHooks } from '../harness/experiment.ts';
 import { parseReadBody } from '../harness/http.ts';
+import { checkNothingLost, checkPresence } from '../harness/nothing-lost.ts';
 import { OptionError, type ExperimentInput } from '../harness/options.ts';
 import { createValueVersions } from '../harness/value-versions.ts';
 import { planWrite } from '../harness/workload.ts';
@@ -42,17 +43,30 @@ async function foreign(writeQuorum: number, extra: { garbledReadFollowers?: numb
 /** Six ports that were free a moment ago (the cluster processes of --cluster-cmd need them fixed). */
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve) => {
+          const s = net.createServer();
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
 }
 
-const SMALL: ExperimentInput = { writes: 150, warmup: 10, clients: 2, threads: 1, keys: 500, seed: 7, analyze: false, convergenceTimeout: '5s' };
+const SMALL: ExperimentInput = {
+  writes: 150,
+  warmup: 10,
+  clients: 2,
+  threads: 1,
+  keys: 500,
+  seed: 7,
+  analyze: false,
+  convergenceTimeout: '5s',
+};
 
 function collect(): { warnings: string[]; hooks: ExperimentHooks } {
   const warnings: string[] = [];
@@ -62,7 +76,11 @@ function collect(): { warnings: string[]; hooks: ExperimentHooks } {
 describe('reading seed-API bodies', () => {
   test('reads with and without a version, extra fields, and what cannot be read', () => {
     expect(parseReadBody('{"key":"k","value":"v","version":3}', 'k')).toMatchObject({ ok: true, version: 3 });
-    expect(parseReadBody('{"key":"k","value":"v","status":"ok"}', 'k')).toEqual({ ok: true, version: null, value: 'v' });
+    expect(parseReadBody('{"key":"k","value":"v","status":"ok"}', 'k')).toEqual({
+      ok: true,
+      version: null,
+      value: 'v',
+    });
     expect(parseReadBody('{"k":"v"}', 'k')).toEqual({ ok: true, version: null, value: 'v' });
     expect(parseReadBody('{"value":null}', 'k')).toEqual({ ok: true, version: 0 });
     expect(parseReadBody('<html>', 'k')).toEqual({ ok: false, kind: 'http', status: 200, unparsed: '<html>' });
@@ -80,12 +98,37 @@ describe('reading seed-API bodies', () => {
     expect(versionOf(m4.key, 'never written')).toBeNull();
   });
 
-  test('/data: ours, the seed\'s flat map, and a wrapped one; a non-object is an error with a code', () => {
+  test("/data: ours, the seed's flat map, and a wrapped one; a non-object is an error with a code", () => {
     const versionOf = (_k: string, v: unknown): number | null => (v === 'a' ? 1 : null);
     expect(normaliseDump({ k: { value: 'x', version: 4 } }, 'u')).toEqual({ k: { value: 'x', version: 4 } });
-    expect(normaliseDump({ k: 'a', j: 'zz' }, 'u', versionOf)).toEqual({ k: { value: 'a', version: 1 }, j: { value: 'zz', version: -1 } });
-    expect(normaliseDump({ status: 'ok', data: { k: 'a' } }, 'u', versionOf)).toEqual({ k: { value: 'a', version: 1 } });
+    expect(normaliseDump({ k: 'a', j: 'zz' }, 'u', versionOf)).toEqual({
+      k: { value: 'a', version: 1 },
+      j: { value: 'zz', version: -1 },
+    });
+    expect(normaliseDump({ status: 'ok', data: { k: 'a' } }, 'u', versionOf)).toEqual({
+      k: { value: 'a', version: 1 },
+    });
     expect(() => normaliseDump([1], 'http://n')).toThrow(expect.objectContaining({ code: 'QL_ERR_UNREADABLE_DATA' }));
+  });
+});
+
+describe('nothing lost without versions', () => {
+  test('presence: an older value of a key written at once by two clients is not lost; a missing key or a foreign value is', () => {
+    const acked = [
+      { key: 'a', version: 9, value: 'a9' },
+      { key: 'b', version: 4, value: 'b4' },
+      { key: 'c', version: 5, value: 'c5' },
+    ];
+    // Node 0: 'a' holds an older write of this step (concurrent with a9), all fine.
+    // Node 1: 'b' missing, 'c' holds a value no write of this step wrote (-1).
+    const dumps: DataDump[] = [
+      { a: { value: 'a7', version: 7 }, b: { value: 'b4', version: 4 }, c: { value: 'c5', version: 5 } },
+      { a: { value: 'a9', version: 9 }, c: { value: 'zz', version: -1 } },
+    ];
+    const r = checkPresence(acked, dumps, ['leader', 'follower1'], 0);
+    expect(r.check).toBe('presence');
+    expect(r.nodes.map((n) => n.lost + n.corrupted)).toEqual([0, 2]);
+    expect(checkNothingLost(acked, dumps, ['leader', 'follower1'], 0).nodes[0]!.lost).toBe(1);
   });
 });
 
@@ -94,7 +137,10 @@ describe('a foreign cluster in external mode', () => {
     const c = await foreign(2);
     const { warnings, hooks } = collect();
     const out = join(await tempDir(), 'run');
-    const r = await runExperiment({ ...SMALL, quorums: '2', leader: c.leaderUrl, followers: c.followerUrls, out }, hooks);
+    const r = await runExperiment(
+      { ...SMALL, quorums: '2', leader: c.leaderUrl, followers: c.followerUrls, out },
+      hooks,
+    );
     expect(r.converged).toBe(true);
     expect(r.nothingLost).toBe(true);
     const q = r.results[0]!;
@@ -111,12 +157,15 @@ describe('a foreign cluster in external mode', () => {
     expect(step.reportedQuorum).toBe(2);
     expect(step.missing.length).toBeGreaterThan(0);
     expect(step.uninterpretableReads).toEqual({ count: 0, example: null });
+    expect(q.lostWrites.check).toBe('presence');
   });
 
   test('W it cannot switch: several --quorums, or one that is not its W, are refused', async () => {
     const c = await foreign(2);
     const base = { ...SMALL, leader: c.leaderUrl, followers: c.followerUrls };
-    const err = await runExperiment({ ...base, quorums: '1,2', out: join(await tempDir(), 'a') }).catch((e: unknown) => e);
+    const err = await runExperiment({ ...base, quorums: '1,2', out: join(await tempDir(), 'a') }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(OptionError);
     expect((err as Error).message).toMatch(/^--quorums: .*no PUT \/config/);
     await expect(runExperiment({ ...base, quorums: '3', out: join(await tempDir(), 'b') })).rejects.toMatchObject({
@@ -127,8 +176,14 @@ describe('a foreign cluster in external mode', () => {
 
   test('--min-delay with --leader is refused in one line when the cluster cannot apply it', async () => {
     const c = await foreign(1);
-    const err = await runExperiment({ ...SMALL, quorums: '1', minDelay: '0.5ms', leader: c.leaderUrl, followers: c.followerUrls, out: join(await tempDir(), 'r') })
-      .catch((e: unknown) => e);
+    const err = await runExperiment({
+      ...SMALL,
+      quorums: '1',
+      minDelay: '0.5ms',
+      leader: c.leaderUrl,
+      followers: c.followerUrls,
+      out: join(await tempDir(), 'r'),
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OptionError);
     expect((err as Error).message).toMatch(/^--min-delay: 0.5 ms cannot be applied: .* does not report this setting/);
     expect((err as Error).message).not.toContain('\n');
@@ -137,19 +192,29 @@ describe('a foreign cluster in external mode', () => {
   test('a read body nobody can interpret is a read error with an example, not a crash', async () => {
     const c = await foreign(1, { garbledReadFollowers: [2] });
     const { warnings, hooks } = collect();
-    const r = await runExperiment({ ...SMALL, quorums: '1', leader: c.leaderUrl, followers: c.followerUrls, out: join(await tempDir(), 'g') }, hooks);
+    const r = await runExperiment(
+      { ...SMALL, quorums: '1', leader: c.leaderUrl, followers: c.followerUrls, out: join(await tempDir(), 'g') },
+      hooks,
+    );
     const q = r.results[0]!;
     expect(q.replicas[3]!.errors).toBe(150);
     expect(q.incompleteReadbacks).toBe(150);
-    expect(warnings.join('\n')).toMatch(/W=1: \d+ read answers could not be interpreted .*e\.g\. GET \/read\?key=key-\d+ answered 200 with .*contents/);
+    expect(warnings.join('\n')).toMatch(
+      /W=1: \d+ read answers could not be interpreted .*e\.g\. GET \/read\?key=key-\d+ answered 200 with .*contents/,
+    );
   });
 
   test('a key left on a follower before the run is named, and said to predate it', async () => {
     const c = await foreign(1);
     expect((await call(`${c.followerUrls[0]}/replicate`, 'POST', { key: 'left-over', value: 'x' })).status).toBe(200);
     const { warnings, hooks } = collect();
-    const r = await runExperiment({ ...SMALL, quorums: '1', leader: c.leaderUrl, followers: c.followerUrls, out: join(await tempDir(), 'p') }, hooks);
-    expect(warnings.join('\n')).toMatch(/before the load, replicas already differ from the leader: follower1 \(left-over\); this predates the run/);
+    const r = await runExperiment(
+      { ...SMALL, quorums: '1', leader: c.leaderUrl, followers: c.followerUrls, out: join(await tempDir(), 'p') },
+      hooks,
+    );
+    expect(warnings.join('\n')).toMatch(
+      /before the load, replicas already differ from the leader: follower1 \(left-over\); this predates the run/,
+    );
     const conv = r.results[0]!.convergence;
     expect(r.converged).toBe(false);
     expect(conv.differingKeys![0]).toEqual(['left-over']);
@@ -165,18 +230,43 @@ describe('our own nodes in external mode', () => {
     const urls = (await Promise.all(followers.map((f) => f.listen(0)))).map((l) => l.url);
     const leader = createLeader({ followers: urls, writeQuorum: 1, replicationToken: token });
     const { url } = await leader.listen(0);
-    clusters.push({ leaderUrl: url, followerUrls: urls, close: async () => { await leader.close(); await Promise.all(followers.map((f) => f.close())); } });
+    clusters.push({
+      leaderUrl: url,
+      followerUrls: urls,
+      close: async () => {
+        await leader.close();
+        await Promise.all(followers.map((f) => f.close()));
+      },
+    });
     expect((await call(`${urls[0]}/admin/reset`, 'POST')).status).toBe(401);
     expect((await call(`${url}/admin/reset`, 'POST')).status).toBe(401);
     // Delay settings cannot be changed through any endpoint: one that differs from the leader's is refused.
-    const refused = await runExperiment({ ...SMALL, quorums: '1', minDelay: '7ms', maxDelay: '9ms', leader: url, followers: urls, replicationToken: token, out: join(await tempDir(), 'x') })
-      .catch((e: unknown) => e);
-    expect((refused as Error).message).toMatch(/^--min-delay: 7 ms cannot be applied: .* runs with [\d.]+ ms and has no endpoint to change it/);
-    expect((await call(`${urls[0]}/replicate`, 'POST', { key: 'left-over', value: 'x', version: 1 }, { headers: auth })).status).toBe(200);
+    const refused = await runExperiment({
+      ...SMALL,
+      quorums: '1',
+      minDelay: '7ms',
+      maxDelay: '9ms',
+      leader: url,
+      followers: urls,
+      replicationToken: token,
+      out: join(await tempDir(), 'x'),
+    }).catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(
+      /^--min-delay: 7 ms cannot be applied: .* runs with [\d.]+ ms and has no endpoint to change it/,
+    );
+    expect(
+      (await call(`${urls[0]}/replicate`, 'POST', { key: 'left-over', value: 'x', version: 1 }, { headers: auth }))
+        .status,
+    ).toBe(200);
     const { warnings, hooks } = collect();
     const out = join(await tempDir(), 'own');
-    const r = await runExperiment({ ...SMALL, quorums: '1,3', leader: url, followers: urls, replicationToken: token, out }, hooks);
-    expect(warnings.join('\n')).toMatch(/W=1: before the load, replicas already differ from the leader: follower1 \(left-over\); cleared by the store reset/);
+    const r = await runExperiment(
+      { ...SMALL, quorums: '1,3', leader: url, followers: urls, replicationToken: token, out },
+      hooks,
+    );
+    expect(warnings.join('\n')).toMatch(
+      /W=1: before the load, replicas already differ from the leader: follower1 \(left-over\); cleared by the store reset/,
+    );
     expect(r.converged).toBe(true);
     expect(r.nothingLost).toBe(true);
     expect(followers[0]!.store.get('left-over')).toBeUndefined();
@@ -230,6 +320,9 @@ describe('--cluster-cmd', () => {
         clusterCmd: 'echo cannot start W={W} >&2; exit 3',
         out: join(await tempDir(), 'f'),
       }),
-    ).rejects.toMatchObject({ code: 'QL_ERR_CLUSTER_CMD', message: expect.stringMatching(/exited 3:\n {2}cannot start W=1/) });
+    ).rejects.toMatchObject({
+      code: 'QL_ERR_CLUSTER_CMD',
+      message: expect.stringMatching(/exited 3:\n {2}cannot start W=1/),
+    });
   });
 });
