@@ -12,7 +12,7 @@ import type { AnalysisMeta } from '../contracts/meta.ts';
 import { toolInfo } from '../lib/tool-info.ts';
 import { compareRun, type CompareOptions, type Comparison } from './compare.ts';
 import { allPlotSpecs, renderSvg } from './plots.ts';
-import { readRun } from './read-run.ts';
+import { readObservedReadQuorums, readRun } from './read-run.ts';
 import { DECOMPOSITION_COLUMNS } from './decomposition.ts';
 import { TRACE_VISIBILITY_TABLE, columnNames } from '../contracts/run-folder.ts';
 import { compareTraces, readTraces } from './trace-analysis.ts';
@@ -46,7 +46,7 @@ export const MODEL_COLUMNS = [
 ] as const;
 export const READ_QUORUM_COLUMNS = [
   'quorum', 'read_quorum', 'strict_quorum', 'model_stale_probability', 'model_realised_stale_probability', 'measured_stale_probability',
-  'model_trace_stale_probability',
+  'model_trace_stale_probability', 'observed_stale_probability', 'observed_reads',
 ] as const;
 
 function csv(columns: readonly string[], rows: readonly object[]): string {
@@ -86,10 +86,17 @@ export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Pro
   });
   comparison.trace = trace;
   const modelRows = comparison.rows.map((r) => ({ ...r, ...trace.perQuorum.get(r.quorum) }));
-  const readQuorumRows = comparison.readQuorums.map((r) => ({
-    ...r,
-    model_trace_stale_probability: trace.readQuorumStale.get(`${r.quorum}:${r.read_quorum}`) ?? null,
-  }));
+  // --read-quorum runs: what reads of R followers really saw, beside what the stale counts imply.
+  const observed = new Map((await readObservedReadQuorums(dir)).map((o) => [`${o.quorum}:${o.read_quorum}`, o]));
+  const readQuorumRows = comparison.readQuorums.map((r) => {
+    const o = observed.get(`${r.quorum}:${r.read_quorum}`);
+    return {
+      ...r,
+      model_trace_stale_probability: trace.readQuorumStale.get(`${r.quorum}:${r.read_quorum}`) ?? null,
+      observed_stale_probability: o?.stale_fraction ?? null,
+      observed_reads: o?.reads ?? null,
+    };
+  });
 
   const outputs: [string, string][] = [
     ['model.csv', csv(MODEL_COLUMNS, modelRows)],

@@ -17,6 +17,7 @@ import {
   STALENESS_TABLE,
   SUMMARY_TABLE,
   VISIBILITY_TABLE,
+  OBSERVED_READ_QUORUMS_TABLE,
 } from '../contracts/run-folder.ts';
 
 export type RunDataErrorCode =
@@ -59,6 +60,15 @@ export const AVAILABILITY_SPEC = kindsOf(AVAILABILITY_TABLE.columns);
 export const AVAILABILITY_OPTIONAL_SPEC = kindsOf(AVAILABILITY_TABLE.optional);
 export const VISIBILITY_SPEC = kindsOf(VISIBILITY_TABLE.columns);
 export const VISIBILITY_OPTIONAL_SPEC = kindsOf(VISIBILITY_TABLE.optional);
+export const OBSERVED_READ_QUORUMS_SPEC = kindsOf(OBSERVED_READ_QUORUMS_TABLE.columns);
+export type ObservedReadQuorumRow = RowOf<typeof OBSERVED_READ_QUORUMS_SPEC>;
+
+/** observed_read_quorums.csv of a --read-quorum run; [] when the run did not ask for it. */
+export async function readObservedReadQuorums(dir: string): Promise<ObservedReadQuorumRow[]> {
+  const text = await readText(dir, OBSERVED_READ_QUORUMS_TABLE.file, true);
+  return text === null ? [] : parseTable(text, OBSERVED_READ_QUORUMS_TABLE.file, OBSERVED_READ_QUORUMS_SPEC);
+}
+
 export const AVAILABILITY_WINDOWS = ['all', 'fault', 'normal'] as const;
 export type AvailabilityWindow = (typeof AVAILABILITY_WINDOWS)[number];
 

@@ -261,7 +261,23 @@ export const LOAD_SWEEP_TABLE = {
 } as const satisfies TableSpec;
 
 /** Tables outside RUN_TABLES (their writers and readers are the trace modules and the load sweep). */
-export const TRACE_TABLES = [TRACE_TABLE, DECOMPOSITION_TABLE, TRACE_VISIBILITY_TABLE, LOAD_SWEEP_TABLE] as const satisfies readonly TableSpec[];
+export const OBSERVED_READ_QUORUMS_TABLE = {
+  file: 'observed_read_quorums.csv',
+  doc:
+    'With --read-quorum: reads that really asked R followers (chosen at random per read, right after the ack, beside the read-back) ' +
+    'and kept the newest version; the analysis puts the observed stale fraction beside the inferred one in read_quorums.csv.',
+  columns: {
+    quorum: QUORUM,
+    read_quorum: c('int', 'R, followers asked per read'),
+    reads: c('int', 'R-reads in which all R followers answered'),
+    stale: c('int', 'of those, the newest version among the R was older than the acknowledged write'),
+    stale_fraction: c('num?', 'stale / reads (empty if none)'),
+    unavailable: c('int', 'R-reads in which some follower gave no version within --read-timeout'),
+  },
+  optional: {},
+} as const satisfies TableSpec;
+
+export const TRACE_TABLES = [OBSERVED_READ_QUORUMS_TABLE, TRACE_TABLE, DECOMPOSITION_TABLE, TRACE_VISIBILITY_TABLE, LOAD_SWEEP_TABLE] as const satisfies readonly TableSpec[];
 
 /** Header order: the required columns, then the optional ones. */
 export function columnNames<T extends TableSpec>(table: T): readonly ColumnOf<T>[] {

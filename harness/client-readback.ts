@@ -34,7 +34,17 @@ export interface VisibilityState {
   unavailable: number;
 }
 
+/** Reads that asked R followers and kept the newest version (--read-quorum). */
+export interface ReadQuorumState {
+  readQuorum: number;
+  reads: number;
+  stale: number;
+  unavailable: number;
+}
+
 export interface ReadbackState {
+  /** One per --read-quorum R, in the order given. */
+  readQuorums: ReadQuorumState[];
   replicas: ReplicaState[];
   /** staleCounts[n] = read-backs where exactly n followers were stale (every follower answered). */
   staleCounts: number[];
@@ -83,6 +93,8 @@ interface Judged extends TimedRead {
 
 export interface ReadbacksOptions {
   nodes: number;
+  /** R values of --read-quorum; write i of the thread asks R = readQuorums[i mod length] followers. */
+  readQuorums?: readonly number[];
   interpret: Interpret;
   offsetsUs: readonly number[];
   engine: ReadEngine;
@@ -94,6 +106,7 @@ const replicaName = (node: number): string => (node === 0 ? 'leader' : `follower
 
 export function createReadbacks(o: ReadbacksOptions): Readbacks {
   const state: ReadbackState = {
+    readQuorums: (o.readQuorums ?? []).map((readQuorum) => ({ readQuorum, reads: 0, stale: 0, unavailable: 0 })),
     replicas: Array.from({ length: o.nodes }, () => ({ reads: 0, stale: 0, unavailable: 0, errors: 0, delay: createHistogram() })),
     staleCounts: new Array<number>(o.nodes).fill(0),
     incompleteReadbacks: 0,
@@ -157,6 +170,24 @@ export function createReadbacks(o: ReadbacksOptions): Readbacks {
     state.staleCounts[staleFollowers]!++;
   };
 
+  let rqSeq = 0;
+  /** One R-read: R distinct random followers, newest version kept; any missing answer makes it unavailable. */
+  const quorumRead = async (w: AckedWrite): Promise<void> => {
+    const q = state.readQuorums[rqSeq++ % state.readQuorums.length]!;
+    const followers = Array.from({ length: o.nodes - 1 }, (_, k) => k + 1);
+    for (let i = followers.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [followers[i], followers[j]] = [followers[j]!, followers[i]!];
+    }
+    const replies = await Promise.all(followers.slice(0, q.readQuorum).map(async (node) => judge(await o.engine.read(node, w.key, false), w)));
+    if (replies.some((r) => r.outcome !== 'answered')) {
+      q.unavailable++;
+      return;
+    }
+    q.reads++;
+    if (Math.max(...replies.map((r) => r.version)) < w.version) q.stale++;
+  };
+
   const start = (w: AckedWrite): ReadbackHandle => {
     const sentAt = performance.now();
     // Requests leave in the order they are issued, so a fixed order would make the first replica
@@ -178,11 +209,13 @@ export function createReadbacks(o: ReadbacksOptions): Readbacks {
     }
     const readback = Promise.all(reads);
     const probing = w.visibility && o.offsetsUs.length > 0 ? probe(w, sentAt, readback) : Promise.resolve();
+    const quorum = w.readback && state.readQuorums.length > 0 ? quorumRead(w) : Promise.resolve();
     const all = Promise.all([
       readback.then((replies) => {
         if (w.readback) tally(w, replies);
       }),
       probing,
+      quorum,
     ]).then(() => undefined);
     return { live: Promise.all(waited).then(() => undefined), all };
   };

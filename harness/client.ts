@@ -27,7 +27,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Client, Dispatcher } from 'undici';
 import { TRACE_HEADER, type ClientWriteTrace } from '../contracts/trace.ts';
 import { createReadEngine } from './client-reads.ts';
-import { createReadbacks, type Interpret, type ReadbackState, type Readbacks } from './client-readback.ts';
+import { createReadbacks, type Interpret, type ReadbackState, type ReadQuorumState, type Readbacks } from './client-readback.ts';
 import { createClockBridge, createTraceRing, type TraceRing } from './client-trace.ts';
 import { waitUntil } from './client-wait.ts';
 import { closeAll, createConnections } from './fast-client.ts';
@@ -69,6 +69,8 @@ export interface ClientTask {
   readTimeoutMs?: number;
   /** Open loop: writes in flight on this thread at most (default DEFAULT_THREAD_IN_FLIGHT). */
   maxInFlight?: number;
+  /** --read-quorum: R values; each measured read-back also asks R random followers (R cycling through the list). */
+  readQuorums?: number[];
   /** Client traces kept by this thread (newest first to survive); default 0. */
   traceCapacity?: number;
   /** Probe offsets after the ack, µs, ascending, starting at 0. */
@@ -163,6 +165,8 @@ export interface ClientResult {
   traces: ClientWriteTrace[];
   /** Traced writes overwritten because the thread's ring was full. */
   tracesDropped: number;
+  /** --read-quorum: per R, reads that asked R followers and kept the newest version. */
+  readQuorums: ReadQuorumState[];
   /** Read answers the harness could not interpret (counted as replica read errors), with the first as an example. */
   uninterpretable: { count: number; example: string | null };
   /** Acknowledged writes whose reply carried no version (seed-API clusters): their versions come from values. */
@@ -410,7 +414,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   let t!: Thread;
   const uninterpretable: ClientResult['uninterpretable'] = { count: 0, example: null };
   const interpret = createInterpret(createValueVersions({ workload: task.workload, warmup: task.warmup, writes: task.writes }), uninterpretable);
-  const readbacks = createReadbacks({ nodes: nodeUrls.length, interpret, offsetsUs: task.visibilityOffsetsUs, engine, toMonoUs, stopped: () => t.stopped });
+  const readbacks = createReadbacks({ nodes: nodeUrls.length, interpret, readQuorums: task.readQuorums, offsetsUs: task.visibilityOffsetsUs, engine, toMonoUs, stopped: () => t.stopped });
   t = createThread(task, readbacks, createTraceRing(task.traceCapacity ?? 0), toMonoUs);
   const openPool = task.rate ? createPool(task.leaderUrl, { connections: t.capacity, timeoutMs: task.requestTimeoutMs }) : null;
   let go: (() => void) | null = null;
@@ -469,6 +473,7 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       unknownOutcome: t.unknownOutcome,
       traces: t.ring.list(),
       tracesDropped: t.ring.dropped(),
+      readQuorums: rb.readQuorums,
       uninterpretable,
       unversionedAcks: t.unversionedAcks,
     };

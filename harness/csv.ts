@@ -7,6 +7,7 @@ import {
   AVAILABILITY_TABLE,
   columnNames,
   LATENCY_PERCENTILES_TABLE,
+  OBSERVED_READ_QUORUMS_TABLE,
   STALE_COUNTS_TABLE,
   STALENESS_TABLE,
   SUMMARY_TABLE,
@@ -22,6 +23,7 @@ export const STALENESS_COLUMNS = columnNames(STALENESS_TABLE);
 export const STALE_COUNTS_COLUMNS = columnNames(STALE_COUNTS_TABLE);
 export const VISIBILITY_COLUMNS = columnNames(VISIBILITY_TABLE);
 export const AVAILABILITY_COLUMNS = columnNames(AVAILABILITY_TABLE);
+export const OBSERVED_READ_QUORUM_COLUMNS = columnNames(OBSERVED_READ_QUORUMS_TABLE);
 
 type Row<C extends readonly string[]> = Record<C[number], string | number | null>;
 
@@ -140,6 +142,17 @@ export function availabilityRows(r: QuorumResult): Row<typeof AVAILABILITY_COLUM
     intended_per_sec: w.intendedPerSec === null ? null : round(w.intendedPerSec, 1),
     achieved_per_sec: w.achievedPerSec === null ? null : round(w.achievedPerSec, 1),
     reads_unavailable: w.readsUnavailable,
+  }));
+}
+
+export function observedReadQuorumRows(r: QuorumResult): Row<typeof OBSERVED_READ_QUORUM_COLUMNS>[] {
+  return r.readQuorums.map((q) => ({
+    quorum: r.quorum,
+    read_quorum: q.readQuorum,
+    reads: q.reads,
+    stale: q.stale,
+    stale_fraction: q.reads > 0 ? round(q.stale / q.reads, 6) : null,
+    unavailable: q.unavailable,
   }));
 }
 

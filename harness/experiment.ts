@@ -181,6 +181,7 @@ async function runQuorum(
         rate: options.rate,
         requestTimeoutMs: options.requestTimeoutMs,
         readTimeoutMs: options.readTimeoutMs,
+        readQuorums: options.readQuorums,
         maxInFlight: Math.ceil(options.maxInFlight / options.threads),
         traceCapacity: Math.ceil(DEFAULT_TRACE_CAPACITY / options.threads),
         visibilityOffsetsUs: offsets,

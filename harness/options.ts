@@ -35,6 +35,7 @@ export interface ExperimentInput {
   readTimeout?: string | number;
   maxInFlight?: string | number;
   trace?: string | number;
+  readQuorum?: string | number | number[];
   convergenceTimeout?: string | number;
   out?: string;
   leader?: string;
@@ -82,6 +83,8 @@ export interface ExperimentOptions {
   maxInFlight: number;
   /** Fraction of measured writes traced on the client side (issue 9). */
   trace: number;
+  /** --read-quorum: R values really read per read-back (R random followers, newest kept); empty = off. */
+  readQuorums: number[];
   convergenceTimeoutMs: number;
   out: string;
   /** External cluster; null = launch a local cluster per quorum. */
@@ -177,6 +180,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Budget of each read-back and visibility probe; unanswered by then (paused or partitioned follower) = unavailable, a third outcome beside fresh and stale. 200 ms is ~100x a healthy loopback read and above the p99.9 of a loaded 2-core machine, yet far below the seconds a stopped process would hold a read' },
   { key: 'maxInFlight', flag: 'max-in-flight', type: 'string', unit: 'writes', defaultText: '512', group: 'Load model',
     describe: 'Open loop: writes in flight at most; a write due beyond it waits (counted as cap_waits in summary.csv), otherwise every write leaves at its intended time' },
+  { key: 'readQuorum', flag: 'read-quorum', type: 'string', unit: 'comma list of R', defaultText: 'none', group: 'Measurements',
+    describe: 'Also read R random followers per read-back and keep the newest version (R cycles through the list): observed_read_quorums.csv, and an observed column beside the inferred one in read_quorums.csv; W + R > N must give 0 stale' },
   { key: 'trace', flag: 'trace', type: 'string', unit: 'fraction 0..1', defaultText: '0.25', group: 'Measurements',
     describe: 'Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock): 0.25 keeps ~2,500 per W of the default 10,000 writes, within the nodes\' 20,000-record rings' },
   { key: 'convergenceTimeout', flag: 'convergence-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Measurements',
@@ -372,6 +377,15 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   if (!(readTimeoutMs >= 1)) throw new OptionError('read-timeout', 'must be at least 1ms');
   const maxInFlight = parseInteger('maxInFlight', input.maxInFlight, 512, 1, 100_000);
   const trace = parseFraction('trace', input.trace, 0.25);
+  const readQuorums: number[] = [];
+  if (!isAbsent(input.readQuorum)) {
+    for (const item of parseList(input.readQuorum!)) {
+      const r = /^\d+$/.test(item) ? Number(item) : NaN;
+      if (!(r >= 1 && r <= followerCount)) throw new OptionError('read-quorum', `expected a comma list of R in 1..${followerCount}, got ${JSON.stringify(String(input.readQuorum))}`);
+      if (readQuorums.includes(r)) throw new OptionError('read-quorum', `R = ${r} is listed twice`);
+      readQuorums.push(r);
+    }
+  }
 
   const basePort = parseInteger('basePort', input.basePort, 0, 0, 65_535 - LOCAL_FOLLOWERS);
   if (basePort > 0 && basePort < 1024) throw new OptionError('base-port', `ports below 1024 need privileges, got ${basePort}`);
@@ -430,7 +444,7 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
 
   return {
     quorums, clients, threads, writes, warmup, keys, valueBytes, seed, rate, rateShare, rates, readback, visibility, visibilityMaxUs,
-    minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, readTimeoutMs, maxInFlight, trace, convergenceTimeoutMs, out, leader, followers, basePort,
+    minDelayMs, maxDelayMs, quorumTimeoutMs, requestTimeoutMs, readTimeoutMs, maxInFlight, trace, readQuorums, convergenceTimeoutMs, out, leader, followers, basePort,
     analyze, progress, faults, replicationToken, leaderPriority, server, clusterCmd, clusterStopCmd, clusterReadyTimeoutMs, externalSettings,
   };
 }

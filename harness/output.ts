@@ -2,8 +2,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  AVAILABILITY_COLUMNS, LATENCY_PERCENTILE_COLUMNS, STALE_COUNTS_COLUMNS, STALENESS_COLUMNS, SUMMARY_COLUMNS, VISIBILITY_COLUMNS,
-  availabilityRows, latencyPercentileRows, staleCountRows, stalenessRows, summaryRow, toCsv, visibilityRows,
+  AVAILABILITY_COLUMNS, LATENCY_PERCENTILE_COLUMNS, OBSERVED_READ_QUORUM_COLUMNS, STALE_COUNTS_COLUMNS, STALENESS_COLUMNS, SUMMARY_COLUMNS,
+  VISIBILITY_COLUMNS, availabilityRows, latencyPercentileRows, observedReadQuorumRows, staleCountRows, stalenessRows, summaryRow, toCsv,
+  visibilityRows,
 } from './csv.ts';
 import { hgrmText } from './histogram.ts';
 import type { ExperimentOptions } from './options.ts';
@@ -25,6 +26,9 @@ export async function writeRunFolder(
     ['availability.csv', toCsv(AVAILABILITY_COLUMNS, results.flatMap(availabilityRows))],
   ];
   if (options.visibility > 0) files.push(['visibility.csv', toCsv(VISIBILITY_COLUMNS, results.flatMap(visibilityRows))]);
+  if (options.readQuorums.length > 0) {
+    files.push(['observed_read_quorums.csv', toCsv(OBSERVED_READ_QUORUM_COLUMNS, results.flatMap(observedReadQuorumRows))]);
+  }
   for (const r of results) files.push([`latency_q${r.quorum}.hgrm`, hgrmText(r.latency)]);
   files.push(['meta.json', `${JSON.stringify(meta, null, 2)}\n`]);
   const written: string[] = [];

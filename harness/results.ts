@@ -4,6 +4,7 @@
  */
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import type { ClientResult, ErrorCounts, WindowName } from './client.ts';
+import type { ReadQuorumState } from './client-readback.ts';
 import type { ClusterTarget } from './cluster-target.ts';
 import type { ConvergenceResult } from './convergence.ts';
 import type { FaultReport } from './fault-schedule.ts';
@@ -102,6 +103,8 @@ export interface QuorumResult {
   clientTraces: ClientWriteTrace[];
   /** Traced writes the threads' bounded rings let go. */
   clientTracesDropped: number;
+  /** --read-quorum: per R, reads that asked R random followers and kept the newest version. */
+  readQuorums: ReadQuorumState[];
   /** CPU the harness process (all client threads) used during the measured phase. */
   harnessCpu: HarnessCpu;
   /** harnessCpu as a fraction of the machine (user+system) / (wall x cores). */
@@ -276,6 +279,12 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     complete: results.reduce((a, r) => a + r.windows.all.intended, 0) >= ctx.writes,
     clientTraces: results.flatMap((r) => r.traces),
     clientTracesDropped: results.reduce((a, r) => a + r.tracesDropped, 0),
+    readQuorums: (results[0]?.readQuorums ?? []).map((q, i) => ({
+      readQuorum: q.readQuorum,
+      reads: results.reduce((a, r) => a + r.readQuorums[i]!.reads, 0),
+      stale: results.reduce((a, r) => a + r.readQuorums[i]!.stale, 0),
+      unavailable: results.reduce((a, r) => a + r.readQuorums[i]!.unavailable, 0),
+    })),
     harnessCpu: ctx.harnessCpu,
     phases: ctx.phases,
     availability: availabilityWindows(results, durationS, ctx.faults),
