@@ -4,7 +4,7 @@
  * drew them: contracts/meta.ts AnalysisMeta) into the same folder.
  * The harness calls it at the end of every experiment; analysis/cli.ts is the command line.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { QuorumLabError } from '../contracts/errors.ts';
@@ -21,6 +21,8 @@ import { renderHtml, renderMarkdown, reportBlocks } from './report.ts';
 export interface AnalyzeOptions extends Omit<CompareOptions, 'baseline'> {
   /** A zero-delay run folder of the same harness, whose latency is subtracted as overhead. */
   baselineDir?: string;
+  /** Where to write the outputs (created). Default: the run folder itself. */
+  outDir?: string;
 }
 
 export interface AnalyzeResult {
@@ -118,8 +120,10 @@ export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Pro
   outputs.push(['analysis.json', `${JSON.stringify(provenance, null, 2)}\n`]);
 
   const files: string[] = [];
+  const outDir = options.outDir ?? dir;
+  await mkdir(outDir, { recursive: true });
   for (const [name, text] of outputs) {
-    const path = join(dir, name);
+    const path = join(outDir, name);
     await writeFile(path, text);
     files.push(path);
   }

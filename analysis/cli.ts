@@ -1,46 +1,55 @@
 /**
- * npm run analyze -- <run folder> [--baseline <zero-delay run folder>] [--trials <n>]
- * The only analysis file that prints or sets the exit code.
+ * npm run analyze -- <run folder> [--out <dir>] [--baseline <zero-delay run folder>] [--trials <n>]
+ * The only analysis file that prints or sets the exit code. Conventions: lib/cli.ts.
  */
-import { parseArgs } from 'node:util';
+import { join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hideBin } from 'yargs/helpers';
+import { cliFail, cliParser } from '../lib/cli.ts';
 import { analyzeRun } from './analyze.ts';
 
-const USAGE = `usage: npm run analyze -- <run folder> [--baseline <zero-delay run folder>] [--trials <n>]
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Where runs are made (untracked); any other folder inside the repository is shipped with it. */
+const RUNS_DIR = join(REPO_ROOT, 'data', 'runs');
 
-Reads the run folder's CSVs and meta.json (docs/contracts.md, "Run folder") and writes into it:
+const USAGE = `$0 <run folder> [--out <dir>] [--baseline <zero-delay run folder>] [--trials <n>]
+
+Reads the run folder's CSVs and meta.json (docs/contracts.md, "Run folder") and writes:
   model.csv, read_quorums.csv, latency_vs_quorum.svg, staleness_vs_quorum.svg, latency_spectrum.svg,
   visibility.svg (with visibility.csv), read_quorums.svg, report.md, report.html
+into the run folder, or, for a folder shipped with the repository (test/fixtures/..., data/... other than
+data/runs/), into data/runs/analysis-<name>/ unless --out says otherwise.`;
 
-  --baseline  a run made with --min-delay 0 --max-delay 0; its latency is subtracted as overhead (refused otherwise)
-  --trials    Monte Carlo trials per quorum for the realised-delay model (default 20000)`;
+/**
+ * The output folder: --out if given; the run folder itself for a run of yours; for a shipped folder
+ * (inside the repository, outside data/runs/) an untracked folder, so an analysis never dirties the tree.
+ */
+function defaultOutDir(runDir: string, out: string | undefined): string {
+  if (out !== undefined) return resolve(out);
+  const abs = resolve(runDir);
+  const inRepo = relative(REPO_ROOT, abs);
+  const shipped = !inRepo.startsWith('..') && inRepo !== '' && !(abs + sep).startsWith(RUNS_DIR + sep);
+  return shipped ? join(RUNS_DIR, `analysis-${inRepo.split(sep).join('-')}`) : abs;
+}
 
-function main(argv: string[]): number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { baseline: { type: 'string' }, trials: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
+function main(): void {
+  const argv = cliParser('analyze', 'npm run analyze --', USAGE, hideBin(process.argv))
+    .strict(false)
+    .strictOptions(true)
+    .option('out', { type: 'string', describe: 'folder for the outputs (created)', defaultDescription: 'the run folder; data/runs/analysis-<name> for a shipped one' })
+    .option('baseline', { type: 'string', describe: 'a run made with --min-delay 0 --max-delay 0; its latency is subtracted as overhead (refused otherwise)' })
+    .option('trials', { type: 'string', describe: 'Monte Carlo trials per quorum for the realised-delay model', defaultDescription: '20000' })
+    .parseSync();
+  const positionals = argv._.map(String);
+  if (positionals.length !== 1) cliFail('analyze', `expected exactly one run folder, got ${positionals.length}`);
+  const trials = argv.trials === undefined ? undefined : Number(argv.trials);
+  if (trials !== undefined && !(Number.isInteger(trials) && trials > 0)) cliFail('analyze', `--trials: must be a positive integer, got ${JSON.stringify(argv.trials)}`);
+  const dir = positionals[0]!;
+  const outDir = defaultOutDir(dir, argv.out);
+  if (argv.out === undefined && outDir !== resolve(dir)) {
+    process.stdout.write(`${dir} is shipped with the repository: outputs go to ${outDir} (--out ${dir} to update it)\n`);
   }
-  if (parsed.values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1) {
-    console.error(`expected exactly one run folder, got ${parsed.positionals.length}\n\n${USAGE}`);
-    return 2;
-  }
-  const trials = parsed.values.trials === undefined ? undefined : Number(parsed.values.trials);
-  if (trials !== undefined && !(Number.isInteger(trials) && trials > 0)) {
-    console.error(`--trials must be a positive integer, got ${JSON.stringify(parsed.values.trials)}`);
-    return 2;
-  }
-  const dir = parsed.positionals[0]!;
-  analyzeRun(dir, { baselineDir: parsed.values.baseline, monteCarloTrials: trials }).then(
+  analyzeRun(dir, { baselineDir: argv.baseline, monteCarloTrials: trials, outDir }).then(
     (result) => {
       const p = (x: number | null): string => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
       const lines = [
@@ -60,11 +69,10 @@ function main(argv: string[]): number {
       process.exitCode = 1;
     },
   );
-  return 0;
 }
 
 // `npm run analyze -- dir | head` closes stdout early; that is not a failure of the analysis.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') throw err;
 });
-process.exitCode = main(process.argv.slice(2));
+main();

@@ -13,11 +13,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { dirname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { hideBin } from 'yargs/helpers';
+import { cliParser } from '../lib/cli.ts';
 import type { AddressInfo } from 'node:net';
 import { createDelayScheduler, DEFAULT_SPIN_US, type DelayScheduler, type PreciseDelayScheduler } from '../nodes/scheduler.ts';
 import { createRng } from '../lib/rng.ts';
@@ -460,17 +462,15 @@ export function formatTable(result: DelayFidelityResult): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      delays: { type: 'string' },
-      spin: { type: 'string' },
-      'max-spin': { type: 'string' },
-      gap: { type: 'string' },
-      rps: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      out: { type: 'string' },
-    },
-  });
+  const values = cliParser('delay-fidelity', 'npx tsx bench/delay-fidelity.ts', '$0 [options]\n\nRealised − target delay of the schedulers, idle and under load (also `npm run bench -- delay-fidelity`).', hideBin(process.argv))
+    .option('delays', { type: 'string', describe: 'delays per scenario' })
+    .option('spin', { type: 'string', describe: 'spin windows to try, µs (comma list, or auto)' })
+    .option('max-spin', { type: 'string', describe: 'largest spin window, µs' })
+    .option('gap', { type: 'string', describe: 'gap between delays, ms' })
+    .option('rps', { type: 'string', describe: 'background load, requests/s' })
+    .option('quick', { type: 'boolean', default: false, describe: 'smaller counts; written to a temporary folder unless --out' })
+    .option('out', { type: 'string', describe: 'result file', defaultDescription: 'bench/results/delay-fidelity.json' })
+    .parseSync();
   const result = await run({
     delays: values.delays ? Number(values.delays) : values.quick ? 3000 : undefined,
     spinUs: values.spin ? values.spin.split(',').map((v) => (v === 'auto' ? 'auto' : Number(v))) : undefined,
@@ -480,7 +480,7 @@ async function main(): Promise<void> {
     sparseDelays: values.quick ? 200 : undefined,
   });
   console.log(formatTable(result));
-  const out = values.out ?? fileURLToPath(new URL('./results/delay-fidelity.json', import.meta.url));
+  const out = values.out ?? (values.quick ? join(mkdtempSync(join(tmpdir(), 'quorum-lab-bench-quick-')), 'delay-fidelity.json') : fileURLToPath(new URL('./results/delay-fidelity.json', import.meta.url)));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${out}`);

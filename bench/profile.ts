@@ -14,7 +14,8 @@ import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { hideBin } from 'yargs/helpers';
+import { cliParser } from '../lib/cli.ts';
 import { runClients } from '../harness/client.ts';
 import { startBenchCluster } from './cluster.ts';
 import { formatTable, ownCpuS, round1 } from './common.ts';
@@ -151,15 +152,13 @@ export async function run(options: ProfileRunOptions = {}): Promise<{ writes: nu
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quorum: { type: 'string' },
-      clients: { type: 'string' },
-      writes: { type: 'string' },
-      readback: { type: 'string' },
-      keep: { type: 'string' },
-    },
-  });
+  const values = cliParser('profile', 'npx tsx bench/profile.ts', '$0 [options]\n\nCPU profiles of the nodes and the client during a short load.', hideBin(process.argv))
+    .option('quorum', { type: 'string', describe: 'W' })
+    .option('clients', { type: 'string', describe: 'concurrent clients' })
+    .option('writes', { type: 'string', describe: 'writes to profile' })
+    .option('readback', { type: 'string', describe: 'read-backs per write' })
+    .option('keep', { type: 'string', describe: 'keep the .cpuprofile files in this folder' })
+    .parseSync();
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
   const r = await run({ quorum: num(values.quorum), clients: num(values.clients), writes: num(values.writes), readback: num(values.readback), keepDir: values.keep });
   console.log(`${r.writes} writes in ${r.wallS.toFixed(2)} s (${Math.round(r.writes / r.wallS)}/s); client CPU ${r.clientCpuS.toFixed(2)} s`);

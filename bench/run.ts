@@ -3,17 +3,20 @@
  *
  *   npm run bench                      # all, in order (about 7–9 minutes)
  *   npm run bench -- model-fit growth  # some, by name
- *   npm run bench -- --quick           # smaller counts (a smoke run; figures are not for BENCHMARKS.md)
+ *   npm run bench -- --quick           # smaller counts (a smoke run; written to a temporary folder, never over bench/results)
  *   npm run bench -- --list
+ *   npm run bench -- --help
  *
  * Each benchmark prints a table and writes bench/results/<name>.json: its result plus the machine
  * (CPU model, cores, Node, git commit), the load average at start and end, and how much CPU other
  * processes used meanwhile (`noise.foreignCores`; `noise.noisy` flags a run disturbed by them).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { hideBin } from 'yargs/helpers';
+import { cliFail, cliParser } from '../lib/cli.ts';
 import { machineInfo, noiseReport, noiseSnapshot, type MachineInfo, type NoiseReport } from './common.ts';
 
 interface Benchmark {
@@ -111,24 +114,42 @@ export interface BenchFile {
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
+/**
+ * Where results go: --out if given; else a quick run goes to a fresh temporary folder (its figures are a
+ * smoke test and must not replace the committed ones), a full run to bench/results/.
+ */
+export function resultsDir(out: string | undefined, quick: boolean): string {
+  if (out !== undefined) return resolve(out);
+  return quick ? mkdtempSync(join(tmpdir(), 'quorum-lab-bench-quick-')) : RESULTS_DIR;
+}
+
+const USAGE = `$0 [name ...] [--quick] [--out <dir>]
+
+Run the benchmarks (all, or those named) and write <dir>/<name>.json for each.
+Full runs write bench/results/ (the figures BENCHMARKS.md quotes); --quick runs write a temporary folder.
+Names: ${BENCHMARKS.map((b) => b.name).join(', ')} (--list describes them).`;
+
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { quick: { type: 'boolean', default: false }, list: { type: 'boolean', default: false }, out: { type: 'string' } },
-  });
-  if (values.list) {
+  const argv = cliParser('bench', 'npm run bench --', USAGE, hideBin(process.argv))
+    // Names are positionals; only unknown flags are refused by the parser.
+    .strict(false)
+    .strictOptions(true)
+    .option('quick', { type: 'boolean', default: false, describe: 'smaller counts: a smoke run, not figures for BENCHMARKS.md' })
+    .option('list', { type: 'boolean', default: false, describe: 'list the benchmarks and exit' })
+    .option('out', { type: 'string', describe: 'folder for the result files', defaultDescription: 'bench/results/, or a temporary folder with --quick' })
+    .parseSync();
+  const positionals = argv._.map(String);
+  if (argv.list) {
     for (const b of BENCHMARKS) console.log(`${b.name.padEnd(24)}${b.describe}`);
     return;
   }
   const unknown = positionals.filter((p) => !BENCHMARKS.some((b) => b.name === p));
-  if (unknown.length > 0) {
-    console.error(`bench: unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
-    process.exitCode = 2;
-    return;
-  }
+  if (unknown.length > 0) cliFail('bench', `unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  const values = { quick: argv.quick };
   const selected = positionals.length > 0 ? BENCHMARKS.filter((b) => positionals.includes(b.name)) : BENCHMARKS;
-  const outDir = values.out ? resolve(values.out) : RESULTS_DIR;
+  const outDir = resultsDir(argv.out, argv.quick);
   mkdirSync(outDir, { recursive: true });
+  if (argv.quick && argv.out === undefined) console.log(`--quick: results go to ${outDir} (bench/results/ keeps the full runs)`);
   const machine = machineInfo();
   console.log(`quorum-lab benchmarks — ${machine.cpuModel} × ${machine.cores} cores, Node ${machine.node}, commit ${machine.gitCommit?.slice(0, 10) ?? '?'}${machine.gitDirty ? ' (+uncommitted changes)' : ''}`);
   const t0 = performance.now();
@@ -161,6 +182,10 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  // `npm run bench -- --list | head` closes stdout early; that is not a failure.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   main().catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;

@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeRun, MODEL_COLUMNS, type AnalyzeResult } from '../analysis/analyze.ts';
 import { parseCsv, RunDataError } from '../analysis/read-run.ts';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/run-synthetic/', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixtures/run-synthetic', import.meta.url));
 const CLI = fileURLToPath(new URL('../analysis/cli.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
@@ -223,6 +223,25 @@ describe('analyzeRun variants and errors', () => {
     expect((bad as { stderr: string }).stderr).toContain(`analyze: [QL_ERR_RUN_DIR] ${missing}: not a run folder`);
     const usage = await cli([]).catch((e: { code: number; stderr: string }) => e);
     expect((usage as { code: number }).code).toBe(2);
-    expect((usage as { stderr: string }).stderr).toContain('usage: npm run analyze');
+    expect((usage as { stderr: string }).stderr.trim()).toBe('analyze: expected exactly one run folder, got 0 (see --help)');
+    const flag = await cli([missing, '--bogus']).catch((e: { code: number; stderr: string }) => e);
+    expect([(flag as { code: number }).code, (flag as { stderr: string }).stderr.trim()]).toEqual([2, 'analyze: Unknown argument: bogus (see --help)']);
+    const help = await cli(['-h']);
+    expect(help.stdout).toContain('npm run analyze -- <run folder>');
+  });
+
+  it('a folder shipped with the repository is analysed into data/runs/analysis-<name>, not in place', async () => {
+    const shipped = relative(REPO, FIXTURE);
+    const out = join(REPO, 'data', 'runs', `analysis-${shipped.split(sep).join('-')}`);
+    const before = (await readdir(FIXTURE)).sort();
+    await rm(out, { recursive: true, force: true });
+    try {
+      const { stdout } = await cli([shipped, '--trials', '200']);
+      expect(stdout).toContain(`outputs go to ${out}`);
+      expect((await readdir(FIXTURE)).sort()).toEqual(before);
+      expect(await readdir(out)).toContain('report.md');
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 });
