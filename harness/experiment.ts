@@ -297,6 +297,21 @@ function partitionOpsFor(options: ExperimentOptions, target: ClusterTarget): Par
   return createPartitionOps(new Map(target.followerNames.map((name, i) => [name, Number(new URL(target.followerUrls[i]!).port)])));
 }
 
+/**
+ * Delay bounds and quorum timeout for meta.json: what the local clusters were started with, or what
+ * an external leader reports (null where it reports nothing): never an option the cluster ignored.
+ */
+function settingsInEffect(options: ExperimentOptions, first: QuorumResult): Record<string, unknown> {
+  if (!options.leader) return { minDelayMs: options.minDelayMs, maxDelayMs: options.maxDelayMs, quorumTimeoutMs: options.quorumTimeoutMs };
+  const reported = 'leaderConfig' in first.cluster ? first.cluster.leaderConfig?.quorumTimeoutMs : undefined;
+  return {
+    minDelayMs: first.minDelayMs,
+    maxDelayMs: first.maxDelayMs,
+    quorumTimeoutMs: typeof reported === 'number' ? reported : null,
+    settingsSource: 'read back from the leader (GET /config); null = not reported',
+  };
+}
+
 function quorumMeta(r: QuorumResult): Record<string, unknown> {
   return {
     writesOk: r.ok,
@@ -377,9 +392,7 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
       cluster: {
         mode: options.leader ? 'external' : 'local',
         followers: options.followers?.length ?? 5,
-        minDelayMs: options.minDelayMs,
-        maxDelayMs: options.maxDelayMs,
-        quorumTimeoutMs: options.quorumTimeoutMs,
+        ...settingsInEffect(options, results[0]!),
         perQuorum: clusters,
       },
       startedAt,

@@ -153,6 +153,12 @@ describe('a foreign cluster in external mode', () => {
     expect(warnings.join('\n')).toMatch(/no delay fidelity .*no GET \/stats/);
     const meta = JSON.parse(await readFile(join(out, 'meta.json'), 'utf8'));
     const step = meta.cluster.perQuorum['2'];
+    // Settings in effect, not option defaults the cluster never saw: it reports none.
+    expect([meta.cluster.minDelayMs, meta.cluster.maxDelayMs, meta.cluster.quorumTimeoutMs]).toEqual([
+      null,
+      null,
+      null,
+    ]);
     expect(step.capabilities).toEqual({ config: false, stats: false });
     expect(step.reportedQuorum).toBe(2);
     expect(step.missing.length).toBeGreaterThan(0);
@@ -272,6 +278,12 @@ describe('our own nodes in external mode', () => {
     expect(followers[0]!.store.get('left-over')).toBeUndefined();
     const meta = JSON.parse(await readFile(join(out, 'meta.json'), 'utf8'));
     expect([meta.cluster.perQuorum['1'].storeReset, meta.cluster.perQuorum['3'].storeReset]).toEqual([true, true]);
+    const config = (await call(`${url}/config`)).body;
+    expect([meta.cluster.minDelayMs, meta.cluster.maxDelayMs, meta.cluster.quorumTimeoutMs]).toEqual([
+      config.minDelayMs,
+      config.maxDelayMs,
+      config.quorumTimeoutMs,
+    ]);
     expect(meta.cluster.perQuorum['3'].capabilities).toEqual({ config: true, stats: true });
     // Each step starts empty: W=3's leader holds only keys its own 160 writes touched.
     expect(r.results[1]!.convergence.leaderKeys).toBeLessThanOrEqual(160);
