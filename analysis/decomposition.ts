@@ -51,14 +51,52 @@ export function writeComponents(w: JoinedWrite): number[] | null {
   const l = quorumLeg(w);
   if (l === null) return null;
   const t = [
-    w.intendedUs, w.clientSentUs, w.leaderReceivedUs, w.versionUs, l.scheduledUs, l.targetDelayUs, l.firedUs, l.sentUs,
-    l.receivedUs, l.appliedUs, l.ackUs, w.quorumUs, w.responseUs, w.clientReceivedUs,
+    w.intendedUs,
+    w.clientSentUs,
+    w.leaderReceivedUs,
+    w.versionUs,
+    l.scheduledUs,
+    l.targetDelayUs,
+    l.firedUs,
+    l.sentUs,
+    l.receivedUs,
+    l.appliedUs,
+    l.ackUs,
+    w.quorumUs,
+    w.responseUs,
+    w.clientReceivedUs,
   ];
   if (t.some((x) => x === null)) return null;
-  const [intended, sent, leaderIn, version, scheduled, target, fired, legSent, received, applied, ack, quorum, response, clientIn] = t as number[];
+  const [
+    intended,
+    sent,
+    leaderIn,
+    version,
+    scheduled,
+    target,
+    fired,
+    legSent,
+    received,
+    applied,
+    ack,
+    quorum,
+    response,
+    clientIn,
+  ] = t as number[];
   return [
-    sent - intended, leaderIn - sent, version - leaderIn, scheduled - version, target, fired - scheduled - target,
-    legSent - fired, received - legSent, applied - received, ack - applied, quorum - ack, response - quorum, clientIn - response,
+    sent - intended,
+    leaderIn - sent,
+    version - leaderIn,
+    scheduled - version,
+    target,
+    fired - scheduled - target,
+    legSent - fired,
+    received - legSent,
+    applied - received,
+    ack - applied,
+    quorum - ack,
+    response - quorum,
+    clientIn - response,
   ];
 }
 
@@ -72,12 +110,20 @@ const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** Decomposition rows of one quorum step (empty when no write has a complete path). */
 export function decompose(quorum: number, writes: readonly JoinedWrite[]): DecompositionRow[] {
-  const per = writes.filter((w) => w.quorum === quorum).map(writeComponents).filter((c): c is number[] => c !== null);
+  const per = writes
+    .filter((w) => w.quorum === quorum)
+    .map(writeComponents)
+    .filter((c): c is number[] => c !== null);
   if (per.length === 0) return [];
   const total = stats(per.map((c) => c.reduce((s, v) => s + v, 0)));
   const row = (component: Component | 'total', s: { mean: number; p50: number; p99: number }): DecompositionRow => ({
-    quorum, component, mean_us: r1(s.mean), p50_us: r1(s.p50), p99_us: r1(s.p99),
-    share: total.mean === 0 ? 0 : Math.round((s.mean / total.mean) * 1e4) / 1e4, writes: per.length,
+    quorum,
+    component,
+    mean_us: r1(s.mean),
+    p50_us: r1(s.p50),
+    p99_us: r1(s.p99),
+    share: total.mean === 0 ? 0 : Math.round((s.mean / total.mean) * 1e4) / 1e4,
+    writes: per.length,
   });
   return [...COMPONENTS.map((name, i) => row(name, stats(per.map((c) => c[i]!)))), row('total', total)];
 }

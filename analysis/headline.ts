@@ -26,24 +26,39 @@ export interface Headline {
 const slopeOrNull = (pts: { w: number; y: number | null }[]): number | null => {
   const ok = pts.filter((p): p is { w: number; y: number } => p.y !== null && Number.isFinite(p.y));
   if (ok.length < 2) return null;
-  const s = slope(ok.map((p) => p.w), ok.map((p) => p.y));
+  const s = slope(
+    ok.map((p) => p.w),
+    ok.map((p) => p.y),
+  );
   return Number.isFinite(s) ? s : null;
 };
 
 export function headline(cmp: Comparison): Headline {
   const trace = cmp.trace;
   const perQ = (w: number) => trace?.perQuorum.get(w);
-  const totalOf = (w: number) => trace?.decomposition.find((d) => d.quorum === w && d.component === 'total')?.mean_us ?? null;
+  const totalOf = (w: number) =>
+    trace?.decomposition.find((d) => d.quorum === w && d.component === 'total')?.mean_us ?? null;
   return {
     costPerAckMeasuredUs: slopeOrNull(cmp.rows.map((r) => ({ w: r.quorum, y: r.measured_latency_mean_us }))),
     costPerAckModelUs: slopeOrNull(cmp.rows.map((r) => ({ w: r.quorum, y: r.model_latency_mean_us }))),
-    costPerAckTraceModelUs: slopeOrNull(cmp.rows.map((r) => ({ w: r.quorum, y: perQ(r.quorum)?.model_trace_latency_mean_us ?? null }))),
+    costPerAckTraceModelUs: slopeOrNull(
+      cmp.rows.map((r) => ({ w: r.quorum, y: perQ(r.quorum)?.model_trace_latency_mean_us ?? null })),
+    ),
     stale: cmp.rows.map((r) => ({
-      quorum: r.quorum, measured: r.measured_stale_fraction, model: r.model_stale_fraction, traceModel: perQ(r.quorum)?.model_trace_stale_fraction ?? null,
+      quorum: r.quorum,
+      measured: r.measured_stale_fraction,
+      model: r.model_stale_fraction,
+      traceModel: perQ(r.quorum)?.model_trace_stale_fraction ?? null,
     })),
     decompositionError: cmp.rows.map((r) => {
       const total = totalOf(r.quorum);
-      return { quorum: r.quorum, error: total === null || r.measured_latency_mean_us <= 0 ? null : Math.abs(total - r.measured_latency_mean_us) / r.measured_latency_mean_us };
+      return {
+        quorum: r.quorum,
+        error:
+          total === null || r.measured_latency_mean_us <= 0
+            ? null
+            : Math.abs(total - r.measured_latency_mean_us) / r.measured_latency_mean_us,
+      };
     }),
     traceSkipped: trace ? trace.skipped : 'traces not analysed',
     traceDisagreements: [...(trace?.perQuorum.values() ?? [])].reduce((s, q) => s + q.trace_stale_disagreements, 0),
@@ -52,13 +67,15 @@ export function headline(cmp: Comparison): Headline {
 
 const us = (x: number | null): string => (x === null ? '–' : `${Math.round(x)} µs`);
 const pct = (x: number | null): string => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
-const pp = (a: number | null, b: number | null): string => (a === null || b === null ? '–' : `${(100 * Math.abs(a - b)).toFixed(1)} pp`);
+const pp = (a: number | null, b: number | null): string =>
+  a === null || b === null ? '–' : `${(100 * Math.abs(a - b)).toFixed(1)} pp`;
 
 /** The answer and the fidelity figures as plain lines (the report's first paragraphs, the CLI's first lines). */
 export function headlineLines(h: Headline): string[] {
   const lines = [
     `Cost per extra ack: ${us(h.costPerAckMeasuredUs)} measured, ${us(h.costPerAckModelUs)} model` +
-      (h.costPerAckTraceModelUs === null ? '' : `, ${us(h.costPerAckTraceModelUs)} model fed by the traces`) + ' (slope of mean latency over W).',
+      (h.costPerAckTraceModelUs === null ? '' : `, ${us(h.costPerAckTraceModelUs)} model fed by the traces`) +
+      ' (slope of mean latency over W).',
     `Stale follower reads per W (measured / model / model from traces): ${h.stale
       .map((s) => `W=${s.quorum} ${pct(s.measured)} / ${pct(s.model)} / ${pct(s.traceModel)}`)
       .join('; ')}.`,

@@ -59,17 +59,25 @@ export function compareTraces(
   options: { followers: number; sharedClock: boolean | null; seed?: number; trials?: number },
 ): TraceComparison {
   if (traces.size === 0) return empty('no trace_q<W>.csv in the run folder (run with --trace > 0)');
-  if (options.sharedClock === false) return empty('the nodes and the harness do not share a clock (meta.json trace.sharedClock = false)');
+  if (options.sharedClock === false)
+    return empty('the nodes and the harness do not share a clock (meta.json trace.sharedClock = false)');
   const out = empty('');
   out.skipped = null;
   for (const [w, writes] of [...traces].sort((a, b) => a[0] - b[0])) {
     out.decomposition.push(...decompose(w, writes));
     const staleness = traceStaleness(writes);
-    const writeLegs = writes.flatMap((x) => x.legs.map((l) => (l.appliedUs === null || x.versionUs === null ? null : l.appliedUs - x.versionUs)));
+    const writeLegs = writes.flatMap((x) =>
+      x.legs.map((l) => (l.appliedUs === null || x.versionUs === null ? null : l.appliedUs - x.versionUs)),
+    );
     const sorted = Float64Array.from(writeLegs.filter((v): v is number => v !== null)).sort();
     const horizon = sorted.length > 0 ? sortedQuantile(sorted, 0.999) : 0;
     const offsets = Array.from({ length: 41 }, (_, i) => Math.round((horizon * i) / 40));
-    const mc = traceModel(writes, { writeQuorum: w, visibilityOffsetsUs: offsets, seed: (options.seed ?? 9) + w, trials: options.trials });
+    const mc = traceModel(writes, {
+      writeQuorum: w,
+      visibilityOffsetsUs: offsets,
+      seed: (options.seed ?? 9) + w,
+      trials: options.trials,
+    });
     out.perQuorum.set(w, {
       staleness,
       trace_writes: writes.length,
@@ -79,7 +87,8 @@ export function compareTraces(
       model_trace_latency_mean_us: mc ? Math.round(mc.latencyMeanUs * 10) / 10 : null,
     });
     mc?.readQuorumStale.forEach((p, i) => out.readQuorumStale.set(`${w}:${i + 1}`, r6(p)));
-    for (const v of mc?.fullyVisible ?? []) out.visibility.push({ quorum: w, offset_us: v.offsetUs, model_trace_fully_visible_fraction: r6(v.probability) });
+    for (const v of mc?.fullyVisible ?? [])
+      out.visibility.push({ quorum: w, offset_us: v.offsetUs, model_trace_fully_visible_fraction: r6(v.probability) });
   }
   return out;
 }

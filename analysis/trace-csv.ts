@@ -24,29 +24,58 @@ export class TraceCsvError extends QuorumLabError {
 
 function rowsOf(w: JoinedWrite): Row[] {
   const base = {
-    quorum: w.quorum, key: w.key, version: w.version, client: w.client,
-    intended_us: w.intendedUs, client_sent_us: w.clientSentUs, leader_received_us: w.leaderReceivedUs, version_us: w.versionUs,
-    quorum_us: w.quorumUs, response_us: w.responseUs, client_received_us: w.clientReceivedUs,
+    quorum: w.quorum,
+    key: w.key,
+    version: w.version,
+    client: w.client,
+    intended_us: w.intendedUs,
+    client_sent_us: w.clientSentUs,
+    leader_received_us: w.leaderReceivedUs,
+    version_us: w.versionUs,
+    quorum_us: w.quorumUs,
+    response_us: w.responseUs,
+    client_received_us: w.clientReceivedUs,
   };
   const read = (replica: string) => {
     const r = w.reads.find((x) => x.replica === replica);
     return {
-      read_sent_us: r?.sentUs ?? null, read_served_us: r?.servedUs ?? null, read_received_us: r?.receivedUs ?? null,
-      read_version: r?.version ?? null, read_outcome: r?.outcome ?? null,
+      read_sent_us: r?.sentUs ?? null,
+      read_served_us: r?.servedUs ?? null,
+      read_received_us: r?.receivedUs ?? null,
+      read_version: r?.version ?? null,
+      read_outcome: r?.outcome ?? null,
     };
   };
   const noLeg = {
-    target_delay_us: null, scheduled_us: null, fired_us: null, leg_sent_us: null, follower_received_us: null,
-    follower_applied_us: null, follower_applied: null, ack_us: null, leg_outcome: null, boot_id: null,
+    target_delay_us: null,
+    scheduled_us: null,
+    fired_us: null,
+    leg_sent_us: null,
+    follower_received_us: null,
+    follower_applied_us: null,
+    follower_applied: null,
+    ack_us: null,
+    leg_outcome: null,
+    boot_id: null,
   };
   const rows: Row[] = [{ ...base, replica: 'leader', ...noLeg, visible_us: w.versionUs, ...read('leader') }];
   for (const l of w.legs) {
     const replica = `follower${l.follower}`;
     rows.push({
-      ...base, replica,
-      target_delay_us: l.targetDelayUs, scheduled_us: l.scheduledUs, fired_us: l.firedUs, leg_sent_us: l.sentUs,
-      follower_received_us: l.receivedUs, follower_applied_us: l.appliedUs, follower_applied: l.applied, ack_us: l.ackUs,
-      leg_outcome: l.outcome, boot_id: l.bootId, visible_us: l.visibleUs, ...read(replica),
+      ...base,
+      replica,
+      target_delay_us: l.targetDelayUs,
+      scheduled_us: l.scheduledUs,
+      fired_us: l.firedUs,
+      leg_sent_us: l.sentUs,
+      follower_received_us: l.receivedUs,
+      follower_applied_us: l.appliedUs,
+      follower_applied: l.applied,
+      ack_us: l.ackUs,
+      leg_outcome: l.outcome,
+      boot_id: l.bootId,
+      visible_us: l.visibleUs,
+      ...read(replica),
     });
   }
   return rows;
@@ -71,11 +100,17 @@ function legOf(r: Record<string, string>, follower: number, at: string): JoinedL
   const n = (c: string) => num(r[c], `${at} ${c}`);
   return {
     follower,
-    targetDelayUs: n('target_delay_us'), scheduledUs: n('scheduled_us'), firedUs: n('fired_us'), sentUs: n('leg_sent_us'),
-    ackUs: n('ack_us'), outcome: (r.leg_outcome || null) as LeaderLegTrace['outcome'] | null,
-    receivedUs: n('follower_received_us'), appliedUs: n('follower_applied_us'),
+    targetDelayUs: n('target_delay_us'),
+    scheduledUs: n('scheduled_us'),
+    firedUs: n('fired_us'),
+    sentUs: n('leg_sent_us'),
+    ackUs: n('ack_us'),
+    outcome: (r.leg_outcome || null) as LeaderLegTrace['outcome'] | null,
+    receivedUs: n('follower_received_us'),
+    appliedUs: n('follower_applied_us'),
     applied: r.follower_applied === '' || r.follower_applied === undefined ? null : r.follower_applied === 'true',
-    bootId: r.boot_id || null, visibleUs: n('visible_us'),
+    bootId: r.boot_id || null,
+    visibleUs: n('visible_us'),
   };
 }
 
@@ -83,8 +118,12 @@ function readOf(r: Record<string, string>, at: string): ClientReadTrace | null {
   if (!r.read_outcome) return null;
   const n = (c: string) => num(r[c], `${at} ${c}`);
   return {
-    replica: r.replica!, sentUs: n('read_sent_us') ?? 0, servedUs: n('read_served_us'), receivedUs: n('read_received_us') ?? 0,
-    version: n('read_version'), outcome: r.read_outcome as ClientReadTrace['outcome'],
+    replica: r.replica!,
+    sentUs: n('read_sent_us') ?? 0,
+    servedUs: n('read_served_us'),
+    receivedUs: n('read_received_us') ?? 0,
+    version: n('read_version'),
+    outcome: r.read_outcome as ClientReadTrace['outcome'],
   };
 }
 
@@ -101,16 +140,26 @@ export function parseTraceCsv(text: string, file = 'trace.csv'): JoinedWrite[] {
     let w = writes.get(k);
     if (w === undefined) {
       w = {
-        quorum: n('quorum')!, key: r.key!, version: n('version')!, client: n('client'),
-        intendedUs: n('intended_us'), clientSentUs: n('client_sent_us'), clientReceivedUs: n('client_received_us'),
-        leaderReceivedUs: n('leader_received_us'), versionUs: n('version_us'), quorumUs: n('quorum_us'), responseUs: n('response_us'),
-        legs: [], reads: [],
+        quorum: n('quorum')!,
+        key: r.key!,
+        version: n('version')!,
+        client: n('client'),
+        intendedUs: n('intended_us'),
+        clientSentUs: n('client_sent_us'),
+        clientReceivedUs: n('client_received_us'),
+        leaderReceivedUs: n('leader_received_us'),
+        versionUs: n('version_us'),
+        quorumUs: n('quorum_us'),
+        responseUs: n('response_us'),
+        legs: [],
+        reads: [],
       };
       writes.set(k, w);
     }
     const m = /^follower(\d+)$/.exec(r.replica ?? '');
     if (m) w.legs.push(legOf(r, Number(m[1]), at));
-    else if (r.replica !== 'leader') throw new TraceCsvError(`${at}: replica must be leader or followerN, got ${JSON.stringify(r.replica)}`);
+    else if (r.replica !== 'leader')
+      throw new TraceCsvError(`${at}: replica must be leader or followerN, got ${JSON.stringify(r.replica)}`);
     const read = readOf(r, at);
     if (read) w.reads.push(read);
   });

@@ -4,7 +4,14 @@
  * Any part may be missing (a ring that overflowed, a failed leg, a follower that restarted and lost
  * its ring, a node that records nothing): its times are then null, never guessed.
  */
-import type { ClientReadTrace, ClientWriteTrace, FollowerApplyTrace, LeaderLegTrace, LeaderWriteTrace, TraceDump } from '../contracts/trace.ts';
+import type {
+  ClientReadTrace,
+  ClientWriteTrace,
+  FollowerApplyTrace,
+  LeaderLegTrace,
+  LeaderWriteTrace,
+  TraceDump,
+} from '../contracts/trace.ts';
 
 export interface JoinedLeg {
   /** 1-based follower index. */
@@ -72,7 +79,10 @@ interface TaggedApply extends FollowerApplyTrace {
 }
 
 /** One follower's applies, every boot together, by (key, version); the earliest applied record wins. */
-function indexApplies(dumps: readonly TraceDump[]): { byId: Map<string, TaggedApply>; byKey: Map<string, TaggedApply[]> } {
+function indexApplies(dumps: readonly TraceDump[]): {
+  byId: Map<string, TaggedApply>;
+  byKey: Map<string, TaggedApply[]>;
+} {
   const byId = new Map<string, TaggedApply>();
   const byKey = new Map<string, TaggedApply[]>();
   for (const d of dumps) {
@@ -98,7 +108,12 @@ function visibleSince(list: readonly TaggedApply[] | undefined, version: number)
   return best;
 }
 
-function joinLeg(follower: number, leg: LeaderLegTrace | undefined, apply: TaggedApply | undefined, visibleUs: number | null): JoinedLeg {
+function joinLeg(
+  follower: number,
+  leg: LeaderLegTrace | undefined,
+  apply: TaggedApply | undefined,
+  visibleUs: number | null,
+): JoinedLeg {
   return {
     follower,
     targetDelayUs: leg?.targetDelayUs ?? null,

@@ -47,7 +47,13 @@ export function writeOverheads(w: JoinedWrite): WriteOverheads | null {
     if (read === undefined || read.servedUs === null) return null;
     r.push(nonNeg(read.servedUs - w.clientReceivedUs));
   }
-  return { applyOverheadUs: o, ackLegUs: a, drawnDelayUs: d, clientLegUs: nonNeg(w.clientReceivedUs - w.quorumUs), readGapUs: r };
+  return {
+    applyOverheadUs: o,
+    ackLegUs: a,
+    drawnDelayUs: d,
+    clientLegUs: nonNeg(w.clientReceivedUs - w.quorumUs),
+    readGapUs: r,
+  };
 }
 
 /**
@@ -105,7 +111,8 @@ export function traceModel(writes: readonly JoinedWrite[], options: TraceModelOp
   const delays = drawnDelays(writes);
   const n = pool[0]?.applyOverheadUs.length ?? 0;
   const w = options.writeQuorum;
-  if (pool.length === 0 || delays.length === 0 || w < 1 || w > n || pool.some((p) => p.applyOverheadUs.length !== n)) return null;
+  if (pool.length === 0 || delays.length === 0 || w < 1 || w > n || pool.some((p) => p.applyOverheadUs.length !== n))
+    return null;
   // Per follower: the free-flowing overheads (a low quantile over the traced writes).
   const freeUs = Array.from({ length: n }, (_, i) => lowQuantile(pool.map((p) => p.applyOverheadUs[i]!)));
   const ackFreeUs = Array.from({ length: n }, (_, i) => lowQuantile(pool.map((p) => p.ackLegUs[i]!)));
@@ -139,10 +146,17 @@ export function traceModel(writes: readonly JoinedWrite[], options: TraceModelOp
   latency.sort();
   const dist = staleCounts.map((c) => c / trials);
   const expected = dist.reduce((s, q, k) => s + k * q, 0);
-  const readQuorumStale = Array.from({ length: n }, (_, r) => dist.reduce((s, q, k) => s + (q * choose(k, r + 1)) / choose(n, r + 1), 0));
+  const readQuorumStale = Array.from({ length: n }, (_, r) =>
+    dist.reduce((s, q, k) => s + (q * choose(k, r + 1)) / choose(n, r + 1), 0),
+  );
   return {
-    trials, latencyUs: latency, latencyMeanUs: sum / trials, staleCountDistribution: dist, expectedStaleFollowers: expected,
-    staleFraction: expected / n, readQuorumStale,
+    trials,
+    latencyUs: latency,
+    latencyMeanUs: sum / trials,
+    staleCountDistribution: dist,
+    expectedStaleFollowers: expected,
+    staleFraction: expected / n,
+    readQuorumStale,
     fullyVisible: offsets.map((offsetUs, k) => ({ offsetUs, probability: visible[k]! / trials })),
   };
 }

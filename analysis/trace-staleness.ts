@@ -56,7 +56,11 @@ export function traceStaleness(writes: readonly JoinedWrite[]): TraceStaleness {
     }
   }
   return {
-    followerReads, staleByTrace, staleByVersion, disagreements, unknown,
+    followerReads,
+    staleByTrace,
+    staleByVersion,
+    disagreements,
+    unknown,
     staleFraction: followerReads === 0 ? null : staleByTrace / followerReads,
   };
 }

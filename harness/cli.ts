@@ -6,7 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runExperiment } from './experiment.ts';
-import { runLoadSweep } from './sweep.ts';
+import { runLoadSweep, type LoadSweepResult } from './sweep.ts';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
 import { formatIncomplete, formatLoadWarnings, formatProgressLine, formatSummaryTable } from './summary.ts';
 import { describeError } from '../contracts/errors.ts';
@@ -211,7 +211,7 @@ async function main(): Promise<void> {
 async function sweepMain(input: ExperimentInput): Promise<void> {
   const controller = new AbortController();
   process.on('SIGINT', () => controller.abort());
-  let sweep;
+  let sweep: LoadSweepResult;
   try {
     sweep = await runLoadSweep(input, {
       signal: controller.signal,

@@ -35,7 +35,8 @@ export interface LoadSweepResult {
   files: string[];
 }
 
-const label = (spec: RateSpec): string => ('share' in spec ? `${Math.round(spec.share * 1000) / 10}pct` : `${spec.perSec}per_s`);
+const label = (spec: RateSpec): string =>
+  'share' in spec ? `${Math.round(spec.share * 1000) / 10}pct` : `${spec.perSec}per_s`;
 
 function rowsOf(result: ExperimentResult, spec: RateSpec, folder: string): LoadSweepRow[] {
   return result.results.map((r) => ({
@@ -57,7 +58,12 @@ export async function runLoadSweep(input: ExperimentInput, hooks: ExperimentHook
   for (const spec of options.rates) {
     if (hooks.signal?.aborted) break;
     const folder = `rate_${label(spec)}`;
-    const rate = 'perSec' in spec ? spec.perSec : out.calibration ? rateFromCapacity(out.calibration.capacityWritesPerSec, spec.share) : `${spec.share * 100}%`;
+    const rate =
+      'perSec' in spec
+        ? spec.perSec
+        : out.calibration
+          ? rateFromCapacity(out.calibration.capacityWritesPerSec, spec.share)
+          : `${spec.share * 100}%`;
     const result = await runExperiment({ ...input, rates: undefined, rate, out: join(options.out, folder) }, hooks);
     out.calibration ??= result.calibration;
     out.steps.push({ spec, result });
@@ -65,9 +71,15 @@ export async function runLoadSweep(input: ExperimentInput, hooks: ExperimentHook
   }
   if (out.rows.length > 0) {
     await mkdir(options.out, { recursive: true });
-    const csv = stringify(out.rows as unknown as Record<string, unknown>[], { header: true, columns: [...columnNames(LOAD_SWEEP_TABLE)] });
+    const csv = stringify(out.rows as unknown as Record<string, unknown>[], {
+      header: true,
+      columns: [...columnNames(LOAD_SWEEP_TABLE)],
+    });
     const plot = latencyVsLoadSpec(out.rows);
-    for (const [name, text] of [['load_sweep.csv', csv], [plot.file, await renderSvg(plot.spec)]] as const) {
+    for (const [name, text] of [
+      ['load_sweep.csv', csv],
+      [plot.file, await renderSvg(plot.spec)],
+    ] as const) {
       await writeFile(join(options.out, name), text);
       out.files.push(join(options.out, name));
     }

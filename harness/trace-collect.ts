@@ -42,11 +42,20 @@ export interface TraceCollectReport {
 }
 
 /** A reading `nodeNowUs` taken between `beforeUs` and `afterUs` on the harness's clock is on the same clock. */
-export function sameClock(beforeUs: number, nodeNowUs: number, afterUs: number, toleranceUs = CLOCK_TOLERANCE_US): boolean {
+export function sameClock(
+  beforeUs: number,
+  nodeNowUs: number,
+  afterUs: number,
+  toleranceUs = CLOCK_TOLERANCE_US,
+): boolean {
   return nodeNowUs >= beforeUs - toleranceUs && nodeNowUs <= afterUs + toleranceUs;
 }
 
-async function fetchDump(control: Control, url: string, role: 'leader' | 'follower'): Promise<{ dump: TraceDump | null; info: NodeTraceInfo }> {
+async function fetchDump(
+  control: Control,
+  url: string,
+  role: 'leader' | 'follower',
+): Promise<{ dump: TraceDump | null; info: NodeTraceInfo }> {
   const beforeUs = monotonicUs();
   try {
     const dump = await control.getJson<TraceDump>(url, '/trace');
@@ -54,12 +63,20 @@ async function fetchDump(control: Control, url: string, role: 'leader' | 'follow
     const records = (dump.writes ?? dump.applies ?? []).length;
     const shared = sameClock(beforeUs, dump.nowUs, afterUs);
     const info: NodeTraceInfo = {
-      url, role, bootId: dump.bootId ?? null, clockOffsetUs: shared ? 0 : Math.round(dump.nowUs - (beforeUs + afterUs) / 2),
-      records, dropped: dump.dropped, error: null,
+      url,
+      role,
+      bootId: dump.bootId ?? null,
+      clockOffsetUs: shared ? 0 : Math.round(dump.nowUs - (beforeUs + afterUs) / 2),
+      records,
+      dropped: dump.dropped,
+      error: null,
     };
     return { dump, info };
   } catch (err) {
-    return { dump: null, info: { url, role, bootId: null, clockOffsetUs: null, records: 0, dropped: 0, error: (err as Error).message } };
+    return {
+      dump: null,
+      info: { url, role, bootId: null, clockOffsetUs: null, records: 0, dropped: 0, error: (err as Error).message },
+    };
   }
 }
 
@@ -98,13 +115,23 @@ export async function collectTraces(input: TraceCollectInput): Promise<TraceColl
     await writeFile(join(input.dir, file), traceCsv(joined.writes));
   }
   return {
-    quorum: input.quorum, sharedClock, note, clientTraces: input.clientTraces.length, joinedWrites: joined.writes.length,
-    clientOnly: joined.clientOnly, leaderOnly: joined.leaderOnly, dropped: joined.dropped, nodes, file,
+    quorum: input.quorum,
+    sharedClock,
+    note,
+    clientTraces: input.clientTraces.length,
+    joinedWrites: joined.writes.length,
+    clientOnly: joined.clientOnly,
+    leaderOnly: joined.leaderOnly,
+    dropped: joined.dropped,
+    nodes,
+    file,
   };
 }
 
 /** meta.json `trace`: shared only if every traced step was (false if any was not); undefined when nothing was traced. */
-export function traceMeta(reports: Record<string, TraceCollectReport>): { sharedClock: boolean | null; perQuorum: Record<string, TraceCollectReport> } | undefined {
+export function traceMeta(
+  reports: Record<string, TraceCollectReport>,
+): { sharedClock: boolean | null; perQuorum: Record<string, TraceCollectReport> } | undefined {
   const all = Object.values(reports);
   if (all.length === 0) return undefined;
   const flags = all.map((r) => r.sharedClock);

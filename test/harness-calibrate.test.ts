@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { calibrate, calibrationOptions, rateFromCapacity } from '../harness/calibrate.ts';
+import { calibrate, type calibrationOptions, rateFromCapacity } from '../harness/calibrate.ts';
 import { runExperiment } from '../harness/experiment.ts';
 import { resolveOptions } from '../harness/options.ts';
 import { startFakeCluster } from './harness-fake.ts';
@@ -17,7 +17,11 @@ describe('rate options', () => {
     expect(resolveOptions({ rate: 'auto' })).toMatchObject({ rate: null, rateShare: 0.5 });
     expect(resolveOptions({ rate: 'closed' })).toMatchObject({ rate: null, rateShare: null });
     expect(resolveOptions({})).toMatchObject({ rate: null, rateShare: null, rates: [] });
-    expect(resolveOptions({ rates: '20%, 40%,1000' }).rates).toEqual([{ share: 0.2 }, { share: 0.4 }, { perSec: 1000 }]);
+    expect(resolveOptions({ rates: '20%, 40%,1000' }).rates).toEqual([
+      { share: 0.2 },
+      { share: 0.4 },
+      { perSec: 1000 },
+    ]);
   });
 
   test.each([
@@ -32,13 +36,29 @@ describe('rate options', () => {
 
 describe('calibration', () => {
   test('runs a short closed loop at the highest W and offers the share of what it reached', async () => {
-    const options = resolveOptions({ quorums: '1,3,2', rate: '40%', writes: 50_000, warmup: 1000, visibility: 0.2, fault: 'kill:1@10%' });
+    const options = resolveOptions({
+      quorums: '1,3,2',
+      rate: '40%',
+      writes: 50_000,
+      warmup: 1000,
+      visibility: 0.2,
+      fault: 'kill:1@10%',
+    });
     let seen: ReturnType<typeof calibrationOptions> | null = null;
     const c = await calibrate(options, async (o) => {
       seen = o;
       return { achievedRate: 3001.4 };
     });
-    expect(seen).toMatchObject({ quorums: [3], rate: null, writes: 2000, warmup: 200, visibility: 0, trace: 0, faults: [], analyze: false });
+    expect(seen).toMatchObject({
+      quorums: [3],
+      rate: null,
+      writes: 2000,
+      warmup: 200,
+      visibility: 0,
+      trace: 0,
+      faults: [],
+      analyze: false,
+    });
     expect(c).toMatchObject({ quorum: 3, capacityWritesPerSec: 3001, share: 0.4, rateWritesPerSec: 1201 });
     expect(rateFromCapacity(0.2, 0.5)).toBe(1);
   });
@@ -75,7 +95,17 @@ describe('load sweep', () => {
     dirs.push(join(out, '..'));
     const starts: number[] = [];
     const sweep = await runLoadSweep(
-      { quorums: '1', writes: 40, warmup: 5, clients: 2, threads: 1, readback: 0, rates: '20%,40%,50', out, analyze: false },
+      {
+        quorums: '1',
+        writes: 40,
+        warmup: 5,
+        clients: 2,
+        threads: 1,
+        readback: 0,
+        rates: '20%,40%,50',
+        out,
+        analyze: false,
+      },
       {
         startCluster: async (o) => {
           starts.push(o.writeQuorum);
@@ -92,7 +122,9 @@ describe('load sweep', () => {
       ['rate_50per_s', null, 50],
     ]);
     const csv = await readFile(join(out, 'load_sweep.csv'), 'utf8');
-    expect(csv.split('\n')[0]).toBe('quorum,offered_share,offered_writes_per_sec,achieved_writes_per_sec,latency_mean_us,latency_p50_us,latency_p99_us,stale_fraction,folder');
+    expect(csv.split('\n')[0]).toBe(
+      'quorum,offered_share,offered_writes_per_sec,achieved_writes_per_sec,latency_mean_us,latency_p50_us,latency_p99_us,stale_fraction,folder',
+    );
     expect(await readFile(join(out, 'latency_vs_load.svg'), 'utf8')).toContain('<svg');
     expect(JSON.parse(await readFile(join(out, 'rate_50per_s', 'meta.json'), 'utf8')).options.rate).toBe(50);
   });
