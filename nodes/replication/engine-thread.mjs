@@ -15,7 +15,7 @@
 // Protocol with the main thread: nodes/replication/protocol.ts (shapes, shared-memory layout).
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { DeadlineHeap } from './deadline-heap.mjs';
-import { SKIPPED, createSender } from './sender.mjs';
+import { RECEIVED, SKIPPED, createSender } from './sender.mjs';
 import { applyThreadPriority, lowerTimerSlack } from './thread-priority.mjs';
 
 // Shared layout, mirrored in protocol.ts.
@@ -86,7 +86,11 @@ function accept(msg) {
     void shutdown(msg[1]);
     return;
   }
-  const [version, payload, scheduledNs, delaysUs] = msg;
+  const [version, payload, , delaysUs] = msg;
+  // Delays count from here: a main thread preempted between versioning and posting (normal
+  // priority on a busy machine: ms at times) is leader processing, reported as the hand-off.
+  const scheduledNs = nowNs();
+  results.push([-1, RECEIVED, [version], scheduledNs, 0, 0, null]);
   activeUntilNs = scheduledNs + LINGER_NS;
   const write = { version, payload };
   for (let i = 0; i < n; i++) {

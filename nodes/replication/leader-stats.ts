@@ -11,6 +11,7 @@ export function createLeaderStats(followers: number) {
   const realisedUs = createLatencySummary();
   const errorUs = createLatencySummary();
   const writeLatencyUs = createLatencySummary();
+  const handoffUs = createLatencySummary();
   return {
     counters,
     acksAtResponse,
@@ -23,6 +24,10 @@ export function createLeaderStats(followers: number) {
       targetUs.record(target);
       realisedUs.record(realised);
       errorUs.record(realised - target);
+    },
+    /** Version assigned on the main thread → write taken in by the replication thread, µs. */
+    recordHandoff(us: number): void {
+      handoffUs.record(us);
     },
     writesJson() {
       return {
@@ -41,12 +46,13 @@ export function createLeaderStats(followers: number) {
         realisedUs: realisedUs.toJSON(),
         errorUs: errorUs.toJSON(),
         realisedHdr: realisedUs.encode(),
+        handoffUs: handoffUs.toJSON(),
       };
     },
     reset(): void {
       for (const k of Object.keys(counters) as Array<keyof typeof counters>) counters[k] = 0;
       acksAtResponse.fill(0);
-      for (const s of [targetUs, realisedUs, errorUs, writeLatencyUs]) s.reset();
+      for (const s of [targetUs, realisedUs, errorUs, writeLatencyUs, handoffUs]) s.reset();
     },
   };
 }

@@ -21,19 +21,22 @@ export const STAT_SLICE_NS = 3;
 export const STAT_WAITS = 4;
 export const STAT_SLOTS = 5;
 
-/** [version, payload JSON, scheduledNs since the engine epoch, delay µs per follower (NaN = no leg)]. */
+/** [version, payload JSON, ns since the engine epoch when the main thread assigned the version, delay µs per follower (NaN = no leg)]. */
 export type WriteMessage = [number, string, number, number[]];
 
 export const ACKED = 0;
 export const FAILED = 1;
 export const SKIPPED = 2;
-export type LegOutcome = typeof ACKED | typeof FAILED | typeof SKIPPED;
+/** Not a leg: the thread took the write in at firedNs; every delay of the write counts from then. */
+export const RECEIVED = 3;
+export type LegOutcome = typeof ACKED | typeof FAILED | typeof SKIPPED | typeof RECEIVED;
 
 /**
  * One request's outcome (or one skip): [follower, outcome, versions, firedNs, sentNs, ackNs, detail]
  * where detail is the follower's boot id (ACKED; null if it sent none), the failure reason
  * (FAILED) or null (SKIPPED: the follower was down when the legs fell due). Times are ns since
- * the engine epoch; sentNs and ackNs are 0 for a skip.
+ * the engine epoch; sentNs and ackNs are 0 for a skip. RECEIVED: [-1, RECEIVED, [version], receivedNs, 0, 0, null],
+ * sent before any leg of that write.
  */
 export type LegResult = [number, LegOutcome, number[], number, number, number, string | null];
 

@@ -8,6 +8,7 @@ import { createRawPool } from './raw-pool.mjs';
 export const ACKED = 0;
 export const FAILED = 1;
 export const SKIPPED = 2;
+export const RECEIVED = 3;
 
 /**
  * @param {{ urls: string[], connections: number, timeoutMs: number, headers: Record<string,string>,

@@ -14,7 +14,7 @@ import type { ReplicationEngine } from './engine.ts';
 import { entryJson } from './follower-apply.ts';
 import type { Followers } from './followers.ts';
 import type { LeaderStats } from './leader-stats.ts';
-import { ACKED, FAILED, SKIPPED, type LegResult } from './protocol.ts';
+import { ACKED, FAILED, RECEIVED, SKIPPED, type LegResult } from './protocol.ts';
 
 const NOT_ROLLED_BACK = 'leader and acked followers; not rolled back';
 const NOT_APPLIED = 'nothing: no version assigned, not applied anywhere';
@@ -32,7 +32,9 @@ interface PendingWrite {
   done: boolean;
   startMs: number;
   timer: NodeJS.Timeout | undefined;
+  /** Version assigned (main thread), and taken in by the replication thread (NaN until known): delays count from the latter. */
   scheduledNs: number;
+  receivedNs: number;
   delaysUs: number[];
   /** Follower generation when the leg was scheduled: a failure from before a catch-up is covered by it. */
   generations: number[];
@@ -103,7 +105,7 @@ export function createWritePath(o: WritePathOptions) {
     const n = o.followers.size;
     const w: PendingWrite = {
       res, keyJson, valueJson, version: v, quorum, acks: 0, failed: 0, done: false, startMs, timer: undefined,
-      scheduledNs: o.engine.nowNs(), delaysUs: new Array<number>(n), generations: new Array<number>(n), legsLeft: 0, trace: undefined,
+      scheduledNs: o.engine.nowNs(), receivedNs: NaN, delaysUs: new Array<number>(n), generations: new Array<number>(n), legsLeft: 0, trace: undefined,
     };
     if (receivedUs !== 0) {
       w.trace = { version: v, key, receivedUs, versionUs: monotonicUs(), quorumUs: null, responseUs: null, quorum, legs: [] };
@@ -130,32 +132,7 @@ function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>
   const { counters } = stats;
   const n = followers.size;
 
-  function finish(w: PendingWrite, ok: boolean, reason?: 'timeout' | 'unreachable'): void {
-    w.done = true;
-    if (w.timer !== undefined) clearTimeout(w.timer);
-    stats.acksAtResponse[w.acks]!++;
-    stats.writeLatencyUs.record((performance.now() - w.startMs) * 1000);
-    if (ok) {
-      counters.ok++;
-      // Built from the texts already serialised for replication: no second JSON.stringify of the value.
-      sendJsonText(w.res, 200, `{"status":"success","key":${w.keyJson},"value":${w.valueJson},"version":${w.version},"acks":${w.acks},"quorum":${w.quorum}}`);
-    } else {
-      counters.failed++;
-      const message =
-        reason === 'timeout'
-          ? `only ${w.acks} of ${w.quorum} required acks within ${o.quorumTimeoutMs} ms`
-          : `only ${w.acks} of ${w.quorum} required acks possible: ${w.failed} follower(s) failed`;
-      sendError(w.res, 503, 'quorum_not_reached', message, {
-        key: JSON.parse(w.keyJson) as string,
-        version: w.version,
-        acks: w.acks,
-        quorum: w.quorum,
-        reason,
-        applied: NOT_ROLLED_BACK,
-      });
-    }
-    if (w.trace) w.trace.responseUs = monotonicUs();
-  }
+  const finish = (w: PendingWrite, ok: boolean, reason?: 'timeout' | 'unreachable') => finishWrite(o, w, ok, reason);
 
   /** A leg that did not reach its follower: never retried, the catch-up snapshot covers it. */
   function countFailure(i: number, w: PendingWrite, skipped: boolean): void {
@@ -189,7 +166,7 @@ function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>
   /** One leg's outcome, as part of a request's result. */
   function settleLeg(i: number, w: PendingWrite, outcome: LegResult[1], firedNs: number, sentNs: number, detail: string | null): void {
     const link = followers.links[i]!;
-    stats.recordDelay(w.delaysUs[i]!, (firedNs - w.scheduledNs) / 1000);
+    stats.recordDelay(w.delaysUs[i]!, (firedNs - w.receivedNs) / 1000);
     if (w.trace) {
       const leg = w.trace.legs[i]!;
       leg.firedUs = o.engine.epochUs + firedNs / 1000;
@@ -212,6 +189,11 @@ function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>
   function onResults(results: LegResult[]): void {
     const nowMs = performance.now();
     for (const [i, outcome, versions, firedNs, sentNs, ackNs, detail] of results) {
+      if (outcome === RECEIVED) {
+        const w = writes.get(versions[0]!);
+        if (w !== undefined) noteReceived(o, w, firedNs);
+        continue;
+      }
       if (outcome === ACKED) {
         followers.ackLatencyUs[i]!.record((ackNs - sentNs) / 1000);
         followers.links[i]!.noteAck(nowMs, detail ?? undefined);
@@ -224,6 +206,43 @@ function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>
   }
 
   return { finish, countFailure, onResults };
+}
+
+/** Answer the client: 200 at W acks, else 503 naming why. */
+function finishWrite(o: WritePathOptions, w: PendingWrite, ok: boolean, reason?: 'timeout' | 'unreachable'): void {
+  const { stats } = o;
+  const { counters } = stats;
+  w.done = true;
+  if (w.timer !== undefined) clearTimeout(w.timer);
+  stats.acksAtResponse[w.acks]!++;
+  stats.writeLatencyUs.record((performance.now() - w.startMs) * 1000);
+  if (ok) {
+    counters.ok++;
+    // Built from the texts already serialised for replication: no second JSON.stringify of the value.
+    sendJsonText(w.res, 200, `{"status":"success","key":${w.keyJson},"value":${w.valueJson},"version":${w.version},"acks":${w.acks},"quorum":${w.quorum}}`);
+  } else {
+    counters.failed++;
+    const message =
+      reason === 'timeout'
+        ? `only ${w.acks} of ${w.quorum} required acks within ${o.quorumTimeoutMs} ms`
+        : `only ${w.acks} of ${w.quorum} required acks possible: ${w.failed} follower(s) failed`;
+    sendError(w.res, 503, 'quorum_not_reached', message, {
+      key: JSON.parse(w.keyJson) as string,
+      version: w.version,
+      acks: w.acks,
+      quorum: w.quorum,
+      reason,
+      applied: NOT_ROLLED_BACK,
+    });
+  }
+  if (w.trace) w.trace.responseUs = monotonicUs();
+}
+
+/** The replication thread took the write in: its delays count from now (the wait before is the hand-off). */
+function noteReceived(o: WritePathOptions, w: PendingWrite, receivedNs: number): void {
+  w.receivedNs = receivedNs;
+  o.stats.recordHandoff((receivedNs - w.scheduledNs) / 1000);
+  if (w.trace) for (const leg of w.trace.legs) leg.scheduledUs = o.engine.epochUs + receivedNs / 1000;
 }
 
 function rejectUnavailable(o: WritePathOptions, res: ServerResponse, key: string, quorum: number, startMs: number): void {
