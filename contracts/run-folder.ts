@@ -160,6 +160,8 @@ export const AVAILABILITY_TABLE = {
     intended_per_sec: c('num?', 'intended / window_s'),
     achieved_per_sec: c('num?', 'ok / window_s'),
     reads_unavailable: c('int', 'read-back reads of the window\'s writes unanswered within --read-timeout'),
+    latency_mean_us: c('num?', 'client-side mean latency of the window\'s successful writes, µs (empty if none)'),
+    leader_latency_mean_us: c('num?', 'the leader\'s own mean write latency in the window, from its /stats at the window boundaries, µs (fault runs; empty otherwise)'),
   },
 } as const satisfies TableSpec;
 

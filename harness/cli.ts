@@ -121,7 +121,8 @@ async function main(): Promise<void> {
           const recovery = r.faults.recoveryMs === null ? '' : `, recovery ${r.faults.recoveryMs} ms`;
           process.stdout.write(
             `W=${r.quorum}: during faults (${(r.faults.faultWindowMs / 1000).toFixed(2)} s) ${fault.okOnTime} of ${fault.intended} intended writes sent on time and ok (${pct}; ${fault.ok}/${fault.attempted} of those sent ok), ${fault.readsUnavailable} reads unavailable` +
-              `${fault.latency.count > 0 ? `, p50 ${fault.latency.p50} µs, p99 ${fault.latency.p99} µs` : ''}${recovery}\n`,
+              `${fault.latency.count > 0 ? `, p50 ${fault.latency.p50} µs, p99 ${fault.latency.p99} µs, mean ${fault.latency.mean} µs` : ''}` +
+              `${fault.leaderLatencyMeanUs !== null ? ` (the leader's own mean ${fault.leaderLatencyMeanUs} µs)` : ''}${recovery}\n`,
           );
         }
       },

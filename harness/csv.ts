@@ -142,6 +142,8 @@ export function availabilityRows(r: QuorumResult): Row<typeof AVAILABILITY_COLUM
     intended_per_sec: w.intendedPerSec === null ? null : round(w.intendedPerSec, 1),
     achieved_per_sec: w.achievedPerSec === null ? null : round(w.achievedPerSec, 1),
     reads_unavailable: w.readsUnavailable,
+    latency_mean_us: w.latency.count > 0 ? w.latency.mean : null,
+    leader_latency_mean_us: w.leaderLatencyMeanUs,
   }));
 }
 

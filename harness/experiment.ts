@@ -29,6 +29,8 @@ import { calibrate, type Calibration } from './calibrate.ts';
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 import { createValueVersions } from './value-versions.ts';
+import { leaderWindowMeans, type LeaderSample, type LeaderWindowMeans } from './leader-windows.ts';
+import type { LeaderStatsBody } from '../contracts/stats.ts';
 import { checkPartitionSupport, createPartitionOps, type PartitionOps } from './partition.ts';
 
 /** A fault schedule was asked for but the launcher cannot kill or pause nodes. */
@@ -137,6 +139,8 @@ async function runQuorum(
   const phases: PhaseTimes = { clusterStartS: (performance.now() - startAt) / 1000, warmupS: 0, measureS: 0, healS: 0, convergenceS: 0, stopS: 0 };
   let schedule: FaultSchedule | null = null;
   let partitions: PartitionOps | null = null;
+  // The leader's running write-latency {count, mean} at every fault-window boundary (leader-windows.ts).
+  const leaderSamples: Promise<LeaderSample>[] = [];
   try {
     const clusterMeta: Record<string, unknown> = { ...target.config, mode: target.mode, leaderUrl: target.leaderUrl, followerUrls: target.followerUrls, pids: target.pids };
     clusters[String(quorum)] = clusterMeta;
@@ -163,6 +167,7 @@ async function runQuorum(
         seed: faultSeedFor(options.seed),
         catchUpTimeoutMs: options.convergenceTimeoutMs,
         onWarning: (m) => hooks.onWarning?.(`W=${quorum}: ${m}`),
+        onWindowChange: (faulted) => leaderSamples.push(sampleLeader(control, target.leaderUrl, faulted)),
       });
     }
     await hooks.onCluster?.(target);
@@ -191,7 +196,11 @@ async function runQuorum(
       },
       {
         signal: hooks.signal,
-        onGo: () => schedule?.start(),
+        onGo: () => {
+          // The stats were just reset: the load starts in the normal window at count 0.
+          if (schedule) leaderSamples.push(Promise.resolve({ faulted: false, count: 0, meanUs: 0 }));
+          schedule?.start();
+        },
         onWarmed: async () => {
           // Let the warm-up's replication finish so none of it lands in the measured stats.
           if (target.capabilities.stats) {
@@ -227,7 +236,10 @@ async function runQuorum(
     phases.measureS = measuredS;
     const harnessCpu = { userS: cpu.user / 1e6, systemS: cpu.system / 1e6, wallS: measuredS, cores: availableParallelism() };
     let faults: FaultReport | null = null;
+    let leaderWindows: LeaderWindowMeans | null = null;
     if (schedule) {
+      leaderSamples.push(sampleLeader(control, target.leaderUrl, false));
+      leaderWindows = leaderWindowMeans(await Promise.all(leaderSamples));
       hooks.onProgress?.({ quorum, phase: 'healing', done: options.writes, total: options.writes, elapsedMs: performance.now() - goAt });
       const healAt = performance.now();
       faults = await schedule.heal();
@@ -266,6 +278,7 @@ async function runQuorum(
       phases,
       faults,
       lostWrites,
+      leaderWindows,
     });
     const clientTraces = clientTracesOf(merged, results);
     if (clientTraces.length > 0) {
@@ -289,6 +302,16 @@ async function runQuorum(
 function clientTracesOf(merged: unknown, perThread: readonly unknown[]): ClientWriteTrace[] {
   const of = (x: unknown): ClientWriteTrace[] | undefined => (x as { clientTraces?: ClientWriteTrace[] }).clientTraces;
   return of(merged) ?? perThread.flatMap((r) => of(r) ?? []);
+}
+
+/** The leader's running write latency now; a failed call gives an empty sample (that segment is skipped). */
+async function sampleLeader(control: Control, leaderUrl: string, faulted: boolean): Promise<LeaderSample> {
+  try {
+    const body = await control.getJson<LeaderStatsBody>(leaderUrl, '/stats');
+    return { faulted, count: body.writeLatencyUs?.count ?? null, meanUs: body.writeLatencyUs?.mean ?? null };
+  } catch {
+    return { faulted, count: null, meanUs: null };
+  }
 }
 
 /** iptables rules for the followers' loopback ports, when a spec partitions. */

@@ -76,6 +76,8 @@ export interface FaultScheduleOptions {
   /** Bound on each wait for a follower to be caught up, ms. */
   catchUpTimeoutMs: number;
   onWarning?: (message: string) => void;
+  /** A fault window opens (true) or closes (false) during the load: the experiment samples the leader's stats then. */
+  onWindowChange?: (faulted: boolean) => void;
   /** Poll period of the schedule's clock, ms. */
   pollMs?: number;
 }
@@ -121,10 +123,13 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
   function publish(): void {
     publishFaultCount(o.shared, faulted.size);
     if (loadEnded) return;
-    if (faulted.size > 0 && windowStart === null) windowStart = now();
-    else if (faulted.size === 0 && windowStart !== null) {
+    if (faulted.size > 0 && windowStart === null) {
+      windowStart = now();
+      o.onWindowChange?.(true);
+    } else if (faulted.size === 0 && windowStart !== null) {
       windowMs += now() - windowStart;
       windowStart = null;
+      o.onWindowChange?.(false);
     }
   }
 

@@ -5,6 +5,7 @@
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import type { ClientResult, ErrorCounts, WindowName } from './client.ts';
 import type { ReadQuorumState } from './client-readback.ts';
+import type { LeaderWindowMeans } from './leader-windows.ts';
 import type { ClusterTarget } from './cluster-target.ts';
 import type { ConvergenceResult } from './convergence.ts';
 import type { FaultReport } from './fault-schedule.ts';
@@ -59,6 +60,8 @@ export interface AvailabilityWindow {
   /** Read-back reads of the window's writes that went unanswered within --read-timeout. */
   readsUnavailable: number;
   latency: HistogramStats;
+  /** The leader's own mean write latency in the window (from /stats at its boundaries); null when not sampled. */
+  leaderLatencyMeanUs: number | null;
 }
 
 export interface QuorumResult {
@@ -149,6 +152,8 @@ export interface MergeContext {
   phases: PhaseTimes;
   faults: FaultReport | null;
   lostWrites: LostWritesSummary;
+  /** The leader's mean write latency per window (fault runs); null otherwise. */
+  leaderWindows?: LeaderWindowMeans | null;
 }
 
 function errorTotal(e: ErrorCounts): number {
@@ -167,7 +172,7 @@ export interface WindowCounts {
 }
 
 /** One availability row: pure arithmetic over a window's counts and its duration. */
-export function availabilityRowOf(window: AvailabilityWindowName, c: WindowCounts, windowS: number): AvailabilityWindow {
+export function availabilityRowOf(window: AvailabilityWindowName, c: WindowCounts, windowS: number, leaderLatencyMeanUs: number | null = null): AvailabilityWindow {
   const attempted = c.ok + errorTotal(c.errors);
   const perSec = (n: number): number | null => (windowS > 0 ? n / windowS : null);
   return {
@@ -176,7 +181,7 @@ export function availabilityRowOf(window: AvailabilityWindowName, c: WindowCount
     sentOnTime: c.sentOnTime, okOnTime: c.okOnTime,
     availabilityOfIntended: c.intended > 0 ? c.okOnTime / c.intended : null,
     windowS, intendedPerSec: perSec(c.intended), achievedPerSec: perSec(c.ok),
-    readsUnavailable: c.readsUnavailable, latency: histogramStats(c.latency),
+    readsUnavailable: c.readsUnavailable, latency: histogramStats(c.latency), leaderLatencyMeanUs,
   };
 }
 
@@ -192,11 +197,14 @@ export function mergeWindow(results: readonly ClientResult[], name: WindowName):
 }
 
 /** The availability rows: 'all', and with faults 'fault' (due while a follower was faulted) and 'normal' (the rest). */
-export function availabilityWindows(results: readonly ClientResult[], durationS: number, faults: FaultReport | null): AvailabilityWindow[] {
-  const rows = [availabilityRowOf('all', mergeWindow(results, 'all'), durationS)];
+export function availabilityWindows(results: readonly ClientResult[], durationS: number, faults: FaultReport | null, leader: LeaderWindowMeans | null = null): AvailabilityWindow[] {
+  const rows = [availabilityRowOf('all', mergeWindow(results, 'all'), durationS, leader?.all ?? null)];
   if (!faults) return rows;
   const faultS = Math.min(durationS, faults.faultWindowMs / 1000);
-  rows.push(availabilityRowOf('fault', mergeWindow(results, 'fault'), faultS), availabilityRowOf('normal', mergeWindow(results, 'normal'), durationS - faultS));
+  rows.push(
+    availabilityRowOf('fault', mergeWindow(results, 'fault'), faultS, leader?.fault ?? null),
+    availabilityRowOf('normal', mergeWindow(results, 'normal'), durationS - faultS, leader?.normal ?? null),
+  );
   return rows;
 }
 
@@ -287,7 +295,7 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     })),
     harnessCpu: ctx.harnessCpu,
     phases: ctx.phases,
-    availability: availabilityWindows(results, durationS, ctx.faults),
+    availability: availabilityWindows(results, durationS, ctx.faults, ctx.leaderWindows ?? null),
     faults: ctx.faults,
     lostWrites: ctx.lostWrites,
     harnessCpuShare:

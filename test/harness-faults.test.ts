@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
+import { leaderWindowMeans } from '../harness/leader-windows.ts';
 import { SHARED_ACTIVE_FAULTS, SHARED_DONE, SHARED_SLOTS, type ClientResult } from '../harness/client.ts';
 import { AVAILABILITY_COLUMNS, SUMMARY_COLUMNS } from '../harness/csv.ts';
 import { runExperiment } from '../harness/experiment.ts';
@@ -305,6 +306,20 @@ describe('availability windows and the nothing-lost merge', () => {
     expect(availabilityWindows([threadA] as unknown as ClientResult[], 10, null).map((r) => r.window)).toEqual(['all']);
     const empty = { windows: { all: win(0, 0, 0, 0, 0, 0) } } as unknown as ClientResult;
     expect(availabilityWindows([empty], 0, null)[0]).toMatchObject({ availability: null, availabilityOfIntended: null, intendedPerSec: null });
+  });
+
+  test('the leader\'s mean latency per window, differenced from its running /stats at the boundaries', () => {
+    const samples = [
+      { faulted: false, count: 0, meanUs: 0 },
+      { faulted: true, count: 100, meanUs: 1000 },
+      { faulted: false, count: 150, meanUs: 2000 },
+      { faulted: false, count: 250, meanUs: 1600 },
+    ];
+    // normal: 100 writes at 1000 µs, then 100 at (400000 - 300000) / 100 = 1000; fault: (300000 - 100000) / 50 = 4000.
+    expect(leaderWindowMeans(samples)).toEqual({ all: 1600, fault: 4000, normal: 1000 });
+    // A failed sample drops the segments it bounds, not the whole window.
+    expect(leaderWindowMeans([samples[0]!, samples[1]!, { faulted: false, count: null, meanUs: null }, samples[3]!])).toEqual({ all: 1000, fault: null, normal: 1000 });
+    expect(leaderWindowMeans([])).toEqual({ all: null, fault: null, normal: null });
   });
 
   test('the highest acknowledged version per key is checked on every node', () => {
