@@ -49,6 +49,7 @@ export const NODE_ENV_NAMES = [
   'LEADER_URL',
   'REPLICATION_TOKEN',
   'SERVER',
+  'TRACE_CAPACITY',
 ] as const;
 
 /** Service / node name of follower `i` (0-based): follower1, follower2, ... */

@@ -55,6 +55,8 @@ export interface LeaderEnvConfig {
   leaderPriority: LeaderPriority;
   /** REPLICATION_TOKEN: sent to followers, required on PUT /config and POST /stats/reset. */
   replicationToken?: string;
+  /** TRACE_CAPACITY: traced writes kept for GET /trace (contracts/trace.ts). */
+  traceCapacity?: number;
 }
 
 /** Settings of a follower process. */
@@ -68,6 +70,8 @@ export interface FollowerEnvConfig {
   leaderUrl?: string;
   /** REPLICATION_TOKEN: required on /replicate, /snapshot and POST /stats/reset. */
   replicationToken?: string;
+  /** TRACE_CAPACITY: traced applies kept for GET /trace (contracts/trace.ts). */
+  traceCapacity?: number;
 }
 
 export type NodeEnvConfig = LeaderEnvConfig | FollowerEnvConfig;
@@ -187,6 +191,16 @@ export function parseTokenEnv(env: Env): { replicationToken?: string } {
   }
 }
 
+/** TRACE_CAPACITY: a positive integer (records); absent = the node's default. */
+function parseTraceCapacity(env: Env): { traceCapacity?: number } {
+  const raw = opt(env, 'TRACE_CAPACITY');
+  if (raw === undefined) return {};
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
+    throw new ConfigError('TRACE_CAPACITY', `must be a positive integer (records kept for GET /trace), got ${JSON.stringify(raw)}`);
+  }
+  return { traceCapacity: Number(raw) };
+}
+
 /** Parse and validate a node's environment. Throws ConfigError naming the offending variable. */
 export function parseNodeEnv(env: Env): NodeEnvConfig {
   const roleRaw = opt(env, 'ROLE');
@@ -213,6 +227,7 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
       server,
       ...(leader ? { leaderUrl: parseNodeUrl(leader, 'LEADER_URL') } : {}),
       ...parseTokenEnv(env),
+      ...parseTraceCapacity(env),
     };
   }
 
@@ -245,5 +260,6 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
     scheduler: schedRaw === undefined ? DEFAULT_SCHEDULER : parseScheduler(schedRaw),
     leaderPriority: priorityRaw === undefined ? DEFAULT_LEADER_PRIORITY : parseLeaderPriority(priorityRaw),
     ...parseTokenEnv(env),
+    ...parseTraceCapacity(env),
   };
 }

@@ -50,11 +50,13 @@ const node: NodeServer =
         scheduler: config.scheduler,
         priority: config.leaderPriority,
         replicationToken: config.replicationToken,
+        traceCapacity: config.traceCapacity,
         createListener,
       })
     : (await import('./follower.ts')).createFollower({
         ...(config.leaderUrl ? { leaderUrl: config.leaderUrl } : {}),
         replicationToken: config.replicationToken,
+        traceCapacity: config.traceCapacity,
         createListener,
       });
 

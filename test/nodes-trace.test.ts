@@ -84,3 +84,19 @@ describe('follower trace recording', () => {
     expect(missing.headers[SERVED_AT_HEADER]).toBeDefined();
   });
 });
+
+describe('TRACE_CAPACITY', () => {
+  test('sets the ring size of either role; anything but a positive integer is refused', async () => {
+    const { parseNodeEnv } = await import('../nodes/config.ts');
+    expect(parseNodeEnv({ ROLE: 'follower', TRACE_CAPACITY: '5' })).toMatchObject({ traceCapacity: 5 });
+    expect(parseNodeEnv({ ROLE: 'leader', FOLLOWERS: 'http://127.0.0.1:9001', TRACE_CAPACITY: '7' })).toMatchObject({
+      traceCapacity: 7,
+    });
+    expect(parseNodeEnv({ ROLE: 'follower' })).not.toHaveProperty('traceCapacity');
+    for (const bad of ['0', '-1', '1.5', 'lots']) {
+      expect(() => parseNodeEnv({ ROLE: 'follower', TRACE_CAPACITY: bad })).toThrow(
+        /TRACE_CAPACITY: must be a positive integer/,
+      );
+    }
+  });
+});
