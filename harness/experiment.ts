@@ -439,7 +439,12 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
   }
   const aborted = Boolean(hooks.signal?.aborted);
   let analysis: AnalysisOutcome = { ran: false, error: null };
-  if (options.analyze && !aborted) {
+  // The model needs the delay bounds; a cluster that does not report them leaves only the CSVs.
+  const unknownDelays = results.some((r) => r.minDelayMs === null || r.maxDelayMs === null);
+  if (options.analyze && !aborted && unknownDelays) {
+    analysis = { ran: false, error: 'analysis skipped: the cluster does not report its delay bounds (GET /config minDelayMs, maxDelayMs), which the model needs; the CSVs are complete' };
+    hooks.onWarning?.(analysis.error!);
+  } else if (options.analyze && !aborted) {
     const analysisAt = performance.now();
     analysis = { ...(await runAnalysis(options.out)), elapsedMs: performance.now() - analysisAt };
     if (analysis.error) hooks.onWarning?.(analysis.error);
