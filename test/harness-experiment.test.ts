@@ -7,6 +7,7 @@ import type { ClusterOptions } from '../harness/cluster-target.ts';
 import {
   LATENCY_PERCENTILE_COLUMNS, STALE_COUNTS_COLUMNS, STALENESS_COLUMNS, SUMMARY_COLUMNS, VISIBILITY_COLUMNS,
 } from '../harness/csv.ts';
+import { formatIncomplete, formatLoadWarnings } from '../harness/summary.ts';
 import { startFakeCluster, type FakeCluster, type FakeClusterOptions } from './harness-fake.ts';
 
 /** The harness's CSVs hold no quoted fields, so a split is enough here. */
@@ -207,5 +208,24 @@ describe('runExperiment against a fake cluster', () => {
     expect(result.results[0]!.ok).toBeLessThan(100_000);
     expect(result.results[0]!.stopped).toBe(true);
     expect(launcher.started.every((c) => c.stopped())).toBe(true);
+    // The half-done row is marked, in the CSV and in the summary's first lines.
+    const summary = parse(await readFile(join(out, 'summary.csv'), 'utf8'));
+    expect(summary.rows[0]!.complete).toBe('false');
+    expect(formatLoadWarnings(result.results)[0]).toMatch(/^W=1: INTERRUPTED: \d+ of the intended writes were measured/);
+  });
+
+  test('a rate the cluster cannot follow is said plainly, before the table', async () => {
+    const out = join(await tempDir(), 'run');
+    const launcher = fakeLauncher();
+    // 2..20 ms delays with 1 client in flight at a time cannot follow 100 000 writes/s.
+    const result = await runExperiment(
+      { quorums: '1', writes: 300, warmup: 0, clients: 1, threads: 1, rate: 100_000, maxInFlight: 1, out, analyze: false, readback: 0 },
+      { startCluster: launcher.startCluster },
+    );
+    const r = result.results[0]!;
+    expect(r.complete).toBe(true);
+    expect(r.capWaits).toBeGreaterThan(0);
+    expect(formatLoadWarnings(result.results)).toEqual([expect.stringMatching(/^W=1: OVERLOADED: achieved \d+ of the target 100000 writes\/s .*mostly queueing/)]);
+    expect(formatIncomplete(result.results)[0]).toMatch(/writes waited for --max-in-flight/);
   });
 });
