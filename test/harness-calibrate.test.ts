@@ -102,7 +102,7 @@ describe('load sweep', () => {
         clients: 2,
         threads: 1,
         readback: 0,
-        rates: '20%,40%,50',
+        rates: '40%,50',
         out,
         analyze: false,
       },
@@ -114,10 +114,9 @@ describe('load sweep', () => {
       },
     );
     // One calibration (the first share), then one cluster per rate.
-    expect(starts).toHaveLength(4);
+    expect(starts).toHaveLength(3);
     const cap = sweep.calibration!.capacityWritesPerSec;
     expect(sweep.rows.map((r) => [r.folder, r.offered_share, r.offered_writes_per_sec])).toEqual([
-      ['rate_20pct', 0.2, Math.max(1, Math.round(cap * 0.2))],
       ['rate_40pct', 0.4, Math.max(1, Math.round(cap * 0.4))],
       ['rate_50per_s', null, 50],
     ]);
