@@ -45,7 +45,11 @@ async function main(): Promise<void> {
     .example('$0 --rates 20%,40%,60%,80% --writes 3000', 'latency vs offered load per W (latency_vs_load.svg)')
     .example('$0 --quorums 1,5 --rate 200 --visibility 0.2', 'open loop at 200 writes/s (a rate a 2-core machine follows), probing 20% of writes for t-visibility')
     .example('$0 --quorums 1,2,3,4,5 --writes 2000 --fault kill:1@20%', 'kill one seeded-random follower at 20% of each load: availability per W')
-    .example('$0 --leader http://127.0.0.1:8000 --followers http://127.0.0.1:8001,...', 'against a running cluster');
+    .example('$0 --leader http://127.0.0.1:8000 --followers http://127.0.0.1:8001,...', 'against a running cluster (ours, or any seed-API one at its one W: add --quorums W)')
+    .example(
+      "$0 --leader ... --followers ... --quorums 1,5 --cluster-cmd 'WRITE_QUORUM={W} docker compose up -d' --cluster-stop-cmd 'docker compose down'",
+      'a cluster started afresh for each W (docs/external.md)',
+    );
   for (const spec of OPTION_SPECS) {
     parser = parser.option(spec.flag, {
       type: spec.type,
