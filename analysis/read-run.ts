@@ -73,8 +73,9 @@ export const AVAILABILITY_WINDOWS = ['all', 'fault', 'normal'] as const;
 export type AvailabilityWindow = (typeof AVAILABILITY_WINDOWS)[number];
 
 /** `lost_writes` / `unknown_outcome_writes` are null when the run's summary.csv predates them. */
-export type SummaryRow = RowOf<typeof SUMMARY_SPEC> & { lost_writes: number | null; unknown_outcome_writes: number | null };
-export type AvailabilityRow = Omit<RowOf<typeof AVAILABILITY_SPEC>, 'window'> & { window: AvailabilityWindow };
+export type SummaryRow = RowOf<typeof SUMMARY_SPEC> & Partial<Omit<RowOf<typeof SUMMARY_OPTIONAL_SPEC>, 'lost_writes' | 'unknown_outcome_writes'>> & { lost_writes: number | null; unknown_outcome_writes: number | null };
+/** The optional columns are undefined in runs that predate them. */
+export type AvailabilityRow = Omit<RowOf<typeof AVAILABILITY_SPEC>, 'window'> & { window: AvailabilityWindow } & Partial<RowOf<typeof AVAILABILITY_OPTIONAL_SPEC>>;
 export type LatencyPercentileRow = RowOf<typeof LATENCY_PERCENTILES_SPEC>;
 export type StalenessRow = RowOf<typeof STALENESS_SPEC>;
 export type StaleCountRow = RowOf<typeof STALE_COUNTS_SPEC>;

@@ -64,11 +64,12 @@ function configBlocks(run: RunData): Block[] {
 function summaryTable(run: RunData): Block {
   return {
     kind: 'table',
-    header: ['W', 'writes ok', 'errors', 'writes/s', 'mean µs', 'p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'stale follower reads', 'read delay µs', 'converged'],
+    header: ['W', 'writes ok', 'errors', 'writes/s', 'mean µs', 'p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'stale follower reads', 'unavailable reads', 'read delay µs', 'converged'],
     rows: [...run.summary]
       .sort((a, b) => a.quorum - b.quorum)
       .map((r) => [
-        r.quorum,
+        // A step cut short (Ctrl-C) is not comparable with the others.
+        r.complete === false ? `${r.quorum} (interrupted)` : r.quorum,
         fmt(r.writes_ok),
         fmt(r.errors_quorum + r.errors_http + r.errors_timeout + r.errors_connection),
         fmt(r.achieved_writes_per_sec),
@@ -78,6 +79,8 @@ function summaryTable(run: RunData): Block {
         fmt(r.latency_p999_us),
         fmt(r.latency_max_us),
         r.follower_reads > 0 ? `${pct(r.stale_reads / r.follower_reads)} of ${fmt(r.follower_reads)}` : '–',
+        // Read-backs no replica answered within --read-timeout: a third outcome, neither fresh nor stale.
+        fmt(r.reads_unavailable),
         fmt(r.read_delay_mean_us),
         r.converged ? 'yes' : `NO (${r.mismatched_keys} keys)`,
       ]),
@@ -159,21 +162,26 @@ function availabilityBlocks(run: RunData): Block[] {
     { kind: 'figure', file: 'availability_vs_quorum.svg', caption: 'Write availability vs write quorum under the fault' },
     {
       kind: 'table',
-      header: ['W', 'attempted during faults', 'ok', 'availability during faults', 'availability outside faults', 'failed: quorum / http / timeout / connection', 'p99 during faults µs', 'recovery ms'],
+      header: ['W', 'intended during faults', 'attempted', 'ok', 'availability during faults', 'of intended (on time and ok)', 'availability outside faults',
+        'failed: quorum / http / timeout / connection', 'p99 during faults µs', 'mean µs: client / leader', 'reads unavailable', 'recovery ms'],
       rows: fault.map((r) => [
         r.quorum,
+        fmt(r.intended),
         fmt(r.attempted),
         fmt(r.ok),
         pct(r.availability),
+        pct(r.availability_of_intended),
         pct(normal.get(r.quorum)?.availability),
         `${fmt(r.errors_quorum)} / ${fmt(r.errors_http)} / ${fmt(r.errors_timeout)} / ${fmt(r.errors_connection)}`,
         fmt(r.latency_p99_us),
+        `${fmt(r.latency_mean_us)} / ${fmt(r.leader_latency_mean_us)}`,
+        fmt(r.reads_unavailable),
         fmt(r.recovery_ms),
       ]),
     },
     {
       kind: 'paragraph',
-      text: 'Fault window = writes sent while at least one follower was killed, paused or catching up; recovery = the longest catch-up after a restart or resume in that quorum\'s step (until the leader counted the follower up again).',
+      text: 'Fault window = writes due while at least one follower was killed, paused, partitioned or catching up; "of intended" counts a write sent more than 5 ms late (or never) as unavailable; the leader\'s mean comes from its own /stats, so a gap to the client\'s mean is harness or network time; reads unavailable = read-backs no replica answered within --read-timeout (a third outcome beside fresh and stale); recovery = the longest catch-up after a restart, resume or reconnection in that quorum\'s step (until the leader counted the follower up again).',
     },
   ];
 }
