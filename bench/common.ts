@@ -82,7 +82,7 @@ export function processCpuS(pid: number): number | null {
 }
 
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
-function machineCpuS(): { busyS: number; totalS: number } | null {
+export function machineCpuS(): { busyS: number; totalS: number } | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
     const v = line.trim().split(/\s+/).slice(1).map(Number);

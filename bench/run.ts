@@ -100,6 +100,42 @@ const BENCHMARKS: Benchmark[] = [
       return { result, table: m.format(result), verdict: m.verdict(result) };
     },
   },
+  {
+    name: 'reference-exchange',
+    describe: 'the yardstick: CPU of one bare node:http JSON exchange with an undici client (10 keep-alive connections), per side',
+    run: async (quick) => {
+      const m = await import('./reference-exchange.ts');
+      const result = await m.run({ quick });
+      return { result, table: m.format(result) };
+    },
+  },
+  {
+    name: 'cpu-per-write',
+    describe: 'marginal CPU per write (whole machine, W=3, default experiment), leader per write, follower per replication message, as ratios to reference exchanges of the same run',
+    run: async (quick) => {
+      const m = await import('./cpu-per-write.ts');
+      const result = await m.run({ quick });
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
+    name: 'cluster-start',
+    describe: '`npm run cluster` until all six /health answer, and startCluster() alone (the harness path)',
+    run: async (quick) => {
+      const m = await import('./cluster-start.ts');
+      const result = await m.run({ quick });
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
+    name: 'express-vs-http',
+    describe: 'CPU per request (a follower\'s GET /read) and per write (W=3 cluster) with SERVER=http and SERVER=express',
+    run: async (quick) => {
+      const m = await import('./express-vs-http.ts');
+      const result = await m.run({ quick });
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
 ];
 
 export interface BenchFile {
