@@ -46,6 +46,8 @@ export interface RunMeta {
     capacityWritesPerSec: number;
     share: number;
     rateWritesPerSec: number;
+    /** Measured writes per W that followed (without --writes: at most 6 s of load). */
+    writesPerQuorum?: number;
     wallS: number;
   } | null;
   /** Only in hand-made fixture runs (test/fixtures): what the fixture is, shown in its report. */

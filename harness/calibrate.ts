@@ -14,6 +14,16 @@ export const CALIBRATION_WRITES = 2000;
 /** Warm-up writes of the calibration step (at most --warmup). */
 export const CALIBRATION_WARMUP = 200;
 
+/** Without --writes, a calibrated step lasts at most this long (the default run's length on 2 cores). */
+export const CALIBRATED_STEP_S = 6;
+/** ...but measures at least this many writes. */
+export const CALIBRATED_MIN_WRITES = 1000;
+
+/** Writes per W for a calibrated rate when --writes was not given: `defaultWrites` capped at CALIBRATED_STEP_S of load. */
+export function calibratedWrites(defaultWrites: number, rateWritesPerSec: number): number {
+  return Math.min(defaultWrites, Math.max(CALIBRATED_MIN_WRITES, Math.round(rateWritesPerSec * CALIBRATED_STEP_S)));
+}
+
 export interface Calibration {
   /** W of the calibration step. */
   quorum: number;
@@ -25,6 +35,8 @@ export interface Calibration {
   share: number;
   /** The open-loop rate every W then runs at, writes/s. */
   rateWritesPerSec: number;
+  /** Measured writes per W after calibration (capped by CALIBRATED_STEP_S when --writes was not given). */
+  writesPerQuorum?: number;
   wallS: number;
 }
 
@@ -65,13 +77,15 @@ export async function calibrate(
   try {
     const o = calibrationOptions(options, dir);
     const r = await runStep(o);
+    // The recorded capacity is whole writes/s, and every rate derives from that figure (the sweep's too).
+    const capacityWritesPerSec = Math.round(r.achievedRate);
     return {
       quorum: o.quorums[0]!,
       clients: o.clients,
       writes: o.writes,
-      capacityWritesPerSec: Math.round(r.achievedRate),
+      capacityWritesPerSec,
       share,
-      rateWritesPerSec: rateFromCapacity(r.achievedRate, share),
+      rateWritesPerSec: rateFromCapacity(capacityWritesPerSec, share),
       wallS: (performance.now() - started) / 1000,
     };
   } finally {

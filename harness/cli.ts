@@ -134,7 +134,8 @@ async function main(): Promise<void> {
         clearLine();
         process.stdout.write(
           `calibration: ${c.clients} clients in a closed loop at W=${c.quorum} reached ${c.capacityWritesPerSec} writes/s (${c.writes} writes, ` +
-            `${c.wallS.toFixed(1)} s); every W runs open loop at ${Math.round(c.share * 100)}% of that: ${c.rateWritesPerSec} writes/s\n`,
+            `${c.wallS.toFixed(1)} s); every W runs open loop at ${Math.round(c.share * 100)}% of that: ${c.rateWritesPerSec} writes/s` +
+            `${c.writesPerQuorum === undefined ? '' : `, ${c.writesPerQuorum} writes per W`}\n`,
         );
       },
       onWarning: (message) => {

@@ -25,7 +25,7 @@ import { mergeResults, visibilityOffsets, type PhaseTimes, type QuorumResult } f
 import type { ProgressView } from './summary.ts';
 import { faultSeedFor, type WorkloadConfig } from './workload.ts';
 import { collectTraces, traceMeta, type TraceCollectReport } from './trace-collect.ts';
-import { calibrate, type Calibration } from './calibrate.ts';
+import { calibrate, calibratedWrites, type Calibration } from './calibrate.ts';
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 import { createValueVersions } from './value-versions.ts';
@@ -392,7 +392,11 @@ export async function runExperiment(input: ExperimentInput, hooks: ExperimentHoo
       const p = pool;
       const quiet: ExperimentHooks = { ...hooks, onQuorumDone: undefined, onCluster: undefined };
       calibration = await calibrate(options, (o) => runQuorum(o, o.quorums[0]!, p, control, quiet, {}, {}, {}));
-      options = { ...options, rate: calibration.rateWritesPerSec };
+      // Without --writes, each W's load lasts at most CALIBRATED_STEP_S at the calibrated rate.
+      const writesGiven = input.writes !== undefined && input.writes !== null && input.writes !== '';
+      const writes = writesGiven ? options.writes : calibratedWrites(options.writes, calibration.rateWritesPerSec);
+      calibration = { ...calibration, writesPerQuorum: writes };
+      options = { ...options, rate: calibration.rateWritesPerSec, writes };
       hooks.onCalibration?.(calibration);
     }
     for (const quorum of options.quorums) {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { calibrate, type calibrationOptions, rateFromCapacity } from '../harness/calibrate.ts';
+import { calibrate, calibratedWrites, type calibrationOptions, rateFromCapacity } from '../harness/calibrate.ts';
 import { runExperiment } from '../harness/experiment.ts';
 import { resolveOptions } from '../harness/options.ts';
 import { startFakeCluster } from './harness-fake.ts';
@@ -59,8 +59,12 @@ describe('calibration', () => {
       faults: [],
       analyze: false,
     });
-    expect(c).toMatchObject({ quorum: 3, capacityWritesPerSec: 3001, share: 0.4, rateWritesPerSec: 1201 });
+    expect(c).toMatchObject({ quorum: 3, capacityWritesPerSec: 3001, share: 0.4, rateWritesPerSec: 1200 });
     expect(rateFromCapacity(0.2, 0.5)).toBe(1);
+    // Without --writes a calibrated step lasts at most 6 s, and measures at least 1000 writes.
+    expect(calibratedWrites(10_000, 1200)).toBe(7200);
+    expect(calibratedWrites(10_000, 5000)).toBe(10_000);
+    expect(calibratedWrites(10_000, 10)).toBe(1000);
   });
 
   test('runExperiment with rate auto: calibration recorded in meta.json, every W open loop at the one rate', async () => {
@@ -84,6 +88,8 @@ describe('calibration', () => {
     expect(result.results.map((r) => r.targetRate)).toEqual([c.rateWritesPerSec, c.rateWritesPerSec]);
     const meta = JSON.parse(await readFile(join(out, 'meta.json'), 'utf8'));
     expect(meta.calibration).toEqual(c);
+    // --writes was given, so it stands.
+    expect(c.writesPerQuorum).toBe(60);
     expect(meta.options.rate).toBe(c.rateWritesPerSec);
   });
 });
