@@ -5,6 +5,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { cliFail } from '../lib/cli.ts';
 import { runExperiment } from './experiment.ts';
 import { runLoadSweep, type LoadSweepResult } from './sweep.ts';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
@@ -25,9 +26,9 @@ function convergenceDetail(c: { differingKeys?: string[][]; preRunDifferingKeys?
   return ` (${parts.join('; ')})`;
 }
 
+/** Conventions shared by every CLI (lib/cli.ts): exit 2 and `(see --help)` for a usage error. */
 function fail(message: string, code: number): never {
-  process.stderr.write(`experiment: ${message}\n`);
-  process.exit(code);
+  return cliFail('experiment', message, code);
 }
 
 async function main(): Promise<void> {
