@@ -95,30 +95,35 @@ function errorText(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
-  const rng: Rng = createRng(o.seed);
-  const pollMs = o.pollMs ?? 1;
-  const records: FaultRecord[] = [];
-  const events: PlannedEvent[] = o.specs.flatMap((s, i) => [
-    { spec: i, end: false, time: s.at },
-    ...(s.until ? [{ spec: i, end: true, time: s.until }] : []),
-  ]);
-  /** Followers each spec's start acted on, for its range end. */
-  const picked = new Map<number, string[]>();
-  /** Faulted followers, with a generation so an old recovery does not end a newer fault. */
+type Phase = 'load' | 'heal';
+
+/**
+ * Which followers are faulted now, and for how long of the load at least one was. Each fault has a
+ * generation so an old recovery does not end a newer fault.
+ */
+interface FaultTracker {
+  begin(name: string): number;
+  end(name: string, generation: number): void;
+  /** The generation of the follower's open fault, if any. */
+  current(name: string): number | undefined;
+  isFaulted(name: string): boolean;
+  /** Followers that were faulted at some point. */
+  touched: ReadonlySet<string>;
+  /** The load is over: close the open window, stop reporting window changes. */
+  endLoad(): void;
+  /** A follower caught up outside a recovery (healing). */
+  clear(name: string): void;
+  count(): number;
+  windowMs(): number;
+}
+
+function createFaultTracker(o: FaultScheduleOptions, now: () => number): FaultTracker {
   const faulted = new Map<string, number>();
-  let generation = 0;
   const touched = new Set<string>();
-  const commands: Promise<unknown>[] = [];
-  const recoveries: Promise<unknown>[] = [];
-  let t0 = 0;
+  let generation = 0;
   let loadEnded = false;
   let windowStart: number | null = null;
   let windowMs = 0;
-  let timer: NodeJS.Timeout | undefined;
-
-  const now = (): number => performance.now() - t0;
-  const done = (): number => Atomics.load(o.shared, SHARED_DONE);
 
   function publish(): void {
     publishFaultCount(o.shared, faulted.size);
@@ -133,51 +138,87 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
     }
   }
 
-  function beginFault(name: string): number {
-    touched.add(name);
-    const g = ++generation;
-    faulted.set(name, g);
-    publish();
-    return g;
-  }
+  return {
+    begin(name) {
+      touched.add(name);
+      const g = ++generation;
+      faulted.set(name, g);
+      publish();
+      return g;
+    },
+    end(name, g) {
+      if (faulted.get(name) !== g) return;
+      faulted.delete(name);
+      publish();
+    },
+    current: (name) => faulted.get(name),
+    isFaulted: (name) => faulted.has(name),
+    touched,
+    endLoad() {
+      if (windowStart !== null) windowMs += now() - windowStart;
+      windowStart = null;
+      loadEnded = true;
+    },
+    clear: (name) => void faulted.delete(name),
+    count: () => faulted.size,
+    windowMs: () => windowMs,
+  };
+}
 
-  function endFault(name: string, g: number): void {
-    if (faulted.get(name) !== g) return;
-    faulted.delete(name);
-    publish();
+function runCommand(o: FaultScheduleOptions, command: FaultCommand, follower: string): Promise<unknown> {
+  switch (command) {
+    case 'kill':
+      return o.ops.kill(follower);
+    case 'pause':
+      return o.ops.pause(follower);
+    case 'resume':
+      return o.ops.resume(follower);
+    case 'restart':
+      return o.ops.restart(follower);
+    case 'partition':
+      return o.partitions ? o.partitions.partition(follower) : Promise.reject(new Error('no partition support'));
+    case 'unpartition':
+      return o.partitions ? o.partitions.heal(follower) : Promise.resolve();
   }
+}
 
-  function record(spec: string, command: FaultCommand, follower: string, phase: 'load' | 'heal'): FaultRecord {
-    const r: FaultRecord = { spec, command, follower, phase, atMs: Math.round(now()), writesDone: done(), commandMs: null, catchUpMs: null, error: null };
-    records.push(r);
-    return r;
+/** n distinct followers from preference groups, each shuffled with the seeded RNG. */
+function choose(rng: Rng, groups: string[][], n: number): string[] {
+  const out: string[] = [];
+  for (const group of groups) {
+    const pool = [...group];
+    while (pool.length > 0 && out.length < n) out.push(pool.splice(rng.int(pool.length), 1)[0]!);
   }
+  return out;
+}
 
-  function run(command: FaultCommand, follower: string): Promise<unknown> {
-    switch (command) {
-      case 'kill':
-        return o.ops.kill(follower);
-      case 'pause':
-        return o.ops.pause(follower);
-      case 'resume':
-        return o.ops.resume(follower);
-      case 'restart':
-        return o.ops.restart(follower);
-      case 'partition':
-        return o.partitions ? o.partitions.partition(follower) : Promise.reject(new Error('no partition support'));
-      case 'unpartition':
-        return o.partitions ? o.partitions.heal(follower) : Promise.resolve();
-    }
-  }
+function pickTargets(o: FaultScheduleOptions, rng: Rng, tracker: FaultTracker, spec: FaultSpec): string[] {
+  if (spec.target.kind === 'name') return [spec.target.name];
+  const n = spec.target.count;
+  const running = o.followers.filter((f) => !tracker.isFaulted(f) && o.ops.nodeState(f) === 'running');
+  // A restart brings back what is down first; only then crash-restarts running followers.
+  const groups =
+    spec.action === 'restart' ? [o.followers.filter((f) => o.ops.nodeState(f) === 'stopped'), running] : [running];
+  const chosen = choose(rng, groups, n);
+  if (chosen.length < n) o.onWarning?.(`fault ${spec.text}: only ${chosen.length} of ${n} followers were available`);
+  return chosen;
+}
 
-  /** Issue one command; restart, resume and unpartition then wait for the catch-up, which ends the fault. */
-  function issue(spec: string, command: FaultCommand, follower: string, phase: 'load' | 'heal'): Promise<void> {
-    const r = record(spec, command, follower, phase);
-    const ending = command === 'resume' || command === 'unpartition';
-    const g = ending ? (faulted.get(follower) ?? beginFault(follower)) : beginFault(follower);
-    const startedAt = performance.now();
-    const op = run(command, follower);
-    const settled = op.then(
+/** Issues commands and keeps what happened: the records, the commands in flight and the recoveries. */
+interface FaultIssuer {
+  issue(spec: string, command: FaultCommand, follower: string, phase: Phase): Promise<void>;
+  records: FaultRecord[];
+  commands: Promise<unknown>[];
+  recoveries: Promise<unknown>[];
+}
+
+function createIssuer(o: FaultScheduleOptions, tracker: FaultTracker, now: () => number): FaultIssuer {
+  const records: FaultRecord[] = [];
+  const commands: Promise<unknown>[] = [];
+  const recoveries: Promise<unknown>[] = [];
+
+  function settle(r: FaultRecord, startedAt: number, op: Promise<unknown>): Promise<boolean> {
+    return op.then(
       () => {
         r.commandMs = Math.round(performance.now() - startedAt);
         return true;
@@ -185,63 +226,128 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
       (err: unknown) => {
         r.commandMs = Math.round(performance.now() - startedAt);
         r.error = errorText(err);
-        o.onWarning?.(`fault ${spec}: ${command} ${follower} failed: ${r.error}`);
+        o.onWarning?.(`fault ${r.spec}: ${r.command} ${r.follower} failed: ${r.error}`);
         return false;
       },
     );
+  }
+
+  async function recover(r: FaultRecord, g: number, ok: boolean): Promise<void> {
+    if (!ok) return;
+    try {
+      r.catchUpMs = Math.round(await o.ops.waitCaughtUp(r.follower, { timeoutMs: o.catchUpTimeoutMs }));
+      tracker.end(r.follower, g);
+    } catch (err) {
+      r.error = errorText(err);
+      o.onWarning?.(`fault ${r.spec}: ${r.follower} was not caught up after its ${r.command}: ${r.error}`);
+    }
+  }
+
+  /** Issue one command; restart, resume and unpartition then wait for the catch-up, which ends the fault. */
+  function issue(spec: string, command: FaultCommand, follower: string, phase: Phase): Promise<void> {
+    const r: FaultRecord = {
+      spec,
+      command,
+      follower,
+      phase,
+      atMs: Math.round(now()),
+      writesDone: Atomics.load(o.shared, SHARED_DONE),
+      commandMs: null,
+      catchUpMs: null,
+      error: null,
+    };
+    records.push(r);
+    const ending = command === 'resume' || command === 'unpartition';
+    const g = ending ? (tracker.current(follower) ?? tracker.begin(follower)) : tracker.begin(follower);
+    const startedAt = performance.now();
+    const settled = settle(r, startedAt, runCommand(o, command, follower));
     commands.push(settled);
     if (command !== 'restart' && !ending) return settled.then(() => undefined);
-    const recovery = settled.then(async (ok) => {
-      if (!ok) return;
-      try {
-        r.catchUpMs = Math.round(await o.ops.waitCaughtUp(follower, { timeoutMs: o.catchUpTimeoutMs }));
-        endFault(follower, g);
-      } catch (err) {
-        r.error = errorText(err);
-        o.onWarning?.(`fault ${spec}: ${follower} was not caught up after its ${command}: ${r.error}`);
-      }
-    });
+    const recovery = settled.then((ok) => recover(r, g, ok));
     recoveries.push(recovery);
     return recovery;
   }
 
-  /** n distinct followers from `candidates` (in preference groups, each shuffled with the seeded RNG). */
-  function choose(groups: string[][], n: number): string[] {
-    const out: string[] = [];
-    for (const group of groups) {
-      const pool = [...group];
-      while (pool.length > 0 && out.length < n) out.push(pool.splice(rng.int(pool.length), 1)[0]!);
-    }
-    return out;
-  }
+  return { issue, records, commands, recoveries };
+}
 
-  function targets(spec: FaultSpec): string[] {
-    if (spec.target.kind === 'name') return [spec.target.name];
-    const n = spec.target.count;
-    const running = o.followers.filter((f) => !faulted.has(f) && o.ops.nodeState(f) === 'running');
-    let chosen: string[];
-    if (spec.action === 'restart') {
-      // Bring back what is down first; only then crash-restart running followers.
-      const stopped = o.followers.filter((f) => o.ops.nodeState(f) === 'stopped');
-      chosen = choose([stopped, running], n);
-    } else chosen = choose([running], n);
-    if (chosen.length < n) o.onWarning?.(`fault ${spec.text}: only ${chosen.length} of ${n} followers were available`);
-    return chosen;
+/** Waits until every touched follower is caught up: true when all are. */
+async function settleStragglers(o: FaultScheduleOptions, tracker: FaultTracker): Promise<boolean> {
+  // A follower whose fault never reached a restart or resume (e.g. a failed kill) must still be up.
+  const unsettled = [...tracker.touched].filter((f) => tracker.isFaulted(f));
+  const healed = await Promise.all(
+    unsettled.map(async (f) => {
+      try {
+        await o.ops.waitCaughtUp(f, { timeoutMs: o.catchUpTimeoutMs });
+        tracker.clear(f);
+        return true;
+      } catch (err) {
+        o.onWarning?.(`healing: ${f} is not caught up: ${errorText(err)}`);
+        return false;
+      }
+    }),
+  );
+  return healed.every(Boolean);
+}
+
+/** Heals the cluster after the load: commands in flight, partitions, stopped and paused followers. */
+async function healCluster(o: FaultScheduleOptions, tracker: FaultTracker, issuer: FaultIssuer): Promise<boolean> {
+  await Promise.all(issuer.commands);
+  for (const f of o.partitions?.active() ?? []) void issuer.issue('heal', 'unpartition', f, 'heal');
+  for (const f of tracker.touched) {
+    let state: 'running' | 'paused' | 'stopped';
+    try {
+      state = o.ops.nodeState(f);
+    } catch {
+      continue;
+    }
+    if (state === 'stopped') void issuer.issue('heal', 'restart', f, 'heal');
+    else if (state === 'paused') void issuer.issue('heal', 'resume', f, 'heal');
   }
+  // Recoveries may be appended while earlier ones settle.
+  for (let i = 0; i < issuer.recoveries.length; i++) await issuer.recoveries[i];
+  await Promise.all(issuer.commands);
+  const healed = await settleStragglers(o, tracker);
+  publishFaultCount(o.shared, tracker.count());
+  return healed && tracker.count() === 0;
+}
+
+function planEvents(specs: readonly FaultSpec[]): PlannedEvent[] {
+  return specs.flatMap((s, i) => [
+    { spec: i, end: false, time: s.at },
+    ...(s.until ? [{ spec: i, end: true, time: s.until }] : []),
+  ]);
+}
+
+export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
+  const rng: Rng = createRng(o.seed);
+  const pollMs = o.pollMs ?? 1;
+  const events = planEvents(o.specs);
+  /** Followers each spec's start acted on, for its range end. */
+  const picked = new Map<number, string[]>();
+  let t0 = 0;
+  let loadEnded = false;
+  let timer: NodeJS.Timeout | undefined;
+  const now = (): number => performance.now() - t0;
+  const done = (): number => Atomics.load(o.shared, SHARED_DONE);
+  const tracker = createFaultTracker(o, now);
+  const issuer = createIssuer(o, tracker, now);
 
   function fire(e: PlannedEvent): void {
     const spec = o.specs[e.spec]!;
     if (e.end) {
-      const command: FaultCommand = spec.action === 'pause' ? 'resume' : spec.action === 'partition' ? 'unpartition' : 'restart';
-      for (const f of picked.get(e.spec) ?? []) void issue(spec.text, command, f, 'load');
+      const command: FaultCommand =
+        spec.action === 'pause' ? 'resume' : spec.action === 'partition' ? 'unpartition' : 'restart';
+      for (const f of picked.get(e.spec) ?? []) void issuer.issue(spec.text, command, f, 'load');
       return;
     }
-    const chosen = targets(spec);
+    const chosen = pickTargets(o, rng, tracker, spec);
     picked.set(e.spec, chosen);
-    for (const f of chosen) void issue(spec.text, spec.action, f, 'load');
+    for (const f of chosen) void issuer.issue(spec.text, spec.action, f, 'load');
   }
 
-  const due = (t: FaultTime): boolean => (t.unit === 'ms' ? now() >= t.value : done() >= Math.ceil((t.value / 100) * o.writes));
+  const due = (t: FaultTime): boolean =>
+    t.unit === 'ms' ? now() >= t.value : done() >= Math.ceil((t.value / 100) * o.writes);
 
   function tick(): void {
     // Events fire in spec order when several are due at once; a range end never before its start.
@@ -270,8 +376,7 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
     },
     async heal() {
       if (timer) clearTimeout(timer);
-      if (windowStart !== null) windowMs += now() - windowStart;
-      windowStart = null;
+      tracker.endLoad();
       loadEnded = true;
       const notFired = events.map((e) => {
         const s = o.specs[e.spec]!;
@@ -279,43 +384,14 @@ export function createFaultSchedule(o: FaultScheduleOptions): FaultSchedule {
       });
       for (const n of notFired) o.onWarning?.(`fault ${n} did not fire: the load ended first`);
       events.length = 0;
-      await Promise.all(commands);
-      for (const f of o.partitions?.active() ?? []) void issue('heal', 'unpartition', f, 'heal');
-      for (const f of touched) {
-        let state: 'running' | 'paused' | 'stopped';
-        try {
-          state = o.ops.nodeState(f);
-        } catch {
-          continue;
-        }
-        if (state === 'stopped') void issue('heal', 'restart', f, 'heal');
-        else if (state === 'paused') void issue('heal', 'resume', f, 'heal');
-      }
-      // Recoveries may be appended while earlier ones settle.
-      for (let i = 0; i < recoveries.length; i++) await recoveries[i];
-      await Promise.all(commands);
-      // A follower whose fault never reached a restart or resume (e.g. a failed kill) must still be up.
-      const unsettled = [...touched].filter((f) => faulted.has(f));
-      const healed = await Promise.all(
-        unsettled.map(async (f) => {
-          try {
-            await o.ops.waitCaughtUp(f, { timeoutMs: o.catchUpTimeoutMs });
-            faulted.delete(f);
-            return true;
-          } catch (err) {
-            o.onWarning?.(`healing: ${f} is not caught up: ${errorText(err)}`);
-            return false;
-          }
-        }),
-      );
-      publishFaultCount(o.shared, faulted.size);
-      const catchUps = records.flatMap((r) => (r.catchUpMs === null ? [] : [r.catchUpMs]));
+      const healed = await healCluster(o, tracker, issuer);
+      const catchUps = issuer.records.flatMap((r) => (r.catchUpMs === null ? [] : [r.catchUpMs]));
       return {
-        records,
+        records: issuer.records,
         notFired,
-        faultWindowMs: Math.round(windowMs),
+        faultWindowMs: Math.round(tracker.windowMs()),
         recoveryMs: catchUps.length > 0 ? Math.max(...catchUps) : null,
-        healed: healed.every(Boolean) && faulted.size === 0,
+        healed,
       };
     },
   };
