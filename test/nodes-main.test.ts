@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ensureNodeBundle } from '../lib/node-bundle.mjs';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
 import { alive, call, createStandIn, track } from './nodes-helpers.ts';
 
-const MAIN = fileURLToPath(new URL('../nodes/main.ts', import.meta.url));
 const CLI = fileURLToPath(new URL('../nodes/cluster-cli.ts', import.meta.url));
 const tsx = TSX_IMPORT_ARGS;
 
@@ -21,7 +21,8 @@ interface Proc {
 function run(entry: string, env: Record<string, string>, args: string[] = [], detached = false): Proc {
   const clean = { ...process.env };
   for (const k of ['ROLE', 'PORT', 'HOST', 'WRITE_QUORUM', 'MIN_DELAY', 'MAX_DELAY', 'FOLLOWERS', 'QUORUM_TIMEOUT', 'DELAY_SEED', 'SCHEDULER']) delete clean[k];
-  const child = spawn(process.execPath, [...tsx, entry, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
+  // The bundled node program runs as plain JavaScript, like every node; the CLIs run through tsx.
+  const child = spawn(process.execPath, [...(entry.endsWith('.mjs') ? [] : tsx), entry, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
   let out = '';
   let err = '';
   const watchers: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
@@ -58,7 +59,12 @@ async function occupyPort(): Promise<{ port: number; release: () => Promise<void
   return { port: (srv.address() as AddressInfo).port, release: () => new Promise((r) => srv.close(() => r())) };
 }
 
-describe('nodes/main.ts', () => {
+describe('the node program (nodes/main.ts, bundled)', () => {
+  let MAIN: string;
+  beforeAll(async () => {
+    MAIN = await ensureNodeBundle();
+  });
+
   test('bad configuration: exit code 2 and a message naming the variable', async () => {
     const p = run(MAIN, { ROLE: 'leader', FOLLOWERS: 'http://127.0.0.1:1', WRITE_QUORUM: '4' });
     expect((await p.exit).code).toBe(2);
