@@ -5,7 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'undici';
 import { ensureNodeBundle } from '../lib/node-bundle.mjs';
-import { DEFAULT_LEADER_PRIORITY, LEADER_PRIORITIES, resolvePriority, type AppliedPriority, type LeaderPriority } from './priority.ts';
+import {
+  DEFAULT_LEADER_PRIORITY,
+  LEADER_PRIORITIES,
+  resolvePriority,
+  type AppliedPriority,
+  type LeaderPriority,
+} from './priority.ts';
 import { TokenError, validateToken } from './auth.ts';
 import { waitFollowerCaughtUp } from './cluster-admin.ts';
 import {
@@ -31,7 +37,10 @@ export const CONTAINER_PORT = 5000;
 export const DEFAULT_LEADER_PORT = 8000;
 export const DEFAULT_FOLLOWER_COUNT = 5;
 /** Host ports of the followers for `npm run cluster` and compose: 8001..8005. */
-export const DEFAULT_FOLLOWER_PORTS: readonly number[] = defaultFollowerPorts(DEFAULT_FOLLOWER_COUNT, DEFAULT_LEADER_PORT);
+export const DEFAULT_FOLLOWER_PORTS: readonly number[] = defaultFollowerPorts(
+  DEFAULT_FOLLOWER_COUNT,
+  DEFAULT_LEADER_PORT,
+);
 /** Environment variables a node reads (docs/contracts.md); the launcher never lets the parent's values leak in. */
 export const NODE_ENV_NAMES = [
   'ROLE',
@@ -218,7 +227,8 @@ interface Child {
 
 function validate(options: ClusterOptions) {
   const followers = options.followers ?? DEFAULT_FOLLOWER_COUNT;
-  if (!Number.isInteger(followers) || followers < 1) throw new ConfigError('followers', `must be an integer ≥ 1, got ${followers}`);
+  if (!Number.isInteger(followers) || followers < 1)
+    throw new ConfigError('followers', `must be an integer ≥ 1, got ${followers}`);
   validateWriteQuorum(options.writeQuorum, followers, 'writeQuorum');
   const minDelayMs = options.minDelayMs ?? DEFAULT_MIN_DELAY_MS;
   const maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
@@ -229,12 +239,15 @@ function validate(options: ClusterOptions) {
     throw new ConfigError('replicationTimeoutMs', `must be > 0, got ${options.replicationTimeoutMs}`);
   }
   const leaderPort = parsePort(options.leaderPort ?? 0, 'leaderPort');
-  const followerPorts = (options.followerPorts ?? new Array<number>(followers).fill(0)).map((p) => parsePort(p, 'followerPorts'));
+  const followerPorts = (options.followerPorts ?? new Array<number>(followers).fill(0)).map((p) =>
+    parsePort(p, 'followerPorts'),
+  );
   if (followerPorts.length !== followers) {
     throw new ConfigError('followerPorts', `needs ${followers} ports (one per follower), got ${followerPorts.length}`);
   }
   const fixed = [leaderPort, ...followerPorts].filter((p) => p !== 0);
-  if (new Set(fixed).size !== fixed.length) throw new ConfigError('followerPorts', `ports must be distinct: ${fixed.join(', ')}`);
+  if (new Set(fixed).size !== fixed.length)
+    throw new ConfigError('followerPorts', `ports must be distinct: ${fixed.join(', ')}`);
   if (options.delaySeed !== undefined) parseSeed(options.delaySeed, 'delaySeed');
   const replicationToken = options.replicationToken ?? options.env?.REPLICATION_TOKEN;
   if (replicationToken !== undefined) {
@@ -259,45 +272,99 @@ function baseUrl(host: string, port: number): string {
   return `http://${h}:${port}`;
 }
 
-/** Start a cluster; resolves once every node answers /health. On failure, stops what it started and rejects. */
-export async function startCluster(options: ClusterOptions): Promise<RunningCluster> {
-  const v = validate(options);
-  const host = options.host ?? DEFAULT_HOST;
-  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 5000;
-  const deadline = Date.now() + startTimeoutMs;
-  const wantedPriority = options.leaderPriority ?? DEFAULT_LEADER_PRIORITY;
-  if (!LEADER_PRIORITIES.includes(wantedPriority)) {
-    throw new ClusterError('QL_ERR_LEADER_PRIORITY', `leaderPriority must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(wantedPriority)}`);
+function resolveLeaderPriority(options: ClusterOptions): { wanted: LeaderPriority; applied: AppliedPriority } {
+  const wanted = options.leaderPriority ?? DEFAULT_LEADER_PRIORITY;
+  if (!LEADER_PRIORITIES.includes(wanted)) {
+    throw new ClusterError(
+      'QL_ERR_LEADER_PRIORITY',
+      `leaderPriority must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(wanted)}`,
+    );
   }
-  const resolvedPriority = resolvePriority(wantedPriority);
-  if (resolvedPriority === null) {
+  const applied = resolvePriority(wanted);
+  if (applied === null) {
     throw new ClusterError(
       'QL_ERR_REALTIME',
       'leaderPriority realtime: `chrt -f 1` is not permitted or not installed here (needs root or CAP_SYS_NICE and util-linux); use auto or normal',
     );
   }
-  const leaderPriority: AppliedPriority = resolvedPriority;
-  // Built (or found fresh in the cache) once per cluster; every node then starts as plain JavaScript.
-  let mainEntry: string;
+  return { wanted, applied };
+}
+
+/** Built (or found fresh in the cache) once per cluster; every node then starts as plain JavaScript. */
+async function nodeEntry(): Promise<string> {
   try {
-    mainEntry = await ensureNodeBundle();
+    return await ensureNodeBundle();
   } catch (err) {
-    throw new ClusterError('QL_ERR_BUNDLE', `cannot build the node program (lib/node-bundle.mjs): ${(err as Error).message}`);
+    throw new ClusterError(
+      'QL_ERR_BUNDLE',
+      `cannot build the node program (lib/node-bundle.mjs): ${(err as Error).message}`,
+    );
   }
+}
+
+/** The parent's environment without any node setting, then the cluster's own. */
+function baseEnvFor(options: ClusterOptions, v: ReturnType<typeof validate>): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const name of NODE_ENV_NAMES) delete env[name];
+  Object.assign(env, options.env);
+  if (v.replicationToken !== undefined) env.REPLICATION_TOKEN = v.replicationToken;
+  env.SERVER = v.server;
+  return env;
+}
+
+function leaderEnvFor(
+  options: ClusterOptions,
+  v: ReturnType<typeof validate>,
+  followerUrls: readonly string[],
+): Record<string, string> {
+  return {
+    PORT: String(v.leaderPort),
+    FOLLOWERS: followerUrls.join(','),
+    WRITE_QUORUM: String(options.writeQuorum),
+    MIN_DELAY: msEnv(v.minDelayMs),
+    MAX_DELAY: msEnv(v.maxDelayMs),
+    QUORUM_TIMEOUT: msEnv(v.quorumTimeoutMs),
+    ...(options.replicationTimeoutMs !== undefined ? { REPLICATION_TIMEOUT: msEnv(options.replicationTimeoutMs) } : {}),
+    ...(options.delaySeed !== undefined ? { DELAY_SEED: String(options.delaySeed) } : {}),
+    ...(options.scheduler ? { SCHEDULER: options.scheduler } : {}),
+  };
+}
+
+interface SpawnSettings {
+  mainEntry: string;
+  baseEnv: Record<string, string | undefined>;
+  host: string;
+  wantedPriority: LeaderPriority;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+  /** Default bound on each node's start (Date.now() time). */
+  deadline: number;
+  log?: (node: string, line: string) => void;
+}
+
+type SpawnNode = AdminDeps['spawnNode'];
+
+/** The node processes of one cluster: spawning, unexpected-exit reporting, stopping them all. */
+interface ProcessSet {
+  current: Map<string, Child>;
+  spawnNode: SpawnNode;
+  onUnexpectedExit(listener: (e: NodeExit) => void): void;
+  /** Start reporting unexpected exits. */
+  markRunning(): void;
+  /** Stop every process ever spawned; idempotent. */
+  stop(): Promise<void>;
+  isStopping(): boolean;
+  /** Pids of every process spawned, restarts included. */
+  spawnedPids(): number[];
+}
+
+function createProcessSet(s: SpawnSettings): ProcessSet {
   /** Every process spawned, restarts included. */
   const children: Child[] = [];
-  /** The current process of each node, by name. */
   const current = new Map<string, Child>();
   const exitListeners: Array<(e: NodeExit) => void> = [];
   let running = false;
   let stopping: Promise<void> | undefined;
-
-  const baseEnv: Record<string, string | undefined> = { ...process.env };
-  for (const name of NODE_ENV_NAMES) delete baseEnv[name];
-  Object.assign(baseEnv, options.env);
-  if (v.replicationToken !== undefined) baseEnv.REPLICATION_TOKEN = v.replicationToken;
-  baseEnv.SERVER = v.server;
 
   // No orphans: if this process exits without stop(), take the nodes down with it. (The nodes also
   // exit on their own when the IPC channel to this process closes, e.g. after a SIGKILL.)
@@ -311,168 +378,250 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   };
   process.on('exit', onParentExit);
 
-  function spawnNode(
-    name: string,
-    role: 'leader' | 'follower',
-    env: Record<string, string>,
-    readyBy = deadline,
-  ): { child: Child; ready: Promise<number> } {
-    const proc = spawn(process.execPath, [mainEntry], {
-      env: { ...baseEnv, ...env, ROLE: role, HOST: host, ...(role === 'leader' ? { LEADER_PRIORITY: wantedPriority } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
-      // nodes itself (otherwise their exits could race its handler and look like crashes).
-      detached: true,
-    });
-    let exitResolve!: () => void;
-    const child: Child = {
-      name,
-      role,
-      proc,
-      port: 0,
-      env,
-      exited: false,
-      expectedExit: false,
-      paused: false,
-      exit: new Promise<void>((r) => (exitResolve = r)),
-      exitInfo: undefined,
-      stderrTail: [],
-    };
-    children.push(child);
-    current.set(name, child);
-    forwardLines(proc.stdout!, (line) => options.log?.(name, line));
-    forwardLines(proc.stderr!, (line) => {
-      child.stderrTail.push(line);
-      if (child.stderrTail.length > 20) child.stderrTail.shift();
-      options.log?.(name, line);
-    });
-
-    const ready = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new ClusterError('QL_ERR_START_TIMEOUT', `${name} did not start listening within ${startTimeoutMs} ms`, name)),
-        Math.max(0, readyBy - Date.now()),
-      );
-      proc.on('message', (msg: { cmd?: string; data?: { port?: number; code?: string; message?: string } }) => {
-        if (msg?.cmd === 'listening' && typeof msg.data?.port === 'number') {
-          clearTimeout(timer);
-          child.port = msg.data.port;
-          resolve(msg.data.port);
-        } else if (msg?.cmd === 'error') {
-          clearTimeout(timer);
-          const port = Number(env.PORT);
-          if (msg.data?.code === 'EADDRINUSE') {
-            reject(new ClusterError('QL_ERR_PORT_IN_USE', `${name}: port ${port} on ${host} is already in use`, name, port));
-          } else {
-            reject(new ClusterError('QL_ERR_NODE_START', `${name} failed to start: ${msg.data?.message ?? 'unknown error'}`, name, port));
-          }
-        }
-      });
-      proc.on('error', (err) => {
-        clearTimeout(timer);
-        reject(new ClusterError('QL_ERR_NODE_START', `${name}: cannot spawn ${process.execPath}: ${err.message}`, name));
-      });
-      proc.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        const tail = child.stderrTail.join('\n');
-        reject(
-          new ClusterError(
-            'QL_ERR_NODE_START',
-            `${name} exited during start (code ${code}, signal ${signal})${tail ? `:\n${tail}` : ''}`,
-            name,
-          ),
-        );
-      });
-    });
-    proc.on('exit', (code, signal) => {
-      child.exited = true;
-      child.paused = false;
-      child.exitInfo = { code, signal };
-      exitResolve();
-      if (running && !stopping && !child.expectedExit) for (const l of exitListeners) l({ name, pid: proc.pid ?? -1, code, signal });
-    });
-    return { child, ready };
-  }
-
   async function stopAll(): Promise<void> {
-    await Promise.all(
-      children.map(async (c) => {
-        if (c.exited) return;
-        c.proc.kill('SIGTERM');
-        if (c.paused) c.proc.kill('SIGCONT');
-        const timer = setTimeout(() => {
-          if (!c.exited) c.proc.kill('SIGKILL');
-        }, stopTimeoutMs);
-        await c.exit;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all(children.map((c) => stopChild(c, s.stopTimeoutMs)));
     process.off('exit', onParentExit);
   }
 
-  try {
-    // Followers first, all in parallel; then the leader, which needs their real ports.
-    const followers = Array.from({ length: v.followers }, (_, i) =>
-      spawnNode(followerName(i), 'follower', { PORT: String(v.followerPorts[i]) }),
+  const spawnNode: SpawnNode = (name, role, env, readyBy = s.deadline) => {
+    const child = spawnChild(s, name, role, env);
+    children.push(child);
+    current.set(name, child);
+    const ready = waitListening(s, child, readyBy);
+    child.proc.on('exit', (code, signal) => {
+      if (running && !stopping && !child.expectedExit)
+        for (const l of exitListeners) l({ name, pid: child.proc.pid ?? -1, code, signal });
+    });
+    return { child, ready };
+  };
+
+  return {
+    current,
+    spawnNode,
+    onUnexpectedExit: (listener) => void exitListeners.push(listener),
+    markRunning() {
+      running = true;
+    },
+    stop() {
+      stopping ??= stopAll();
+      return stopping;
+    },
+    isStopping: () => stopping !== undefined,
+    spawnedPids: () => children.map((c) => c.proc.pid).filter((p): p is number => p !== undefined),
+  };
+}
+
+/** SIGTERM, and SIGKILL after stopTimeoutMs. */
+async function stopChild(c: Child, stopTimeoutMs: number): Promise<void> {
+  if (c.exited) return;
+  c.proc.kill('SIGTERM');
+  if (c.paused) c.proc.kill('SIGCONT');
+  const timer = setTimeout(() => {
+    if (!c.exited) c.proc.kill('SIGKILL');
+  }, stopTimeoutMs);
+  await c.exit;
+  clearTimeout(timer);
+}
+
+function spawnChild(s: SpawnSettings, name: string, role: 'leader' | 'follower', env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, [s.mainEntry], {
+    env: {
+      ...s.baseEnv,
+      ...env,
+      ROLE: role,
+      HOST: s.host,
+      ...(role === 'leader' ? { LEADER_PRIORITY: s.wantedPriority } : {}),
+    },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops the
+    // nodes itself (otherwise their exits could race its handler and look like crashes).
+    detached: true,
+  });
+  let exitResolve!: () => void;
+  const child: Child = {
+    name,
+    role,
+    proc,
+    port: 0,
+    env,
+    exited: false,
+    expectedExit: false,
+    paused: false,
+    exit: new Promise<void>((r) => (exitResolve = r)),
+    exitInfo: undefined,
+    stderrTail: [],
+  };
+  forwardLines(proc.stdout!, (line) => s.log?.(name, line));
+  forwardLines(proc.stderr!, (line) => {
+    child.stderrTail.push(line);
+    if (child.stderrTail.length > 20) child.stderrTail.shift();
+    s.log?.(name, line);
+  });
+  proc.on('exit', (code, signal) => {
+    child.exited = true;
+    child.paused = false;
+    child.exitInfo = { code, signal };
+    exitResolve();
+  });
+  return child;
+}
+
+/** The node's port once it reports `listening` over IPC; a ClusterError if it fails, exits or is late. */
+function waitListening(s: SpawnSettings, child: Child, readyBy: number): Promise<number> {
+  const { name, proc, env } = child;
+  return new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          new ClusterError(
+            'QL_ERR_START_TIMEOUT',
+            `${name} did not start listening within ${s.startTimeoutMs} ms`,
+            name,
+          ),
+        ),
+      Math.max(0, readyBy - Date.now()),
     );
-    const followerPorts = await Promise.all(followers.map((f) => f.ready));
-    const followerUrls = followerPorts.map((p) => baseUrl(host, p));
-    const leaderEnv: Record<string, string> = {
-      PORT: String(v.leaderPort),
-      FOLLOWERS: followerUrls.join(','),
-      WRITE_QUORUM: String(options.writeQuorum),
-      MIN_DELAY: msEnv(v.minDelayMs),
-      MAX_DELAY: msEnv(v.maxDelayMs),
-      QUORUM_TIMEOUT: msEnv(v.quorumTimeoutMs),
-      ...(options.replicationTimeoutMs !== undefined ? { REPLICATION_TIMEOUT: msEnv(options.replicationTimeoutMs) } : {}),
-      ...(options.delaySeed !== undefined ? { DELAY_SEED: String(options.delaySeed) } : {}),
-      ...(options.scheduler ? { SCHEDULER: options.scheduler } : {}),
-    };
-    const leader = spawnNode('leader', 'leader', leaderEnv);
-    const leaderPort = await leader.ready;
-    const leaderUrl = baseUrl(host, leaderPort);
-    await Promise.all([
-      waitHealthy('leader', leaderUrl, 'leader', deadline),
-      ...followerUrls.map((u, i) => waitHealthy(followerName(i), u, 'follower', deadline)),
-    ]);
-    running = true;
-    const ordered = [leader.child, ...followers.map((f) => f.child)];
-    const pids = ordered.map((c) => c.proc.pid!);
-    const nodes: ClusterNode[] = ordered.map((c) => ({ name: c.name, role: c.role, pid: c.proc.pid!, url: baseUrl(host, c.port) }));
-    const admin = createAdmin({ current, nodes, pids, spawnNode, waitHealthy, host, startTimeoutMs, stopTimeoutMs, isStopping: () => stopping !== undefined });
-    return {
-      leaderUrl,
-      followerUrls,
-      pids,
-      nodes,
-      ...(v.replicationToken !== undefined ? { replicationToken: v.replicationToken } : {}),
-      leaderPriority,
-      server: v.server,
-      stop() {
-        stopping ??= stopAll();
-        return stopping;
-      },
-      onUnexpectedExit(listener) {
-        exitListeners.push(listener);
-      },
-      ...admin,
-      waitCaughtUp: (name, opts) => {
-        const i = followerIndex(name, nodes);
-        return waitFollowerCaughtUp(leaderUrl, followerUrls[i]!, i, { name, ...opts });
-      },
-    };
+    proc.on('message', (msg: { cmd?: string; data?: { port?: number; code?: string; message?: string } }) => {
+      if (msg?.cmd === 'listening' && typeof msg.data?.port === 'number') {
+        clearTimeout(timer);
+        child.port = msg.data.port;
+        resolve(msg.data.port);
+      } else if (msg?.cmd === 'error') {
+        clearTimeout(timer);
+        const port = Number(env.PORT);
+        if (msg.data?.code === 'EADDRINUSE') {
+          reject(
+            new ClusterError('QL_ERR_PORT_IN_USE', `${name}: port ${port} on ${s.host} is already in use`, name, port),
+          );
+        } else {
+          reject(
+            new ClusterError(
+              'QL_ERR_NODE_START',
+              `${name} failed to start: ${msg.data?.message ?? 'unknown error'}`,
+              name,
+              port,
+            ),
+          );
+        }
+      }
+    });
+    proc.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new ClusterError('QL_ERR_NODE_START', `${name}: cannot spawn ${process.execPath}: ${err.message}`, name));
+    });
+    proc.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const tail = child.stderrTail.join('\n');
+      reject(
+        new ClusterError(
+          'QL_ERR_NODE_START',
+          `${name} exited during start (code ${code}, signal ${signal})${tail ? `:\n${tail}` : ''}`,
+          name,
+        ),
+      );
+    });
+  });
+}
+
+/** Start a cluster; resolves once every node answers /health. On failure, stops what it started and rejects. */
+export async function startCluster(options: ClusterOptions): Promise<RunningCluster> {
+  const v = validate(options);
+  const host = options.host ?? DEFAULT_HOST;
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  const priority = resolveLeaderPriority(options);
+  const settings: SpawnSettings = {
+    mainEntry: await nodeEntry(),
+    baseEnv: baseEnvFor(options, v),
+    host,
+    wantedPriority: priority.wanted,
+    startTimeoutMs,
+    stopTimeoutMs: options.stopTimeoutMs ?? 5000,
+    deadline: Date.now() + startTimeoutMs,
+    ...(options.log ? { log: options.log } : {}),
+  };
+  const procs = createProcessSet(settings);
+  try {
+    return await launchNodes(options, v, settings, procs, priority.applied);
   } catch (err) {
-    stopping = stopAll();
-    await stopping;
-    const pids = children.map((c) => c.proc.pid).filter((p): p is number => p !== undefined);
+    await procs.stop();
+    const pids = procs.spawnedPids();
     if (err instanceof ClusterError) throw new ClusterError(err.code, err.message, err.node, err.port, pids);
-    throw new ClusterError('QL_ERR_NODE_START', `cluster start failed: ${(err as Error).message}`, undefined, undefined, pids);
+    throw new ClusterError(
+      'QL_ERR_NODE_START',
+      `cluster start failed: ${(err as Error).message}`,
+      undefined,
+      undefined,
+      pids,
+    );
   }
+}
+
+/** Followers first, all in parallel; then the leader, which needs their real ports; then every /health. */
+async function launchNodes(
+  options: ClusterOptions,
+  v: ReturnType<typeof validate>,
+  s: SpawnSettings,
+  procs: ProcessSet,
+  leaderPriority: AppliedPriority,
+): Promise<RunningCluster> {
+  const followers = Array.from({ length: v.followers }, (_, i) =>
+    procs.spawnNode(followerName(i), 'follower', { PORT: String(v.followerPorts[i]) }),
+  );
+  const followerPorts = await Promise.all(followers.map((f) => f.ready));
+  const followerUrls = followerPorts.map((p) => baseUrl(s.host, p));
+  const leader = procs.spawnNode('leader', 'leader', leaderEnvFor(options, v, followerUrls));
+  const leaderUrl = baseUrl(s.host, await leader.ready);
+  await Promise.all([
+    waitHealthy('leader', leaderUrl, 'leader', s.deadline),
+    ...followerUrls.map((u, i) => waitHealthy(followerName(i), u, 'follower', s.deadline)),
+  ]);
+  procs.markRunning();
+  const ordered = [leader.child, ...followers.map((f) => f.child)];
+  const pids = ordered.map((c) => c.proc.pid!);
+  const nodes: ClusterNode[] = ordered.map((c) => ({
+    name: c.name,
+    role: c.role,
+    pid: c.proc.pid!,
+    url: baseUrl(s.host, c.port),
+  }));
+  const admin = createAdmin({
+    current: procs.current,
+    nodes,
+    pids,
+    spawnNode: procs.spawnNode,
+    waitHealthy,
+    host: s.host,
+    startTimeoutMs: s.startTimeoutMs,
+    stopTimeoutMs: s.stopTimeoutMs,
+    isStopping: procs.isStopping,
+  });
+  return {
+    leaderUrl,
+    followerUrls,
+    pids,
+    nodes,
+    ...(v.replicationToken !== undefined ? { replicationToken: v.replicationToken } : {}),
+    leaderPriority,
+    server: v.server,
+    stop: procs.stop,
+    onUnexpectedExit: procs.onUnexpectedExit,
+    ...admin,
+    waitCaughtUp: (name, opts) => {
+      const i = followerIndex(name, nodes);
+      return waitFollowerCaughtUp(leaderUrl, followerUrls[i]!, i, { name, ...opts });
+    },
+  };
 }
 
 /** Index among the followers of 'followerK'; QL_ERR_UNKNOWN_NODE / QL_ERR_NODE_STATE otherwise. */
 function followerIndex(name: string, nodes: readonly ClusterNode[]): number {
   const node = nodes.find((n) => n.name === name);
-  if (!node) throw new ClusterError('QL_ERR_UNKNOWN_NODE', `no node named ${JSON.stringify(name)} (known: ${nodes.map((n) => n.name).join(', ')})`, name);
+  if (!node)
+    throw new ClusterError(
+      'QL_ERR_UNKNOWN_NODE',
+      `no node named ${JSON.stringify(name)} (known: ${nodes.map((n) => n.name).join(', ')})`,
+      name,
+    );
   if (node.role !== 'follower') throw new ClusterError('QL_ERR_NODE_STATE', `${name} is not a follower`, name);
   return nodes.indexOf(node) - 1;
 }
@@ -481,7 +630,12 @@ interface AdminDeps {
   current: Map<string, Child>;
   nodes: ClusterNode[];
   pids: number[];
-  spawnNode(name: string, role: 'leader' | 'follower', env: Record<string, string>, readyBy?: number): { child: Child; ready: Promise<number> };
+  spawnNode(
+    name: string,
+    role: 'leader' | 'follower',
+    env: Record<string, string>,
+    readyBy?: number,
+  ): { child: Child; ready: Promise<number> };
   waitHealthy(name: string, url: string, role: string, deadline: number): Promise<void>;
   host: string;
   startTimeoutMs: number;
@@ -495,7 +649,12 @@ function createAdmin(d: AdminDeps): Pick<RunningCluster, 'kill' | 'restart' | 'p
 
   function child(name: string): Child {
     const c = d.current.get(name);
-    if (!c) throw new ClusterError('QL_ERR_UNKNOWN_NODE', `no node named ${JSON.stringify(name)} (known: ${d.nodes.map((n) => n.name).join(', ')})`, name);
+    if (!c)
+      throw new ClusterError(
+        'QL_ERR_UNKNOWN_NODE',
+        `no node named ${JSON.stringify(name)} (known: ${d.nodes.map((n) => n.name).join(', ')})`,
+        name,
+      );
     return c;
   }
 
@@ -506,10 +665,14 @@ function createAdmin(d: AdminDeps): Pick<RunningCluster, 'kill' | 'restart' | 'p
     } catch (err) {
       return Promise.reject(err);
     }
-    if (d.isStopping()) return Promise.reject(new ClusterError('QL_ERR_NODE_STATE', `cluster is stopping; cannot change ${name}`, name));
+    if (d.isStopping())
+      return Promise.reject(new ClusterError('QL_ERR_NODE_STATE', `cluster is stopping; cannot change ${name}`, name));
     const prev = queues.get(name) ?? Promise.resolve();
     const next = prev.then(op, op);
-    queues.set(name, next.catch(() => {}));
+    queues.set(
+      name,
+      next.catch(() => {}),
+    );
     return next;
   }
 
@@ -557,7 +720,11 @@ function createAdmin(d: AdminDeps): Pick<RunningCluster, 'kill' | 'restart' | 'p
       serial(name, async () => {
         const old = child(name);
         if (old.role !== 'follower') {
-          throw new ClusterError('QL_ERR_NODE_STATE', `${name} cannot be restarted: a new leader would number versions from 0 again`, name);
+          throw new ClusterError(
+            'QL_ERR_NODE_STATE',
+            `${name} cannot be restarted: a new leader would number versions from 0 again`,
+            name,
+          );
         }
         if (!old.exited) await killNow(old, 'SIGKILL');
         const readyBy = Date.now() + d.startTimeoutMs;
@@ -574,7 +741,9 @@ function createAdmin(d: AdminDeps): Pick<RunningCluster, 'kill' | 'restart' | 'p
         } catch (err) {
           // Leave the node stopped, not half-started; a later restart() may try again.
           if (!fresh.exited) await killNow(fresh, 'SIGKILL');
-          throw err instanceof ClusterError ? err : new ClusterError('QL_ERR_NODE_START', `${name}: restart failed: ${(err as Error).message}`, name);
+          throw err instanceof ClusterError
+            ? err
+            : new ClusterError('QL_ERR_NODE_START', `${name}: restart failed: ${(err as Error).message}`, name);
         }
       }),
   };
