@@ -9,6 +9,7 @@ import { randomSeed } from '../lib/rng.ts';
 import { FaultSpecError, parseFaults, type FaultSpec } from './faults.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 import { TOKEN_PATTERN, TOKEN_RULE } from '../nodes/auth.ts';
+import { DEFAULT_TRACE_CAPACITY } from '../contracts/trace.ts';
 
 /** Followers of the local cluster the harness launches (the contract's default). */
 export const LOCAL_FOLLOWERS = 5;
@@ -182,8 +183,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     describe: 'Open loop: writes in flight at most; a write due beyond it waits (counted as cap_waits in summary.csv), otherwise every write leaves at its intended time' },
   { key: 'readQuorum', flag: 'read-quorum', type: 'string', unit: 'comma list of R', defaultText: 'none', group: 'Measurements',
     describe: 'Also read R random followers per read-back and keep the newest version (R cycles through the list): observed_read_quorums.csv, and an observed column beside the inferred one in read_quorums.csv; W + R > N must give 0 stale' },
-  { key: 'trace', flag: 'trace', type: 'string', unit: 'fraction 0..1', defaultText: '0.25', group: 'Measurements',
-    describe: 'Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock): 0.25 keeps ~2,500 per W of the default 10,000 writes, within the nodes\' 20,000-record rings' },
+  { key: 'trace', flag: 'trace', type: 'string', unit: 'fraction 0..1', defaultText: 'auto: every write up to 18,000 per W, then that share', group: 'Measurements',
+    describe: 'Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock). Tracing every write lets decomposition.csv add up to the measured mean (a sample misses the tail); past 90 % of the nodes\' 20,000-record rings a share is traced instead' },
   { key: 'convergenceTimeout', flag: 'convergence-timeout', type: 'string', unit: 'duration', defaultText: '10s', group: 'Measurements',
     describe: 'How long to wait after the load for the leader to report no pending replication before comparing replicas' },
   { key: 'out', flag: 'out', type: 'string', unit: 'directory', defaultText: 'data/runs/<UTC timestamp>', group: 'Output',
@@ -376,7 +377,7 @@ export function resolveOptions(input: ExperimentInput, now: Date = new Date()): 
   const readTimeoutMs = parseDuration('readTimeout', input.readTimeout, '200ms');
   if (!(readTimeoutMs >= 1)) throw new OptionError('read-timeout', 'must be at least 1ms');
   const maxInFlight = parseInteger('maxInFlight', input.maxInFlight, 512, 1, 100_000);
-  const trace = parseFraction('trace', input.trace, 0.25);
+  const trace = parseFraction('trace', input.trace, Math.min(1, (0.9 * DEFAULT_TRACE_CAPACITY) / writes));
   const readQuorums: number[] = [];
   if (!isAbsent(input.readQuorum)) {
     for (const item of parseList(input.readQuorum!)) {
