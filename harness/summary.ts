@@ -1,4 +1,5 @@
 /** The end-of-run table and progress line, as strings (harness/cli.ts prints them). */
+import { ON_TIME_US } from './client.ts';
 import type { QuorumResult } from './results.ts';
 
 function pad(s: string, width: number, left = false): string {
@@ -44,9 +45,13 @@ export function formatLoadWarnings(results: readonly QuorumResult[]): string[] {
   const lines: string[] = [];
   for (const r of results) {
     if (!r.complete) lines.push(`W=${r.quorum}: INTERRUPTED: ${r.ok + errorCount(r)} of the intended writes were measured; this row (complete=false in summary.csv) is not comparable with finished ones`);
-    if (r.targetRate && r.achievedRate < OVERLOAD_SHARE * r.targetRate) {
+    // Either the rate was not reached, or it was only by sending most writes late (queued behind the in-flight cap).
+    const slow = r.targetRate !== null && r.achievedRate < OVERLOAD_SHARE * r.targetRate;
+    const late = r.sendLagStats !== null && r.sendLagStats.p50 > ON_TIME_US;
+    if (r.targetRate && (slow || late)) {
+      const lag = late ? `, half the writes left more than ${(r.sendLagStats!.p50 / 1000).toFixed(0)} ms after their intended time` : '';
       lines.push(
-        `W=${r.quorum}: OVERLOADED: achieved ${r.achievedRate.toFixed(0)} of the target ${r.targetRate} writes/s (${((100 * r.achievedRate) / r.targetRate).toFixed(0)}%): ` +
+        `W=${r.quorum}: OVERLOADED: achieved ${r.achievedRate.toFixed(0)} of the target ${r.targetRate} writes/s (${((100 * r.achievedRate) / r.targetRate).toFixed(0)}%)${lag}: ` +
           'the cluster and the harness on this machine cannot follow this rate, so the latencies below are mostly queueing, not replication; use a lower --rate',
       );
     }
