@@ -271,6 +271,51 @@ describe('fault schedule', () => {
   });
 });
 
+describe('partition in the fault schedule', () => {
+  test('a range reconnects at its end and waits for the catch-up; an open partition is reconnected when healing; cancel removes every rule', async () => {
+    const { ops, log } = scriptedOps(FOLLOWERS);
+    const active = new Set<string>();
+    const partitions = {
+      partition: async (name: string) => {
+        log.push(`partition ${name}`);
+        active.add(name);
+      },
+      heal: async (name: string) => {
+        log.push(`reconnect ${name}`);
+        active.delete(name);
+      },
+      active: () => [...active],
+      healAllSync: () => {
+        log.push('heal-all-sync');
+        active.clear();
+      },
+    };
+    const shared = new Int32Array(new SharedArrayBuffer(SHARED_SLOTS * 4));
+    const windows: boolean[] = [];
+    const schedule = createFaultSchedule({
+      specs: parseFaults('partition:follower2@10%-20%;partition:follower4@30%', 5),
+      followers: FOLLOWERS, ops, partitions, shared, writes: 100, seed: 1, catchUpTimeoutMs: 1000,
+      onWindowChange: (faulted) => windows.push(faulted),
+    });
+    schedule.start();
+    await advance(shared, 10);
+    expect(log).toEqual(['partition follower2']);
+    expect(Atomics.load(shared, SHARED_ACTIVE_FAULTS)).toBe(1);
+    await advance(shared, 20);
+    expect(log.slice(1)).toEqual(['reconnect follower2', 'caught-up follower2']);
+    expect(Atomics.load(shared, SHARED_ACTIVE_FAULTS)).toBe(0);
+    await advance(shared, 30);
+    const report = await schedule.heal();
+    expect(log.slice(3)).toEqual(['partition follower4', 'reconnect follower4', 'caught-up follower4']);
+    expect(report.healed).toBe(true);
+    expect(active.size).toBe(0);
+    // The load had ended when healing reconnected follower4: windows are tracked during the load only.
+    expect(windows).toEqual([true, false, true]);
+    schedule.cancel();
+    expect(log.at(-1)).toBe('heal-all-sync');
+  });
+});
+
 describe('availability windows and the nothing-lost merge', () => {
   test('availability over intended writes, on a hand-built schedule', () => {
     // 100 writes/s for 10 s on two threads; a follower faulted from 2 s to 4 s (200 writes due).
