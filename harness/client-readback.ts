@@ -104,10 +104,16 @@ export interface ReadbacksOptions {
 
 const replicaName = (node: number): string => (node === 0 ? 'leader' : `follower${node}`);
 
-export function createReadbacks(o: ReadbacksOptions): Readbacks {
-  const state: ReadbackState = {
+function emptyState(o: ReadbacksOptions): ReadbackState {
+  return {
     readQuorums: (o.readQuorums ?? []).map((readQuorum) => ({ readQuorum, reads: 0, stale: 0, unavailable: 0 })),
-    replicas: Array.from({ length: o.nodes }, () => ({ reads: 0, stale: 0, unavailable: 0, errors: 0, delay: createHistogram() })),
+    replicas: Array.from({ length: o.nodes }, () => ({
+      reads: 0,
+      stale: 0,
+      unavailable: 0,
+      errors: 0,
+      delay: createHistogram(),
+    })),
     staleCounts: new Array<number>(o.nodes).fill(0),
     incompleteReadbacks: 0,
     visibility: {
@@ -118,68 +124,78 @@ export function createReadbacks(o: ReadbacksOptions): Readbacks {
       unavailable: 0,
     },
   };
-  const suspect = new Array<boolean>(o.nodes).fill(false);
-  let seq = 0;
+}
 
-  const judge = (r: TimedRead, w: AckedWrite): Judged => {
-    if (r.reply === null) return { ...r, outcome: 'unavailable', version: -1 };
-    const version = o.interpret(r.reply, w.key, w.byValue);
-    return { ...r, outcome: version >= 0 ? 'answered' : 'error', version };
-  };
+function judge(o: ReadbacksOptions, r: TimedRead, w: AckedWrite): Judged {
+  if (r.reply === null) return { ...r, outcome: 'unavailable', version: -1 };
+  const version = o.interpret(r.reply, w.key, w.byValue);
+  return { ...r, outcome: version >= 0 ? 'answered' : 'error', version };
+}
 
-  const traceRead = (w: AckedWrite, node: number, r: Judged): void => {
-    if (!w.trace) return;
-    const outcome: ClientReadTrace['outcome'] =
-      r.outcome === 'answered' ? (r.version < w.version ? 'stale' : 'fresh') : r.outcome === 'unavailable' ? 'unavailable' : 'error';
-    w.trace.reads.push({
-      replica: replicaName(node),
-      sentUs: o.toMonoUs(r.sentMs),
-      servedUs: r.servedUs,
-      receivedUs: o.toMonoUs(r.receivedMs),
-      version: r.outcome === 'answered' ? r.version : null,
-      outcome,
-    });
-  };
+function traceRead(o: ReadbacksOptions, w: AckedWrite, node: number, r: Judged): void {
+  if (!w.trace) return;
+  const outcome: ClientReadTrace['outcome'] =
+    r.outcome === 'answered'
+      ? r.version < w.version
+        ? 'stale'
+        : 'fresh'
+      : r.outcome === 'unavailable'
+        ? 'unavailable'
+        : 'error';
+  w.trace.reads.push({
+    replica: replicaName(node),
+    sentUs: o.toMonoUs(r.sentMs),
+    servedUs: r.servedUs,
+    receivedUs: o.toMonoUs(r.receivedMs),
+    version: r.outcome === 'answered' ? r.version : null,
+    outcome,
+  });
+}
 
-  const count = (w: AckedWrite, node: number, r: Judged): void => {
-    const s = state.replicas[node]!;
-    if (r.outcome === 'unavailable') {
-      s.unavailable++;
-      w.onUnavailable?.();
+/** One replica's answer to the read-back, into that replica's counts. */
+function count(state: ReadbackState, w: AckedWrite, node: number, r: Judged): void {
+  const s = state.replicas[node]!;
+  if (r.outcome === 'unavailable') {
+    s.unavailable++;
+    w.onUnavailable?.();
+    return;
+  }
+  if (r.outcome === 'error') {
+    s.errors++;
+    return;
+  }
+  s.reads++;
+  recordUs(s.delay, (r.receivedMs - w.ackAt) * 1000);
+  if (r.version < w.version) s.stale++;
+}
+
+/** How many followers were stale for this write; a read-back with a missing answer counts as incomplete. */
+function tally(state: ReadbackState, w: AckedWrite, replies: readonly Judged[]): void {
+  let staleFollowers = 0;
+  for (let node = 1; node < replies.length; node++) {
+    const r = replies[node]!;
+    if (r.outcome !== 'answered') {
+      state.incompleteReadbacks++;
       return;
     }
-    if (r.outcome === 'error') {
-      s.errors++;
-      return;
-    }
-    s.reads++;
-    recordUs(s.delay, (r.receivedMs - w.ackAt) * 1000);
-    if (r.version < w.version) s.stale++;
-  };
+    if (r.version < w.version) staleFollowers++;
+  }
+  state.staleCounts[staleFollowers]!++;
+}
 
-  const tally = (w: AckedWrite, replies: readonly Judged[]): void => {
-    let staleFollowers = 0;
-    for (let node = 1; node < replies.length; node++) {
-      const r = replies[node]!;
-      if (r.outcome !== 'answered') {
-        state.incompleteReadbacks++;
-        return;
-      }
-      if (r.version < w.version) staleFollowers++;
-    }
-    state.staleCounts[staleFollowers]!++;
-  };
-
+/** One R-read per call: R distinct random followers, newest version kept; any missing answer makes it unavailable. */
+function createQuorumReader(o: ReadbacksOptions, state: ReadbackState): (w: AckedWrite) => Promise<void> {
   let rqSeq = 0;
-  /** One R-read: R distinct random followers, newest version kept; any missing answer makes it unavailable. */
-  const quorumRead = async (w: AckedWrite): Promise<void> => {
+  return async (w) => {
     const q = state.readQuorums[rqSeq++ % state.readQuorums.length]!;
     const followers = Array.from({ length: o.nodes - 1 }, (_, k) => k + 1);
     for (let i = followers.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
       [followers[i], followers[j]] = [followers[j]!, followers[i]!];
     }
-    const replies = await Promise.all(followers.slice(0, q.readQuorum).map(async (node) => judge(await o.engine.read(node, w.key, false), w)));
+    const replies = await Promise.all(
+      followers.slice(0, q.readQuorum).map(async (node) => judge(o, await o.engine.read(node, w.key, false), w)),
+    );
     if (replies.some((r) => r.outcome !== 'answered')) {
       q.unavailable++;
       return;
@@ -187,6 +203,56 @@ export function createReadbacks(o: ReadbacksOptions): Readbacks {
     q.reads++;
     if (Math.max(...replies.map((r) => r.version)) < w.version) q.stale++;
   };
+}
+
+/**
+ * t-visibility of one write. Round j reads, at ack + offsets[j], every follower not yet known fresh,
+ * without waiting for earlier rounds (a round trip is longer than the first offsets, so waiting would
+ * push every later round far past its nominal offset). Round 0 is the read-back itself. A follower's
+ * version never decreases, so the write is fully visible from round max_k(first fresh round of k) on.
+ */
+async function probe(
+  o: ReadbacksOptions,
+  v: ReadbackState['visibility'],
+  w: AckedWrite,
+  round0At: number,
+  round0: Promise<Judged[]>,
+): Promise<void> {
+  const offsets = o.offsetsUs;
+  const firstFresh = new Array<number>(o.nodes - 1).fill(Infinity);
+  let visibleFrom = Infinity;
+  const note = (follower: number, round: number, r: Judged): void => {
+    if (r.outcome === 'answered' && r.version >= w.version && round < firstFresh[follower]!)
+      firstFresh[follower] = round;
+    visibleFrom = Math.min(visibleFrom, Math.max(...firstFresh));
+  };
+  const rounds: Promise<void>[] = [round0.then((replies) => replies.slice(1).forEach((r, k) => note(k, 0, r)))];
+  v.realisedSumUs[0]! += (round0At - w.ackAt) * 1000;
+  v.rounds[0]!++;
+  const known = (): boolean => visibleFrom < Infinity || o.stopped();
+  for (let j = 1; j < offsets.length && !known(); j++) {
+    await waitUntil(w.ackAt + offsets[j]! / 1000, known);
+    if (known()) break;
+    const targets = firstFresh.flatMap((f, k) => (f === Infinity ? [k] : []));
+    v.realisedSumUs[j]! += (performance.now() - w.ackAt) * 1000;
+    v.rounds[j]!++;
+    const round = targets.map(async (k) => {
+      const r = judge(o, await o.engine.read(k + 1, w.key, false), w);
+      if (r.outcome === 'unavailable') v.unavailable++;
+      note(k, j, r);
+    });
+    rounds.push(Promise.all(round).then(() => undefined));
+  }
+  await Promise.all(rounds);
+  v.probed++;
+  if (visibleFrom < Infinity) v.firstVisible[visibleFrom]!++;
+}
+
+export function createReadbacks(o: ReadbacksOptions): Readbacks {
+  const state = emptyState(o);
+  const suspect = new Array<boolean>(o.nodes).fill(false);
+  const quorumRead = createQuorumReader(o, state);
+  let seq = 0;
 
   const start = (w: AckedWrite): ReadbackHandle => {
     const sentAt = performance.now();
@@ -198,63 +264,27 @@ export function createReadbacks(o: ReadbacksOptions): Readbacks {
     for (let i = 0; i < o.nodes; i++) {
       const node = (first + i) % o.nodes;
       const p = o.engine.read(node, w.key, w.trace !== null).then((raw) => {
-        const r = judge(raw, w);
+        const r = judge(o, raw, w);
         suspect[node] = r.outcome === 'unavailable';
-        if (w.readback) count(w, node, r);
-        traceRead(w, node, r);
+        if (w.readback) count(state, w, node, r);
+        traceRead(o, w, node, r);
         return r;
       });
       reads[node] = p;
       if (!suspect[node]) waited.push(p);
     }
     const readback = Promise.all(reads);
-    const probing = w.visibility && o.offsetsUs.length > 0 ? probe(w, sentAt, readback) : Promise.resolve();
+    const probing =
+      w.visibility && o.offsetsUs.length > 0 ? probe(o, state.visibility, w, sentAt, readback) : Promise.resolve();
     const quorum = w.readback && state.readQuorums.length > 0 ? quorumRead(w) : Promise.resolve();
     const all = Promise.all([
       readback.then((replies) => {
-        if (w.readback) tally(w, replies);
+        if (w.readback) tally(state, w, replies);
       }),
       probing,
       quorum,
     ]).then(() => undefined);
     return { live: Promise.all(waited).then(() => undefined), all };
-  };
-
-  /**
-   * t-visibility of one write. Round j reads, at ack + offsets[j], every follower not yet known fresh,
-   * without waiting for earlier rounds (a round trip is longer than the first offsets, so waiting would
-   * push every later round far past its nominal offset). Round 0 is the read-back itself. A follower's
-   * version never decreases, so the write is fully visible from round max_k(first fresh round of k) on.
-   */
-  const probe = async (w: AckedWrite, round0At: number, round0: Promise<Judged[]>): Promise<void> => {
-    const v = state.visibility;
-    const offsets = o.offsetsUs;
-    const firstFresh = new Array<number>(o.nodes - 1).fill(Infinity);
-    let visibleFrom = Infinity;
-    const note = (follower: number, round: number, r: Judged): void => {
-      if (r.outcome === 'answered' && r.version >= w.version && round < firstFresh[follower]!) firstFresh[follower] = round;
-      visibleFrom = Math.min(visibleFrom, Math.max(...firstFresh));
-    };
-    const rounds: Promise<void>[] = [round0.then((replies) => replies.slice(1).forEach((r, k) => note(k, 0, r)))];
-    v.realisedSumUs[0]! += (round0At - w.ackAt) * 1000;
-    v.rounds[0]!++;
-    const known = (): boolean => visibleFrom < Infinity || o.stopped();
-    for (let j = 1; j < offsets.length && !known(); j++) {
-      await waitUntil(w.ackAt + offsets[j]! / 1000, known);
-      if (known()) break;
-      const targets = firstFresh.flatMap((f, k) => (f === Infinity ? [k] : []));
-      v.realisedSumUs[j]! += (performance.now() - w.ackAt) * 1000;
-      v.rounds[j]!++;
-      const round = targets.map(async (k) => {
-        const r = judge(await o.engine.read(k + 1, w.key, false), w);
-        if (r.outcome === 'unavailable') v.unavailable++;
-        note(k, j, r);
-      });
-      rounds.push(Promise.all(round).then(() => undefined));
-    }
-    await Promise.all(rounds);
-    v.probed++;
-    if (visibleFrom < Infinity) v.firstVisible[visibleFrom]!++;
   };
 
   return { state, start };
