@@ -46,15 +46,110 @@ export interface PreciseDelayScheduler extends DelayScheduler {
   readonly spinUs: number;
 }
 
+interface AlarmEvents {
+  /** The helper has started: alarms can be armed from now on. */
+  onReady(): void;
+  /** An alarm went off; `armedNs` is the wake-up time it was armed for. */
+  onAlarm(armedNs: number): void;
+  /** The helper died or could not start: poll instead. */
+  onLost(): void;
+}
+
+/** The helper thread that sleeps until an alarm time and then posts it (timer-worker.mjs). */
+interface Alarm {
+  arm(wakeAtNs: number): void;
+  /** Nothing pending: the helper may sleep on without keeping the process alive. */
+  disarm(): void;
+  /** Something pending: keep the process alive while the helper sleeps. */
+  ref(): void;
+  stop(): Promise<void>;
+}
+
+function createAlarm(epochNs: bigint, timerSlackNs: number, events: AlarmEvents): Alarm {
+  const control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  const alarm = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
+  alarm[0] = DISARMED;
+  let worker: Worker | undefined;
+  const onWorkerLost = (): void => {
+    worker = undefined;
+    events.onLost();
+  };
+  try {
+    worker = new Worker(WORKER_URL, {
+      workerData: { control: control.buffer, alarm: alarm.buffer, epochNs, timerSlackNs },
+      // The helper is plain JS: no need to load tsx or other loaders of the parent into it.
+      execArgv: [],
+    });
+    worker.on('message', (message: unknown) => {
+      if (typeof message !== 'number') events.onReady();
+      else events.onAlarm(message);
+    });
+    worker.on('error', onWorkerLost);
+    worker.on('exit', onWorkerLost);
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
+  } catch {
+    worker = undefined; // no worker threads here: degrade to polling
+  }
+  return {
+    arm(wakeAtNs) {
+      const at = BigInt(wakeAtNs);
+      const previous = Atomics.exchange(alarm, 0, at);
+      // A later alarm needs no wake-up: the helper wakes at the earlier one, rereads, sleeps on.
+      if (at < previous) {
+        Atomics.add(control, SEQ, 1);
+        Atomics.notify(control, SEQ, 1);
+      }
+    },
+    disarm() {
+      // The helper may still be sleeping towards an old alarm; it will find this and sleep on.
+      Atomics.store(alarm, 0, DISARMED);
+      worker?.unref();
+    },
+    ref: () => worker?.ref(),
+    stop() {
+      Atomics.store(control, STOP, 1);
+      Atomics.add(control, SEQ, 1);
+      Atomics.notify(control, SEQ);
+      const w = worker;
+      worker = undefined;
+      return w ? w.terminate().then(() => undefined) : Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Fires the entries due at `passNs`, in heap order; ones that fall due meanwhile wait one loop
+ * turn, so a callback scheduling 0 µs cannot starve I/O. 'closed' when a callback closed the scheduler.
+ */
+function fireDue(
+  heap: MinHeap<Entry>,
+  passNs: number,
+  nowNs: () => number,
+  isClosed: () => boolean,
+): boolean | 'closed' {
+  let top = heap.peek();
+  let fired = false;
+  while (top !== undefined && top.deadlineNs <= passNs) {
+    heap.pop();
+    fired = true;
+    const firedNs = nowNs();
+    try {
+      top.fn((firedNs - top.startNs) / 1000);
+    } catch (err) {
+      rethrowAsync(err);
+    }
+    if (isClosed()) return 'closed';
+    top = heap.peek();
+  }
+  return fired;
+}
+
 export function createPreciseScheduler(options: PreciseSchedulerOptions): PreciseDelayScheduler {
   const epochNs = process.hrtime.bigint();
   const nowNs = (): number => Number(process.hrtime.bigint() - epochNs);
   const spin = createSpinWindow(options.spin);
   const heap = new MinHeap<Entry>(before);
-  const control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
-  const alarm = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
-  alarm[0] = DISARMED;
-
   let nextSeq = 0;
   // Invariant while entries are pending: polling, or the helper is ready and armed for the top.
   let polling = false;
@@ -64,33 +159,17 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): Precis
   let alarmReady = false;
   let closed = false;
   let closing: Promise<void> | undefined;
-  let worker: Worker | undefined;
 
   const poll = (): void => {
     immediate = undefined;
-    // Entries due at the start of the pass fire in this pass, in heap order (this is also the
-    // catch-up after a long block); ones that fall due meanwhile wait one loop turn, so a
-    // callback scheduling 0 µs cannot starve I/O.
+    // Entries due at the start of the pass fire in this pass (this is also the catch-up after a long block).
     const passNs = nowNs();
-    let top = heap.peek();
-    let fired = false;
-    while (top !== undefined && top.deadlineNs <= passNs) {
-      heap.pop();
-      fired = true;
-      const firedNs = nowNs();
-      try {
-        top.fn((firedNs - top.startNs) / 1000);
-      } catch (err) {
-        rethrowAsync(err);
-      }
-      if (closed) return;
-      top = heap.peek();
-    }
+    const fired = fireDue(heap, passNs, nowNs, () => closed);
+    if (fired === 'closed') return;
+    const top = heap.peek();
     if (top === undefined) {
       polling = false;
-      // The helper may still be sleeping towards an old alarm; it will find this and sleep on.
-      Atomics.store(alarm, 0, DISARMED);
-      worker?.unref();
+      alarm.disarm();
       return;
     }
     // Each clock read allocates a BigInt, and while polling this runs every few µs: an idle turn
@@ -101,7 +180,7 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): Precis
       return;
     }
     polling = false;
-    arm(top.deadlineNs - spin.ns);
+    alarm.arm(top.deadlineNs - spin.ns);
   };
 
   const startPolling = (): void => {
@@ -109,45 +188,20 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): Precis
     immediate = setImmediate(poll);
   };
 
-  const arm = (wakeAtNs: number): void => {
-    const at = BigInt(wakeAtNs);
-    const previous = Atomics.exchange(alarm, 0, at);
-    // A later alarm needs no wake-up: the helper wakes at the earlier one, rereads, sleeps on.
-    if (at < previous) {
-      Atomics.add(control, SEQ, 1);
-      Atomics.notify(control, SEQ, 1);
-    }
-  };
-
-  const onWorkerLost = (): void => {
-    worker = undefined;
-    alarmReady = false;
-    if (!closed && !polling && heap.size > 0) startPolling();
-  };
-
-  try {
-    worker = new Worker(WORKER_URL, {
-      workerData: { control: control.buffer, alarm: alarm.buffer, epochNs, timerSlackNs: options.timerSlackNs },
-      // The helper is plain JS: no need to load tsx or other loaders of the parent into it.
-      execArgv: [],
-    });
-    worker.on('message', (message: unknown) => {
+  const alarm = createAlarm(epochNs, options.timerSlackNs, {
+    onReady() {
+      if (!closed) alarmReady = true; // a poll in progress will arm the helper
+    },
+    onAlarm(armedNs) {
       if (closed) return;
-      if (typeof message !== 'number') {
-        alarmReady = true; // the ready message; a poll in progress will arm the helper
-        return;
-      }
-      // An alarm: `message` is the wake-up time it was armed for.
-      spin.record(nowNs() - message);
+      spin.record(nowNs() - armedNs);
       if (!polling && heap.size > 0) startPolling();
-    });
-    worker.on('error', onWorkerLost);
-    worker.on('exit', onWorkerLost);
-    // After the listeners: adding a 'message' listener refs the worker's port again.
-    worker.unref();
-  } catch {
-    worker = undefined; // no worker threads here: degrade to polling
-  }
+    },
+    onLost() {
+      alarmReady = false;
+      if (!closed && !polling && heap.size > 0) startPolling();
+    },
+  });
 
   return {
     schedule(delayUs, fn) {
@@ -156,11 +210,11 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): Precis
       const startNs = nowNs();
       const deadlineNs = delayUs > 0 ? startNs + Math.ceil(delayUs * 1000) : startNs;
       const entry: Entry = { deadlineNs, seq: nextSeq++, startNs, fn };
-      if (heap.size === 0) worker?.ref();
+      if (heap.size === 0) alarm.ref();
       heap.push(entry);
       if (polling || heap.peek() !== entry) return;
       if (!alarmReady || deadlineNs - startNs <= spin.ns) startPolling();
-      else arm(deadlineNs - spin.ns);
+      else alarm.arm(deadlineNs - spin.ns);
     },
     get pending() {
       return heap.size;
@@ -175,12 +229,7 @@ export function createPreciseScheduler(options: PreciseSchedulerOptions): Precis
       if (immediate) clearImmediate(immediate);
       immediate = undefined;
       polling = false;
-      Atomics.store(control, STOP, 1);
-      Atomics.add(control, SEQ, 1);
-      Atomics.notify(control, SEQ);
-      const w = worker;
-      worker = undefined;
-      closing = w ? w.terminate().then(() => undefined) : Promise.resolve();
+      closing = alarm.stop();
       return closing;
     },
   };
