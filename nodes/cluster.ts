@@ -676,17 +676,7 @@ function createAdmin(d: AdminDeps): Pick<RunningCluster, 'kill' | 'restart' | 'p
     return next;
   }
 
-  async function killNow(c: Child, signal: 'SIGKILL' | 'SIGTERM'): Promise<NodeExit> {
-    c.expectedExit = true;
-    c.proc.kill(signal);
-    if (c.paused && signal !== 'SIGKILL') c.proc.kill('SIGCONT');
-    const timer = setTimeout(() => {
-      if (!c.exited) c.proc.kill('SIGKILL');
-    }, d.stopTimeoutMs);
-    await c.exit;
-    clearTimeout(timer);
-    return { name: c.name, pid: c.proc.pid ?? -1, code: c.exitInfo?.code ?? null, signal: c.exitInfo?.signal ?? null };
-  }
+  const killNow = (c: Child, signal: 'SIGKILL' | 'SIGTERM'): Promise<NodeExit> => killChild(c, signal, d.stopTimeoutMs);
 
   function state(c: Child): NodeRunState {
     return c.exited ? 'stopped' : c.paused ? 'paused' : 'running';
@@ -716,37 +706,52 @@ function createAdmin(d: AdminDeps): Pick<RunningCluster, 'kill' | 'restart' | 'p
         c.proc.kill('SIGCONT');
         c.paused = false;
       }),
-    restart: (name) =>
-      serial(name, async () => {
-        const old = child(name);
-        if (old.role !== 'follower') {
-          throw new ClusterError(
-            'QL_ERR_NODE_STATE',
-            `${name} cannot be restarted: a new leader would number versions from 0 again`,
-            name,
-          );
-        }
-        if (!old.exited) await killNow(old, 'SIGKILL');
-        const readyBy = Date.now() + d.startTimeoutMs;
-        const { child: fresh, ready } = d.spawnNode(name, 'follower', { ...old.env, PORT: String(old.port) }, readyBy);
-        try {
-          const port = await ready;
-          const url = baseUrl(d.host, port);
-          await d.waitHealthy(name, url, 'follower', readyBy);
-          const i = d.nodes.findIndex((n) => n.name === name);
-          d.pids[i] = fresh.proc.pid!;
-          const node: ClusterNode = { name, role: 'follower', pid: fresh.proc.pid!, url };
-          d.nodes[i] = node;
-          return node;
-        } catch (err) {
-          // Leave the node stopped, not half-started; a later restart() may try again.
-          if (!fresh.exited) await killNow(fresh, 'SIGKILL');
-          throw err instanceof ClusterError
-            ? err
-            : new ClusterError('QL_ERR_NODE_START', `${name}: restart failed: ${(err as Error).message}`, name);
-        }
-      }),
+    restart: (name) => serial(name, () => restartFollower(d, child(name))),
   };
+}
+
+/** Signal a node on purpose (not reported as unexpected); SIGKILL after stopTimeoutMs. */
+async function killChild(c: Child, signal: 'SIGKILL' | 'SIGTERM', stopTimeoutMs: number): Promise<NodeExit> {
+  c.expectedExit = true;
+  c.proc.kill(signal);
+  if (c.paused && signal !== 'SIGKILL') c.proc.kill('SIGCONT');
+  const timer = setTimeout(() => {
+    if (!c.exited) c.proc.kill('SIGKILL');
+  }, stopTimeoutMs);
+  await c.exit;
+  clearTimeout(timer);
+  return { name: c.name, pid: c.proc.pid ?? -1, code: c.exitInfo?.code ?? null, signal: c.exitInfo?.signal ?? null };
+}
+
+/** A follower again on its port, with an empty store; `nodes` and `pids` are updated in place. */
+async function restartFollower(d: AdminDeps, old: Child): Promise<ClusterNode> {
+  const name = old.name;
+  if (old.role !== 'follower') {
+    throw new ClusterError(
+      'QL_ERR_NODE_STATE',
+      `${name} cannot be restarted: a new leader would number versions from 0 again`,
+      name,
+    );
+  }
+  if (!old.exited) await killChild(old, 'SIGKILL', d.stopTimeoutMs);
+  const readyBy = Date.now() + d.startTimeoutMs;
+  const { child: fresh, ready } = d.spawnNode(name, 'follower', { ...old.env, PORT: String(old.port) }, readyBy);
+  try {
+    const port = await ready;
+    const url = baseUrl(d.host, port);
+    await d.waitHealthy(name, url, 'follower', readyBy);
+    const i = d.nodes.findIndex((n) => n.name === name);
+    d.pids[i] = fresh.proc.pid!;
+    const node: ClusterNode = { name, role: 'follower', pid: fresh.proc.pid!, url };
+    d.nodes[i] = node;
+    return node;
+  } catch (err) {
+    // Leave the node stopped, not half-started; a later restart() may try again.
+    if (!fresh.exited) await killChild(fresh, 'SIGKILL', d.stopTimeoutMs);
+    throw err instanceof ClusterError
+      ? err
+      : new ClusterError('QL_ERR_NODE_START', `${name}: restart failed: ${(err as Error).message}`, name);
+  }
 }
 
 function forwardLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
