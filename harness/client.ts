@@ -32,7 +32,7 @@ import { createClockBridge, createTraceRing, type TraceRing } from './client-tra
 import { waitUntil } from './client-wait.ts';
 import { closeAll, createConnections } from './fast-client.ts';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
-import { createPool, postWrite, type ErrorKind, type ReadOutcome } from './http.ts';
+import { createPool, postWrite, zeroErrorCounts, type ErrorCounts, type ErrorKind, type ReadOutcome } from './http.ts';
 import { createValueVersions, planVersion, type ValueVersionOf } from './value-versions.ts';
 import { faultCountAt, SHARED_DONE } from './fault-window.ts';
 import { clientIndices, planWrite, type Phase, type PlannedWrite, type WorkloadConfig } from './workload.ts';
@@ -82,7 +82,7 @@ export interface ClientTask {
   shared?: SharedArrayBuffer | null;
 }
 
-export type ErrorCounts = Record<ErrorKind, number>;
+export type { ErrorCounts } from './http.ts';
 
 export interface ReplicaResult {
   /** 'leader' | 'follower1'.. */
@@ -188,10 +188,8 @@ interface WindowState {
   readsUnavailable: number;
 }
 
-const noErrors = (): ErrorCounts => ({ quorum: 0, http: 0, timeout: 0, connection: 0 });
-
 function createWindow(): WindowState {
-  return { intended: 0, sentOnTime: 0, okOnTime: 0, ok: 0, errors: noErrors(), latency: createHistogram(), readsUnavailable: 0 };
+  return { intended: 0, sentOnTime: 0, okOnTime: 0, ok: 0, errors: zeroErrorCounts(), latency: createHistogram(), readsUnavailable: 0 };
 }
 
 function windowResult(w: WindowState): WindowResult {
@@ -385,7 +383,7 @@ function createThread(task: ClientTask, readbacks: Readbacks, ring: TraceRing, t
   return {
     task, shared: task.shared ? new Int32Array(task.shared) : null, readbacks, ring, toMonoUs,
     windows: { all: createWindow(), fault: createWindow(), normal: createWindow() },
-    latency: createHistogram(), sendLag: createHistogram(), errors: noErrors(), acked: new Map(),
+    latency: createHistogram(), sendLag: createHistogram(), errors: zeroErrorCounts(), acked: new Map(),
     ok: 0, unknownOutcome: 0, unversionedAcks: 0, done: 0, capWaits: 0, lastAt: 0, inFlight: 0,
     capacity: Math.max(1, task.maxInFlight ?? DEFAULT_THREAD_IN_FLIGHT), slotWaiters: [], pending: new Set(), stopped: false,
   };

@@ -8,9 +8,21 @@
 import { Pool, type Dispatcher } from 'undici';
 import { fastRequest, type FastReply } from './fast-client.ts';
 
-export type ErrorKind = 'quorum' | 'http' | 'timeout' | 'connection';
+export const ERROR_KINDS = ['quorum', 'http', 'timeout', 'connection'] as const;
 
-export const ERROR_KINDS: readonly ErrorKind[] = ['quorum', 'http', 'timeout', 'connection'];
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+/** Failed writes by kind. */
+export type ErrorCounts = Record<ErrorKind, number>;
+
+export function zeroErrorCounts(): ErrorCounts {
+  return Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as ErrorCounts;
+}
+
+/** Adds `more` into `into`, kind by kind. */
+export function addErrorCounts(into: ErrorCounts, more: ErrorCounts): void {
+  for (const k of ERROR_KINDS) into[k] += more[k];
+}
 
 export interface PoolOptions {
   connections: number;

@@ -9,6 +9,7 @@ import type { LeaderWindowMeans } from './leader-windows.ts';
 import type { ClusterTarget } from './cluster-target.ts';
 import type { ConvergenceResult } from './convergence.ts';
 import type { FaultReport } from './fault-schedule.ts';
+import { addErrorCounts, zeroErrorCounts } from './http.ts';
 import type { LostWritesSummary } from './nothing-lost.ts';
 import { createHistogram, histogramStats, mergeEncoded, type Histogram, type HistogramStats } from './histogram.ts';
 
@@ -187,8 +188,8 @@ export function availabilityRowOf(window: AvailabilityWindowName, c: WindowCount
 
 export function mergeWindow(results: readonly ClientResult[], name: WindowName): WindowCounts {
   const ws = results.map((r) => r.windows[name]);
-  const errors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
-  for (const w of ws) for (const k of Object.keys(errors) as (keyof ErrorCounts)[]) errors[k] += w.errors[k];
+  const errors = zeroErrorCounts();
+  for (const w of ws) addErrorCounts(errors, w.errors);
   const sum = (f: (w: ClientResult['windows']['all']) => number): number => ws.reduce((a, w) => a + f(w), 0);
   return {
     intended: sum((w) => w.intended), sentOnTime: sum((w) => w.sentOnTime), okOnTime: sum((w) => w.okOnTime), ok: sum((w) => w.ok),
@@ -228,8 +229,8 @@ export function mergeVisibility(results: readonly ClientResult[], offsetsUs: rea
 export function mergeResults(results: readonly ClientResult[], ctx: MergeContext): QuorumResult {
   const latency = mergeEncoded(results.map((r) => r.latency));
   const sendLag = mergeEncoded(results.map((r) => r.sendLag));
-  const errors: ErrorCounts = { quorum: 0, http: 0, timeout: 0, connection: 0 };
-  for (const r of results) for (const k of Object.keys(errors) as (keyof ErrorCounts)[]) errors[k] += r.errors[k];
+  const errors = zeroErrorCounts();
+  for (const r of results) addErrorCounts(errors, r.errors);
   const ok = results.reduce((a, r) => a + r.ok, 0);
 
   const replicaNames = results[0]?.replicas.map((r) => r.replica) ?? [];
