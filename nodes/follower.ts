@@ -14,16 +14,16 @@ import {
   createDispatcher,
   createServerHandle,
   type RouteListenerFactory,
-  readKeyParam,
   sendError,
   sendJson,
   toExpressApp,
   type RouteTable,
 } from './http-util.ts';
 import { VersionedStore } from './store.ts';
+import { storeRoutes } from './store-routes.ts';
 import { createReplicateRoutes, type ApplyCounters } from './replication/follower-apply.ts';
 import { DEFAULT_TRACE_CAPACITY, monotonicUs, type FollowerApplyTrace, type TraceDump } from '../contracts/trace.ts';
-import { TraceRing, servedAtHeaders } from './trace-ring.ts';
+import { TraceRing } from './trace-ring.ts';
 
 export interface FollowerOptions {
   /** Leader base URL, reported in 403 read_only answers. Optional. */
@@ -99,15 +99,7 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
         sendError(res, 403, 'read_only', 'writes go to the leader', leaderUrl ? { leader: leaderUrl } : undefined);
       },
     },
-    '/read': {
-      GET: (req, res, url) => {
-        const key = readKeyParam(url.query);
-        const e = store.get(key);
-        const served = servedAtHeaders(req);
-        if (e === undefined) sendError(res, 404, 'not_found', `no value for key ${JSON.stringify(key)}`, { key }, served);
-        else sendJson(res, 200, { key, value: e.value, version: e.version }, served);
-      },
-    },
+    ...storeRoutes(store),
     '/trace': {
       GET: (_req, res) => {
         const dump: TraceDump = {
@@ -121,7 +113,6 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
         sendJson(res, 200, dump);
       },
     },
-    '/data': { GET: (_req, res) => sendJson(res, 200, store.toJSON()) },
     '/health': { GET: (_req, res) => sendJson(res, 200, { status: 'ok', role: 'follower', bootId }) },
     '/stats': {
       GET: (_req, res) =>

@@ -62,20 +62,10 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as co
 
 /** Send a JSON body with an explicit content-length (no chunked encoding, no etag). */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
-  const text = JSON.stringify(body);
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  res.writeHead(status, {
-    ...JSON_HEADERS,
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
+  sendJsonText(res, status, JSON.stringify(body), headers);
 }
 
-/** Send a pre-serialised JSON text. */
+/** Send a pre-serialised JSON text (the write path builds its reply without JSON.stringify). */
 export function sendJsonText(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
   if (res.headersSent) {
     res.end();

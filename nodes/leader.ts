@@ -6,7 +6,7 @@
  * replication engine in its own thread (engine.ts, engine-thread.mjs), and the per-follower
  * bookkeeping (followers.ts, follower-link.ts). This file wires them and serves the routes.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Express } from 'express';
 import { DEFAULT_TRACE_CAPACITY, monotonicUs, type LeaderWriteTrace, type TraceDump } from '../contracts/trace.ts';
 import { createRng, randomSeed, type Rng } from '../lib/rng.ts';
@@ -36,8 +36,6 @@ import {
   type RouteListenerFactory,
   isPlainObject,
   readJsonBody,
-  readKeyParam,
-  sendError,
   sendJson,
   sendJsonText,
   toExpressApp,
@@ -49,7 +47,8 @@ import { Followers } from './replication/followers.ts';
 import { createLeaderStats } from './replication/leader-stats.ts';
 import { createWritePath, type WritePath } from './replication/write-path.ts';
 import { VersionedStore } from './store.ts';
-import { TraceRing, servedAtHeaders } from './trace-ring.ts';
+import { storeRoutes } from './store-routes.ts';
+import { TraceRing } from './trace-ring.ts';
 
 export interface LeaderOptions {
   /** Follower base URLs (`http://host:port`), at least one. */
@@ -240,8 +239,7 @@ function leaderRoutes(c: ResolvedLeaderOptions, check: (req: IncomingMessage) =>
   });
   return {
     '/write': { POST: writePath.handleWrite },
-    '/read': { GET: (req, res, url) => serveRead(store, req, res, url.query) },
-    '/data': { GET: (_req, res) => sendJson(res, 200, store.toJSON()) },
+    ...storeRoutes(store),
     '/health': { GET: (_req, res) => sendJson(res, 200, health()) },
     '/stats': { GET: (_req, res) => sendJson(res, 200, statsJson()) },
     '/stats/reset': {
@@ -263,14 +261,6 @@ function leaderRoutes(c: ResolvedLeaderOptions, check: (req: IncomingMessage) =>
       }),
     },
   };
-}
-
-function serveRead(store: VersionedStore, req: IncomingMessage, res: ServerResponse, query: string): void {
-  const key = readKeyParam(query);
-  const e = store.get(key);
-  const served = servedAtHeaders(req);
-  if (e === undefined) sendError(res, 404, 'not_found', `no value for key ${JSON.stringify(key)}`, { key }, served);
-  else sendJson(res, 200, { key, value: e.value, version: e.version }, served);
 }
 
 function parseQuorumBody(body: unknown, n: number): number {
