@@ -30,6 +30,7 @@ import {
   type ServerKind,
 } from './config.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
+import { baseUrl } from './http-util.ts';
 
 /** Port every node listens on inside its container (docker-compose.yml). */
 export const CONTAINER_PORT = 5000;
@@ -265,11 +266,6 @@ function validate(options: ClusterOptions) {
 /** `1.5` → `"1.5ms"`, exact enough for the node's duration parser. */
 function msEnv(ms: number): string {
   return `${ms}ms`;
-}
-
-function baseUrl(host: string, port: number): string {
-  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${h}:${port}`;
 }
 
 function resolveLeaderPriority(options: ClusterOptions): { wanted: LeaderPriority; applied: AppliedPriority } {

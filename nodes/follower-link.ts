@@ -66,7 +66,6 @@ export class FollowerLink {
   private readonly snapshotHeaders: Record<string, string>;
   private readonly opts: FollowerLinkOptions;
 
-  sent = 0;
   acked = 0;
   failed = 0;
   /** Live writes not sent because the follower was down or over its backlog (included in `failed`). */
@@ -295,7 +294,6 @@ export class FollowerLink {
   }
 
   resetCounters(): void {
-    this.sent = 0;
     this.acked = 0;
     this.failed = 0;
     this.skipped = 0;

@@ -282,6 +282,12 @@ export interface ServerHandle {
   closeServer(graceMs: number): Promise<void>;
 }
 
+/** The URL a client on this machine reaches a server at that listens on host:port (a wildcard host means loopback). */
+export function baseUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
 /** Wrap a request listener in a node:http server with keep-alive settings suitable for the load. */
 export function createServerHandle(listener: RequestListener): ServerHandle {
   const server = http.createServer({ keepAliveTimeout: 10_000 }, listener);
@@ -298,8 +304,7 @@ export function createServerHandle(listener: RequestListener): ServerHandle {
           server.off('error', onError);
           listening = true;
           const addr = server.address() as AddressInfo;
-          const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-          resolve({ port: addr.port, url: `http://${urlHost}:${addr.port}` });
+          resolve({ port: addr.port, url: baseUrl(host, addr.port) });
         });
       });
     },

@@ -173,7 +173,6 @@ function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>
       leg.sentUs = sentNs === 0 ? null : o.engine.epochUs + sentNs / 1000;
     }
     if (outcome !== SKIPPED) {
-      link.sent++;
       counters.sent++;
     }
     followers.settle(i);
