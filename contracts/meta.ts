@@ -39,19 +39,26 @@ export interface RunMeta {
    * `--rate auto` or `N%`: the closed-loop calibration step that fixed the open-loop rate of every W
    * (harness/calibrate.ts). Absent with a fixed --rate or a closed loop.
    */
-  calibration?: {
-    quorum: number;
-    clients: number;
-    writes: number;
-    capacityWritesPerSec: number;
-    share: number;
-    rateWritesPerSec: number;
-    /** Measured writes per W that followed (without --writes: at most 6 s of load). */
-    writesPerQuorum?: number;
-    wallS: number;
-  } | null;
+  calibration?: Calibration | null;
   /** Only in hand-made fixture runs (test/fixtures): what the fixture is, shown in its report. */
   synthetic?: string | boolean;
+}
+
+/** The calibration step of `--rate auto` or `N%` (meta.json `calibration`). */
+export interface Calibration {
+  /** W of the calibration step. */
+  quorum: number;
+  clients: number;
+  writes: number;
+  /** Closed-loop writes/s at that W: the capacity. */
+  capacityWritesPerSec: number;
+  /** Share of the capacity offered to every W. */
+  share: number;
+  /** The open-loop rate every W then runs at, writes/s. */
+  rateWritesPerSec: number;
+  /** Measured writes per W after calibration (without --writes: at most CALIBRATED_STEP_S of load). */
+  writesPerQuorum?: number;
+  wallS: number;
 }
 
 /** `analysis.json`, written beside the report: which analysis drew it. */

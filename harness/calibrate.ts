@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Calibration } from '../contracts/meta.ts';
 import type { ExperimentOptions } from './options.ts';
 
 /** Measured writes of the calibration step (at most --writes). */
@@ -24,21 +25,7 @@ export function calibratedWrites(defaultWrites: number, rateWritesPerSec: number
   return Math.min(defaultWrites, Math.max(CALIBRATED_MIN_WRITES, Math.round(rateWritesPerSec * CALIBRATED_STEP_S)));
 }
 
-export interface Calibration {
-  /** W of the calibration step. */
-  quorum: number;
-  clients: number;
-  writes: number;
-  /** Closed-loop writes/s at that W: the capacity. */
-  capacityWritesPerSec: number;
-  /** Share of the capacity offered to every W. */
-  share: number;
-  /** The open-loop rate every W then runs at, writes/s. */
-  rateWritesPerSec: number;
-  /** Measured writes per W after calibration (capped by CALIBRATED_STEP_S when --writes was not given). */
-  writesPerQuorum?: number;
-  wallS: number;
-}
+export type { Calibration } from '../contracts/meta.ts';
 
 /** The options of the calibration step: closed loop, highest W, short, no faults or probes, a throwaway folder. */
 export function calibrationOptions(options: ExperimentOptions, out: string): ExperimentOptions {
