@@ -68,7 +68,14 @@ export interface SoakResult {
   attempted: number;
   ok: number;
   errors: Record<string, number>;
-  availability: Array<Pick<AvailabilityWindow, 'window' | 'attempted' | 'ok' | 'availability'> & { errors: Record<string, number>; p50Us: number; p99Us: number; maxUs: number }>;
+  availability: Array<
+    Pick<AvailabilityWindow, 'window' | 'attempted' | 'ok' | 'availability'> & {
+      errors: Record<string, number>;
+      p50Us: number;
+      p99Us: number;
+      maxUs: number;
+    }
+  >;
   latencyUs: { p50: number; p99: number; p999: number; max: number };
   sendLagUs: { p50: number; p99: number; max: number } | null;
   lostWrites: number;
@@ -85,8 +92,19 @@ export interface SoakResult {
   warnings: string[];
   /** Leader RSS at 0, 10, 20, ... s of the load (nearest sample), MiB. */
   leaderRssEvery10s: Array<{ t: number; MiB: number | null }>;
-  leaderRss: { startMiB: number | null; peakMiB: number | null; endMiB: number | null; growthLastWindowMiB: number | null; windowS: number };
-  harnessRss: { startMiB: number | null; peakMiB: number | null; endMiB: number | null; growthLastWindowMiB: number | null };
+  leaderRss: {
+    startMiB: number | null;
+    peakMiB: number | null;
+    endMiB: number | null;
+    growthLastWindowMiB: number | null;
+    windowS: number;
+  };
+  harnessRss: {
+    startMiB: number | null;
+    peakMiB: number | null;
+    endMiB: number | null;
+    growthLastWindowMiB: number | null;
+  };
   /** Peak RSS per follower slot (over all its incarnations), MiB. */
   followersPeakMiB: (number | null)[];
   memoryFlat: boolean;
@@ -106,8 +124,16 @@ export function rssMiB(pid: number | 'self'): number | null {
 }
 
 /** Mean of a series over samples with t in [from, to]; null when none. */
-function meanOver(samples: RssSample[], pick: (s: RssSample) => number | null, from: number, to: number): number | null {
-  const xs = samples.filter((s) => s.t >= from && s.t <= to).map(pick).filter((x): x is number => x !== null);
+function meanOver(
+  samples: RssSample[],
+  pick: (s: RssSample) => number | null,
+  from: number,
+  to: number,
+): number | null {
+  const xs = samples
+    .filter((s) => s.t >= from && s.t <= to)
+    .map(pick)
+    .filter((x): x is number => x !== null);
   return xs.length ? round1(mean(xs)) : null;
 }
 
@@ -132,9 +158,11 @@ function peak(xs: (number | null)[]): number | null {
   return v.length ? Math.max(...v) : null;
 }
 
-export async function run(options: SoakOptions = {}): Promise<SoakResult> {
-  const quick = options.quick ?? false;
-  const o = {
+type SoakSettings = Required<Omit<SoakOptions, 'quick'>>;
+type QuorumOutcome = Awaited<ReturnType<typeof runExperiment>>['results'][number];
+
+function settingsOf(options: SoakOptions, quick: boolean): SoakSettings {
+  return {
     durationS: options.durationS ?? (quick ? 15 : 60),
     rate: options.rate ?? 1800,
     restartEveryS: options.restartEveryS ?? (quick ? 5 : 10),
@@ -144,17 +172,105 @@ export async function run(options: SoakOptions = {}): Promise<SoakResult> {
     sampleMs: options.sampleMs ?? 1000,
     flatToleranceMiB: options.flatToleranceMiB ?? 10,
   };
-  const writes = Math.round(o.rate * o.durationS);
-  const faults: string[] = [];
-  for (let t = o.restartEveryS, i = 0; t < o.durationS; t += o.restartEveryS, i++) faults.push(`restart:follower${(i % 5) + 1}@${t}s`);
+}
 
-  const dir = mkdtempSync(join(tmpdir(), 'quorum-lab-soak-'));
-  const exits: NodeExit[] = [];
-  const warnings: string[] = [];
+/** `restart:followerN@Ts` every restartEveryS seconds of the load, cycling follower1..5. */
+function restartFaults(o: SoakSettings): string[] {
+  const faults: string[] = [];
+  for (let t = o.restartEveryS, i = 0; t < o.durationS; t += o.restartEveryS, i++)
+    faults.push(`restart:follower${(i % 5) + 1}@${t}s`);
+  return faults;
+}
+
+/** The RSS figures of the measured load: the leader's every 10 s, growth over the last window, peaks. */
+function rssSummary(samples: RssSample[], q: QuorumOutcome, o: SoakSettings) {
+  // The RSS figures are over the measured load only.
+  const load = samples.filter((s) => s.t >= 0 && s.t <= q.durationS + 0.5);
+  const end = round2(q.durationS);
+  const windowS = Math.min(30, Math.floor(end / 2));
+  const growth = (pick: (s: RssSample) => number | null): number | null => {
+    const a = meanOver(load, pick, end - windowS - 2.5, end - windowS + 2.5);
+    const b = meanOver(load, pick, end - 5, end);
+    return a === null || b === null ? null : round1(b - a);
+  };
+  const leaderGrowth = growth((s) => s.leaderMiB);
+  const leaderRssEvery10s: SoakResult['leaderRssEvery10s'] = [];
+  for (let t = 0; t <= end + 0.01; t += 10) leaderRssEvery10s.push({ t, MiB: nearest(load, (s) => s.leaderMiB, t) });
+  const slots = Math.max(0, ...load.map((s) => s.followersMiB.length));
+  return {
+    leaderRssEvery10s,
+    leaderRss: {
+      startMiB: load.find((s) => s.leaderMiB !== null)?.leaderMiB ?? null,
+      peakMiB: peak(load.map((s) => s.leaderMiB)),
+      endMiB: last(load, (s) => s.leaderMiB),
+      growthLastWindowMiB: leaderGrowth,
+      windowS,
+    },
+    harnessRss: {
+      startMiB: load[0]?.harnessMiB ?? null,
+      peakMiB: peak(samples.map((s) => s.harnessMiB)),
+      endMiB: last(load, (s) => s.harnessMiB),
+      growthLastWindowMiB: growth((s) => s.harnessMiB),
+    },
+    followersPeakMiB: Array.from({ length: slots }, (_, i) => peak(load.map((s) => s.followersMiB[i] ?? null))),
+    memoryFlat: leaderGrowth !== null && leaderGrowth <= o.flatToleranceMiB,
+  };
+}
+
+/** Writes, errors, latency and availability of the one quorum. */
+function loadFigures(q: QuorumOutcome) {
+  const all = q.availability.find((w) => w.window === 'all');
+  const errors = { ...q.errors } as Record<string, number>;
+  return {
+    achievedRate: Math.round(q.achievedRate),
+    attempted: all?.attempted ?? q.ok + Object.values(errors).reduce((a, b) => a + b, 0),
+    ok: q.ok,
+    errors,
+    availability: q.availability.map((w) => ({
+      window: w.window,
+      attempted: w.attempted,
+      ok: w.ok,
+      availability: w.availability,
+      errors: Object.fromEntries(Object.entries(w.errors).filter(([, n]) => n > 0)),
+      p50Us: w.latency.p50,
+      p99Us: w.latency.p99,
+      maxUs: w.latency.max,
+    })),
+    latencyUs: { p50: q.latencyStats.p50, p99: q.latencyStats.p99, p999: q.latencyStats.p999, max: q.latencyStats.max },
+    sendLagUs: q.sendLagStats ? { p50: q.sendLagStats.p50, p99: q.sendLagStats.p99, max: q.sendLagStats.max } : null,
+  };
+}
+
+/** Lost writes, convergence, healing and each restart's catch-up. */
+function safetyFigures(q: QuorumOutcome) {
+  const restarts: RestartRecord[] = (q.faults?.records ?? [])
+    .filter((rec) => rec.command === 'restart')
+    .map((rec) => ({
+      spec: rec.spec,
+      follower: rec.follower,
+      atS: round2(rec.atMs / 1000),
+      commandMs: rec.commandMs,
+      catchUpMs: rec.catchUpMs,
+      error: rec.error,
+    }));
+  return {
+    lostWrites: q.lostWrites.lost,
+    unknownOutcome: q.lostWrites.unknownOutcome,
+    checkedKeys: q.lostWrites.checkedKeys,
+    converged: q.convergence.converged,
+    convergenceWaitedMs: q.convergence.waitedMs,
+    healed: q.faults?.healed ?? null,
+    faultWindowMs: q.faults?.faultWindowMs ?? null,
+    notFired: q.faults?.notFired ?? [],
+    restarts,
+  };
+}
+
+/** RSS of the leader, each follower and this process, sampled every sampleMs until stop(). */
+function createRssSampler(sampleMs: number) {
   const samples: RssSample[] = [];
-  let pids: number[] | null = null;
-  let loadStartAt: number | null = null;
   const t0 = performance.now();
+  let pids: number[] | null = null;
   // Times are taken relative to t0 and shifted to the load's start once it is known.
   const sample = (): void => {
     samples.push({
@@ -164,7 +280,28 @@ export async function run(options: SoakOptions = {}): Promise<SoakResult> {
       harnessMiB: rssMiB('self') ?? round1(process.memoryUsage().rss / 2 ** 20),
     });
   };
-  const timer = setInterval(sample, o.sampleMs);
+  const timer = setInterval(sample, sampleMs);
+  return {
+    samples,
+    t0,
+    /** The launcher's array itself: restarted followers' new pids show up in it. */
+    watch(target: number[]) {
+      pids = target;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+export async function run(options: SoakOptions = {}): Promise<SoakResult> {
+  const quick = options.quick ?? false;
+  const o = settingsOf(options, quick);
+  const writes = Math.round(o.rate * o.durationS);
+  const faults = restartFaults(o);
+  const dir = mkdtempSync(join(tmpdir(), 'quorum-lab-soak-'));
+  const exits: NodeExit[] = [];
+  const warnings: string[] = [];
+  let loadStartAt: number | null = null;
+  const rss = createRssSampler(o.sampleMs);
   const launch: StartCluster = async (opts) => {
     const c = await startCluster(opts);
     c.onUnexpectedExit((e) => exits.push(e));
@@ -185,125 +322,103 @@ export async function run(options: SoakOptions = {}): Promise<SoakResult> {
       },
       {
         startCluster: launch,
-        onCluster: (target) => {
-          // The launcher's array itself: restarted followers' new pids show up in it.
-          pids = target.pids;
-        },
+        onCluster: (target) => rss.watch(target.pids),
         onProgress: (p) => {
           if (p.phase === 'measure' && loadStartAt === null) loadStartAt = performance.now() - p.elapsedMs;
         },
         onWarning: (m) => warnings.push(m),
       },
     );
-    clearInterval(timer);
+    rss.stop();
     const q = r.results[0];
     if (!q) throw new Error('soak: the experiment returned no quorum result');
-    const shiftS = ((loadStartAt ?? t0) - t0) / 1000;
-    for (const s of samples) s.t = round1(s.t - shiftS);
-    // The RSS figures are over the measured load only.
-    const load = samples.filter((s) => s.t >= 0 && s.t <= q.durationS + 0.5);
-    const loadS = round2(q.durationS);
-    const windowS = Math.min(30, Math.floor(loadS / 2));
-    const end = loadS;
-    const endWin = (pick: (s: RssSample) => number | null): number | null => meanOver(load, pick, end - 5, end);
-    const startWin = (pick: (s: RssSample) => number | null): number | null => meanOver(load, pick, end - windowS - 2.5, end - windowS + 2.5);
-    const growth = (pick: (s: RssSample) => number | null): number | null => {
-      const a = startWin(pick);
-      const b = endWin(pick);
-      return a === null || b === null ? null : round1(b - a);
-    };
-    const leaderGrowth = growth((s) => s.leaderMiB);
-    const leaderRssEvery10s: SoakResult['leaderRssEvery10s'] = [];
-    for (let t = 0; t <= end + 0.01; t += 10) leaderRssEvery10s.push({ t, MiB: nearest(load, (s) => s.leaderMiB, t) });
-    const all = q.availability.find((w) => w.window === 'all');
-    const errors = { ...q.errors } as Record<string, number>;
-    const memoryFlat = leaderGrowth !== null && leaderGrowth <= o.flatToleranceMiB;
-    const restarts: RestartRecord[] = (q.faults?.records ?? [])
-      .filter((rec) => rec.command === 'restart')
-      .map((rec) => ({ spec: rec.spec, follower: rec.follower, atS: round2(rec.atMs / 1000), commandMs: rec.commandMs, catchUpMs: rec.catchUpMs, error: rec.error }));
+    const shiftS = ((loadStartAt ?? rss.t0) - rss.t0) / 1000;
+    for (const s of rss.samples) s.t = round1(s.t - shiftS);
+    const memory = rssSummary(rss.samples, q, o);
+    const safety = safetyFigures(q);
     const result: SoakResult = {
       options: { ...o, quick, writes, faults },
       wallS: round2(r.wallMs / 1000),
-      loadS,
+      loadS: round2(q.durationS),
       targetRate: o.rate,
-      achievedRate: Math.round(q.achievedRate),
-      attempted: all?.attempted ?? q.ok + Object.values(errors).reduce((a, b) => a + b, 0),
-      ok: q.ok,
-      errors,
-      availability: q.availability.map((w) => ({
-        window: w.window,
-        attempted: w.attempted,
-        ok: w.ok,
-        availability: w.availability,
-        errors: Object.fromEntries(Object.entries(w.errors).filter(([, n]) => n > 0)),
-        p50Us: w.latency.p50,
-        p99Us: w.latency.p99,
-        maxUs: w.latency.max,
-      })),
-      latencyUs: { p50: q.latencyStats.p50, p99: q.latencyStats.p99, p999: q.latencyStats.p999, max: q.latencyStats.max },
-      sendLagUs: q.sendLagStats ? { p50: q.sendLagStats.p50, p99: q.sendLagStats.p99, max: q.sendLagStats.max } : null,
-      lostWrites: q.lostWrites.lost,
-      unknownOutcome: q.lostWrites.unknownOutcome,
-      checkedKeys: q.lostWrites.checkedKeys,
-      converged: q.convergence.converged,
-      convergenceWaitedMs: q.convergence.waitedMs,
-      healed: q.faults?.healed ?? null,
-      faultWindowMs: q.faults?.faultWindowMs ?? null,
-      notFired: q.faults?.notFired ?? [],
-      restarts,
+      ...loadFigures(q),
+      ...safety,
       unexpectedExits: exits,
       warnings,
-      leaderRssEvery10s,
-      leaderRss: {
-        startMiB: load.find((s) => s.leaderMiB !== null)?.leaderMiB ?? null,
-        peakMiB: peak(load.map((s) => s.leaderMiB)),
-        endMiB: last(load, (s) => s.leaderMiB),
-        growthLastWindowMiB: leaderGrowth,
-        windowS,
-      },
-      harnessRss: {
-        startMiB: load[0]?.harnessMiB ?? null,
-        peakMiB: peak(samples.map((s) => s.harnessMiB)),
-        endMiB: last(load, (s) => s.harnessMiB),
-        growthLastWindowMiB: growth((s) => s.harnessMiB),
-      },
-      followersPeakMiB: Array.from({ length: Math.max(0, ...load.map((s) => s.followersMiB.length)) }, (_, i) => peak(load.map((s) => s.followersMiB[i] ?? null))),
-      memoryFlat,
-      samples,
+      ...memory,
+      samples: rss.samples,
       passed: false,
     };
-    result.passed = exits.length === 0 && result.lostWrites === 0 && result.converged && memoryFlat && result.healed !== false && restarts.every((x) => x.error === null);
+    result.passed =
+      exits.length === 0 &&
+      safety.lostWrites === 0 &&
+      safety.converged &&
+      memory.memoryFlat &&
+      safety.healed !== false &&
+      safety.restarts.every((x) => x.error === null);
     return result;
   } finally {
-    clearInterval(timer);
+    rss.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 export function format(r: SoakResult): string {
-  const errs = Object.entries(r.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  const errs =
+    Object.entries(r.errors)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none';
   const head = formatTable(
-    ['W', 'load s', 'target/s', 'achieved/s', 'attempted', 'ok', 'errors by kind', 'lost', 'unknown outcome', 'converged', 'crashes', 'p50 µs', 'p99 µs', 'max µs'],
-    [[
-      r.options.quorum,
-      r.loadS,
-      r.targetRate,
-      r.achievedRate,
-      r.attempted,
-      r.ok,
-      errs,
-      r.lostWrites,
-      r.unknownOutcome,
-      r.converged ? 'yes' : 'NO',
-      r.unexpectedExits.length,
-      r.latencyUs.p50,
-      r.latencyUs.p99,
-      r.latencyUs.max,
-    ]],
+    [
+      'W',
+      'load s',
+      'target/s',
+      'achieved/s',
+      'attempted',
+      'ok',
+      'errors by kind',
+      'lost',
+      'unknown outcome',
+      'converged',
+      'crashes',
+      'p50 µs',
+      'p99 µs',
+      'max µs',
+    ],
+    [
+      [
+        r.options.quorum,
+        r.loadS,
+        r.targetRate,
+        r.achievedRate,
+        r.attempted,
+        r.ok,
+        errs,
+        r.lostWrites,
+        r.unknownOutcome,
+        r.converged ? 'yes' : 'NO',
+        r.unexpectedExits.length,
+        r.latencyUs.p50,
+        r.latencyUs.p99,
+        r.latencyUs.max,
+      ],
+    ],
   );
   const avail = formatTable(
     ['window', 'attempted', 'ok', 'availability', 'errors', 'p50 µs', 'p99 µs', 'max µs'],
-    r.availability.map((w) => [w.window, w.attempted, w.ok, w.availability === null ? null : `${round2(w.availability * 100)} %`, Object.entries(w.errors).map(([k, n]) => `${k} ${n}`).join(', ') || '—', w.p50Us, w.p99Us, w.maxUs]),
+    r.availability.map((w) => [
+      w.window,
+      w.attempted,
+      w.ok,
+      w.availability === null ? null : `${round2(w.availability * 100)} %`,
+      Object.entries(w.errors)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ') || '—',
+      w.p50Us,
+      w.p99Us,
+      w.maxUs,
+    ]),
   );
   const restarts = formatTable(
     ['restart', 'at s', 'restart ms', 'catch-up ms', 'error'],
