@@ -70,6 +70,141 @@ async function bareGet(pool: Pool, path: string): Promise<void> {
   await res.body.text();
 }
 
+/** One W's measurements, summed over the rounds. */
+interface QuorumAcc {
+  lat: number[];
+  leaderSumUs: number;
+  leaderN: number;
+  schedSumUs: number;
+  schedN: number;
+  rttSumUs: number;
+  rttN: number;
+  ownS: number;
+  leaderS: number;
+  followersS: number;
+}
+
+const emptyAcc = (): QuorumAcc => ({
+  lat: [],
+  leaderSumUs: 0,
+  leaderN: 0,
+  schedSumUs: 0,
+  schedN: 0,
+  rttSumUs: 0,
+  rttN: 0,
+  ownS: 0,
+  leaderS: 0,
+  followersS: 0,
+});
+
+type LeaderStatsJson = Awaited<ReturnType<BenchCluster['leaderStats']>>;
+
+function addBlock(
+  a: QuorumAcc,
+  lat: Float64Array,
+  stats: LeaderStatsJson,
+  ownS: number,
+  cpu: ReturnType<typeof cpuDelta>,
+): void {
+  a.lat.push(...lat);
+  a.leaderSumUs += stats.writeLatencyUs.mean * stats.writeLatencyUs.count;
+  a.leaderN += stats.writeLatencyUs.count;
+  a.schedSumUs += stats.delays.realisedUs.mean * stats.delays.realisedUs.count;
+  a.schedN += stats.delays.realisedUs.count;
+  for (const f of stats.followers) {
+    a.rttSumUs += f.ackLatencyUs.mean * f.ackLatencyUs.count;
+    a.rttN += f.ackLatencyUs.count;
+  }
+  a.ownS += ownS;
+  a.leaderS += cpu.leaderS;
+  a.followersS += cpu.followersS;
+}
+
+function overheadOf(quorum: number, a: QuorumAcc, bareRep: Summary): QuorumOverhead {
+  const clientUs = summarize(a.lat);
+  const leaderMean = a.leaderSumUs / a.leaderN;
+  const perWrite = (s: number): number => round1((s * 1e6) / a.lat.length);
+  return {
+    quorum,
+    writes: a.lat.length,
+    clientUs,
+    leaderMeanUs: round1(leaderMean),
+    schedulerWaitMeanUs: round1(a.schedSumUs / a.schedN),
+    replicateRttMeanUs: round1(a.rttSumUs / a.rttN),
+    clientLegUs: round1(clientUs.mean - leaderMean),
+    overheadVsTwoHopsUs: {
+      mean: round1(clientUs.mean - 2 * bareRep.mean),
+      p50: round1(clientUs.p50 - 2 * bareRep.p50),
+    },
+    // The few stats and reset calls per block are negligible next to the writes.
+    cpuUsPerWrite: {
+      client: perWrite(a.ownS),
+      leader: perWrite(a.leaderS),
+      followers: perWrite(a.followersS),
+      total: perWrite(a.ownS + a.leaderS + a.followersS),
+    },
+  };
+}
+
+/** The requests the benchmark times: a write to the leader, bare round trips to a follower and the leader. */
+function createProbes(bc: BenchCluster) {
+  const leaderPool = createPool(bc.leaderUrl, { connections: 1, timeoutMs: 10_000 });
+  const followerPool = createPool(bc.followerUrls[0]!, { connections: 1, timeoutMs: 10_000 });
+  let bareVersion = 0;
+  let seq = 0;
+  return {
+    write: async (): Promise<void> => {
+      const r = await postWrite(leaderPool, `key-${seq % 100}`, `value-${seq++}`, 10_000);
+      if (!r.ok) throw new Error(`write failed: ${r.kind}${r.status ? ` ${r.status}` : ''}`);
+    },
+    replicate: async (): Promise<void> => {
+      // A key of its own, so the benchmark's writes are untouched; every version is newer (applied).
+      const res = await followerPool.request({
+        method: 'POST',
+        path: '/replicate',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: 'bench-bare', value: 'x'.repeat(16), version: ++bareVersion }),
+      });
+      await res.body.text();
+    },
+    followerHealth: () => bareGet(followerPool, '/health'),
+    leaderHealth: () => bareGet(leaderPool, '/health'),
+    close: () => Promise.allSettled([leaderPool.close(), followerPool.close()]),
+  };
+}
+
+type Probes = ReturnType<typeof createProbes>;
+
+interface BareSeries {
+  followerHealth: number[];
+  replicate: number[];
+  leaderHealth: number[];
+}
+
+/** One block of one W: warm-up, a block of bare round trips, then the measured writes with the leader's stats and CPU. */
+async function measureBlock(
+  bc: BenchCluster,
+  probes: Probes,
+  w: number,
+  opts: Required<NodeOverheadOptions>,
+  bare: BareSeries,
+  a: QuorumAcc,
+): Promise<void> {
+  await bc.setQuorum(w);
+  await timed(Math.ceil(opts.warmupWrites / opts.rounds), probes.write);
+  bare.followerHealth.push(...(await timed(opts.bareRequestsPerBlock, probes.followerHealth)));
+  bare.replicate.push(...(await timed(opts.bareRequestsPerBlock, probes.replicate)));
+  bare.leaderHealth.push(...(await timed(opts.bareRequestsPerBlock, probes.leaderHealth)));
+  await bc.quiesceAndReset();
+  const cpu0 = bc.cpuS();
+  const own0 = ownCpuS();
+  const lat = await timed(Math.ceil(opts.writesPerQuorum / opts.rounds), probes.write);
+  const own = ownCpuS() - own0;
+  await bc.quiesce(); // the replications still in flight after the last ack belong to this W
+  const stats = await bc.leaderStats();
+  addBlock(a, lat, stats, own, cpuDelta(cpu0, bc.cpuS()));
+}
+
 export async function run(options: NodeOverheadOptions = {}): Promise<NodeOverheadResult> {
   const opts: Required<NodeOverheadOptions> = {
     writesPerQuorum: options.writesPerQuorum ?? 3000,
@@ -79,101 +214,30 @@ export async function run(options: NodeOverheadOptions = {}): Promise<NodeOverhe
     rounds: options.rounds ?? 3,
   };
   const bc: BenchCluster = await startBenchCluster({ writeQuorum: 1, minDelayMs: 0, maxDelayMs: 0, delaySeed: 1 });
-  const leaderPool = createPool(bc.leaderUrl, { connections: 1, timeoutMs: 10_000 });
-  const followerPool = createPool(bc.followerUrls[0]!, { connections: 1, timeoutMs: 10_000 });
-  const bareHealth: number[] = [];
-  const bareReplicate: number[] = [];
-  const bareLeaderHealth: number[] = [];
-  let bareVersion = 0;
-  const replicate = async (): Promise<void> => {
-    // A key of its own, so the benchmark's writes are untouched; every version is newer (applied).
-    const res = await followerPool.request({
-      method: 'POST',
-      path: '/replicate',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ key: 'bench-bare', value: 'x'.repeat(16), version: ++bareVersion }),
-    });
-    await res.body.text();
-  };
-  const quorums: QuorumOverhead[] = [];
+  const probes = createProbes(bc);
+  const bare: BareSeries = { followerHealth: [], replicate: [], leaderHealth: [] };
+  const acc = new Map(opts.quorums.map((w) => [w, emptyAcc()]));
   try {
-    let seq = 0;
-    const write = async (): Promise<void> => {
-      const r = await postWrite(leaderPool, `key-${seq % 100}`, `value-${seq++}`, 10_000);
-      if (!r.ok) throw new Error(`write failed: ${r.kind}${r.status ? ` ${r.status}` : ''}`);
-    };
-    await timed(200, () => bareGet(followerPool, '/health'));
-    await timed(200, replicate);
+    await timed(200, probes.followerHealth);
+    await timed(200, probes.replicate);
     // Rounds over W, so a burst of load from other processes does not land on one W only.
-    const acc = new Map<number, { lat: number[]; leaderSumUs: number; leaderN: number; schedSumUs: number; schedN: number; rttSumUs: number; rttN: number; ownS: number; leaderS: number; followersS: number }>();
     for (let round = 0; round < opts.rounds; round++) {
-      for (const w of opts.quorums) {
-        await bc.setQuorum(w);
-        await timed(Math.ceil(opts.warmupWrites / opts.rounds), write);
-        bareHealth.push(...(await timed(opts.bareRequestsPerBlock, () => bareGet(followerPool, '/health'))));
-        bareReplicate.push(...(await timed(opts.bareRequestsPerBlock, replicate)));
-        bareLeaderHealth.push(...(await timed(opts.bareRequestsPerBlock, () => bareGet(leaderPool, '/health'))));
-        await bc.quiesceAndReset();
-        const cpu0 = bc.cpuS();
-        const own0 = ownCpuS();
-        const lat = await timed(Math.ceil(opts.writesPerQuorum / opts.rounds), write);
-        const own = ownCpuS() - own0;
-        await bc.quiesce(); // the replications still in flight after the last ack belong to this W
-        const stats = await bc.leaderStats();
-        const cpu = cpuDelta(cpu0, bc.cpuS());
-        const a = acc.get(w) ?? { lat: [], leaderSumUs: 0, leaderN: 0, schedSumUs: 0, schedN: 0, rttSumUs: 0, rttN: 0, ownS: 0, leaderS: 0, followersS: 0 };
-        acc.set(w, a);
-        a.lat.push(...lat);
-        a.leaderSumUs += stats.writeLatencyUs.mean * stats.writeLatencyUs.count;
-        a.leaderN += stats.writeLatencyUs.count;
-        a.schedSumUs += stats.delays.realisedUs.mean * stats.delays.realisedUs.count;
-        a.schedN += stats.delays.realisedUs.count;
-        for (const f of stats.followers) {
-          a.rttSumUs += f.ackLatencyUs.mean * f.ackLatencyUs.count;
-          a.rttN += f.ackLatencyUs.count;
-        }
-        a.ownS += own;
-        a.leaderS += cpu.leaderS;
-        a.followersS += cpu.followersS;
-      }
-    }
-    const bareRep = summarize(bareReplicate);
-    for (const w of opts.quorums) {
-      const a = acc.get(w)!;
-      const clientUs = summarize(a.lat);
-      const leaderMean = a.leaderSumUs / a.leaderN;
-      const perWrite = (s: number): number => round1((s * 1e6) / a.lat.length);
-      quorums.push({
-        quorum: w,
-        writes: a.lat.length,
-        clientUs,
-        leaderMeanUs: round1(leaderMean),
-        schedulerWaitMeanUs: round1(a.schedSumUs / a.schedN),
-        replicateRttMeanUs: round1(a.rttSumUs / a.rttN),
-        clientLegUs: round1(clientUs.mean - leaderMean),
-        overheadVsTwoHopsUs: { mean: round1(clientUs.mean - 2 * bareRep.mean), p50: round1(clientUs.p50 - 2 * bareRep.p50) },
-        // The few stats and reset calls per block are negligible next to the writes.
-        cpuUsPerWrite: {
-          client: perWrite(a.ownS),
-          leader: perWrite(a.leaderS),
-          followers: perWrite(a.followersS),
-          total: perWrite(a.ownS + a.leaderS + a.followersS),
-        },
-      });
+      for (const w of opts.quorums) await measureBlock(bc, probes, w, opts, bare, acc.get(w)!);
     }
   } finally {
-    await Promise.allSettled([leaderPool.close(), followerPool.close()]);
+    await probes.close();
     await bc.stop();
   }
+  const bareRep = summarize(bare.replicate);
   return {
     options: opts,
     leaderPriority: bc.leaderPriority,
     bare: [
-      { kind: 'GET /health (follower)', latencyUs: summarize(bareHealth) },
-      { kind: 'POST /replicate (follower)', latencyUs: summarize(bareReplicate) },
-      { kind: 'GET /health (leader)', latencyUs: summarize(bareLeaderHealth) },
+      { kind: 'GET /health (follower)', latencyUs: summarize(bare.followerHealth) },
+      { kind: 'POST /replicate (follower)', latencyUs: bareRep },
+      { kind: 'GET /health (leader)', latencyUs: summarize(bare.leaderHealth) },
     ],
-    quorums,
+    quorums: opts.quorums.map((w) => overheadOf(w, acc.get(w)!, bareRep)),
   };
 }
 
@@ -183,7 +247,20 @@ export function format(r: NodeOverheadResult): string {
     r.bare.map((b) => [b.kind, b.latencyUs.n, b.latencyUs.mean, b.latencyUs.p50, b.latencyUs.p99]),
   );
   const q = formatTable(
-    ['W', 'client mean µs', 'p50', 'p99', 'leader-side mean', 'client leg', 'sched wait (0 delay)', '/replicate RTT', '− 2 bare hops (mean / p50)', 'CPU µs/write: client', 'leader', '5 followers'],
+    [
+      'W',
+      'client mean µs',
+      'p50',
+      'p99',
+      'leader-side mean',
+      'client leg',
+      'sched wait (0 delay)',
+      '/replicate RTT',
+      '− 2 bare hops (mean / p50)',
+      'CPU µs/write: client',
+      'leader',
+      '5 followers',
+    ],
     r.quorums.map((x) => [
       x.quorum,
       x.clientUs.mean,
