@@ -215,6 +215,86 @@ function range(xs: readonly number[], unit: string): string {
   return lo === hi ? `${fmt(lo)} ${unit}` : `${fmt(lo)}–${fmt(hi)} ${unit}`;
 }
 
+/** Lost and unknown-outcome writes across W. */
+function writeOutcomeItems(summary: RunData['summary']): string[] {
+  const items: string[] = [];
+  const lostKnown = summary.filter((r) => r.lost_writes !== null);
+  const lost = lostKnown.filter((r) => r.lost_writes! > 0);
+  items.push(
+    lostKnown.length === 0
+      ? 'Lost writes: not recorded (summary.csv predates the lost-writes check).'
+      : lost.length === 0
+        ? `Lost writes: 0 at every W checked (every acknowledged write was on every node after healing, as it must be).`
+        : `WARNING: lost writes: ${lost.map((r) => `${fmt(r.lost_writes)} at W = ${r.quorum}`).join(', ')}: acknowledged writes missing from a node after healing and quiescence; this must be 0.`,
+  );
+  const unknown = summary.filter((r) => r.unknown_outcome_writes !== null);
+  if (unknown.length > 0) {
+    const total = unknown.reduce((s, r) => s + r.unknown_outcome_writes!, 0);
+    const some = unknown.filter((r) => r.unknown_outcome_writes! > 0);
+    items.push(
+      `Unknown-outcome writes: ${fmt(total)}${some.length > 0 ? ` (${some.map((r) => `W = ${r.quorum}: ${fmt(r.unknown_outcome_writes)}`).join(', ')})` : ''}: 503s after a version was assigned, timeouts and lost connections, which may or may not have been applied (not counted as lost).`,
+    );
+  } else {
+    items.push('Unknown-outcome writes: not recorded.');
+  }
+  return items;
+}
+
+/** The one-client note and the CAUTION when queueing dominates the latency. */
+function queueingNotes(
+  cmp: Comparison,
+  first: RunData['summary'][number],
+  open: boolean,
+  coreText: string,
+): { notes: string[]; caution: string | null } {
+  // One closed-loop client has no other write to queue behind: its extra latency is fixed per-write
+  // overhead (HTTP, JSON, timers), not saturation, so the queueing caution would mislead there.
+  const singleClosedClient = !open && first.clients === 1;
+  const queued = singleClosedClient ? [] : cmp.rows.filter((r) => r.measured_minus_model_mean_us > 2 * r.model_latency_mean_us);
+  let caution: string | null = null;
+  const items: string[] = [];
+  if (singleClosedClient && cmp.rows.length > 0) {
+    const extras = cmp.rows.map((r) => r.measured_minus_model_mean_us);
+    items.push(
+      `One closed-loop client: no write queues behind another, so the ${fmt(Math.min(...extras))}–${fmt(Math.max(...extras))} µs by which the measured mean exceeds the model is per-write overhead (HTTP round trips, JSON, timer lateness), roughly constant across W.`,
+    );
+  }
+  if (queued.length > 0) {
+    const worst = queued.reduce((a, b) => (b.measured_minus_model_mean_us / b.model_latency_mean_us > a.measured_minus_model_mean_us / a.model_latency_mean_us ? b : a));
+    caution =
+      `CAUTION: the latency is dominated by queueing, not by the quorum: at ${queued.map((r) => `W = ${r.quorum}`).join(', ')} the measured mean exceeds the model's injected delay by more than twice the model mean ` +
+      `(worst W = ${worst.quorum}: ${fmt(worst.measured_latency_mean_us)} µs measured, ${fmt(worst.model_latency_mean_us)} µs model, ${fmt(worst.measured_minus_model_mean_us)} µs extra). ` +
+      (open
+        ? `The offered rate of ${fmt(first.target_writes_per_sec)} writes/s saturated the ${coreText} cores, so writes mostly waited in queues behind one another. `
+        : `The ${first.clients} closed-loop clients saturated the ${coreText} cores, so each write mostly waited in queues behind the others. `) +
+      'Run with `--clients 1` (or a lower `--rate`) to measure the quorum cost itself, as the model-fit benchmark (bench/model-fit.ts) does.';
+  }
+  return { notes: items, caution };
+}
+
+function fidelityTable(summary: RunData['summary'], cmp: Comparison): Block {
+  const model = new Map(cmp.rows.map((r) => [r.quorum, r]));
+  return {
+    kind: 'table',
+    header: ['W', 'delay error p50 µs', 'delay error p99 µs', 'realised mean delay µs', 'target mean µs', 'measured mean latency µs', 'model mean µs', 'measured − model µs', 'lost writes', 'unknown outcome'],
+    rows: summary.map((r) => {
+      const m = model.get(r.quorum);
+      return [
+        r.quorum,
+        fmt(r.delay_error_p50_us),
+        fmt(r.delay_error_p99_us),
+        fmt(r.realised_delay_mean_us),
+        fmt(((r.min_delay_ms + r.max_delay_ms) / 2) * 1000),
+        fmt(r.latency_mean_us),
+        fmt(m?.model_latency_mean_us),
+        fmt(m?.measured_minus_model_mean_us),
+        r.lost_writes === null ? '–' : fmt(r.lost_writes),
+        r.unknown_outcome_writes === null ? '–' : fmt(r.unknown_outcome_writes),
+      ];
+    }),
+  };
+}
+
 /**
  * How the run was produced and how faithful it was: load and cores, leader priority, timer
  * lateness, realised vs target mean delay, lost and unknown-outcome writes, and a CAUTION when
@@ -256,68 +336,12 @@ export function fidelity(run: RunData, cmp: Comparison): { items: string[]; caut
   } else {
     items.push(`Realised mean delay: not recorded (target mean (a + b)/2 = ${fmt(targetMeanUs)} µs).`);
   }
-  const lostKnown = summary.filter((r) => r.lost_writes !== null);
-  const lost = lostKnown.filter((r) => r.lost_writes! > 0);
-  items.push(
-    lostKnown.length === 0
-      ? 'Lost writes: not recorded (summary.csv predates the lost-writes check).'
-      : lost.length === 0
-        ? `Lost writes: 0 at every W checked (every acknowledged write was on every node after healing, as it must be).`
-        : `WARNING: lost writes: ${lost.map((r) => `${fmt(r.lost_writes)} at W = ${r.quorum}`).join(', ')}: acknowledged writes missing from a node after healing and quiescence; this must be 0.`,
-  );
-  const unknown = summary.filter((r) => r.unknown_outcome_writes !== null);
-  if (unknown.length > 0) {
-    const total = unknown.reduce((s, r) => s + r.unknown_outcome_writes!, 0);
-    const some = unknown.filter((r) => r.unknown_outcome_writes! > 0);
-    items.push(
-      `Unknown-outcome writes: ${fmt(total)}${some.length > 0 ? ` (${some.map((r) => `W = ${r.quorum}: ${fmt(r.unknown_outcome_writes)}`).join(', ')})` : ''}: 503s after a version was assigned, timeouts and lost connections, which may or may not have been applied (not counted as lost).`,
-    );
-  } else {
-    items.push('Unknown-outcome writes: not recorded.');
-  }
+  items.push(...writeOutcomeItems(summary));
 
-  // One closed-loop client has no other write to queue behind: its extra latency is fixed per-write
-  // overhead (HTTP, JSON, timers), not saturation, so the queueing caution would mislead there.
-  const singleClosedClient = !open && first.clients === 1;
-  const queued = singleClosedClient ? [] : cmp.rows.filter((r) => r.measured_minus_model_mean_us > 2 * r.model_latency_mean_us);
-  let caution: string | null = null;
-  if (singleClosedClient && cmp.rows.length > 0) {
-    const extras = cmp.rows.map((r) => r.measured_minus_model_mean_us);
-    items.push(
-      `One closed-loop client: no write queues behind another, so the ${fmt(Math.min(...extras))}–${fmt(Math.max(...extras))} µs by which the measured mean exceeds the model is per-write overhead (HTTP round trips, JSON, timer lateness), roughly constant across W.`,
-    );
-  }
-  if (queued.length > 0) {
-    const worst = queued.reduce((a, b) => (b.measured_minus_model_mean_us / b.model_latency_mean_us > a.measured_minus_model_mean_us / a.model_latency_mean_us ? b : a));
-    caution =
-      `CAUTION: the latency is dominated by queueing, not by the quorum: at ${queued.map((r) => `W = ${r.quorum}`).join(', ')} the measured mean exceeds the model's injected delay by more than twice the model mean ` +
-      `(worst W = ${worst.quorum}: ${fmt(worst.measured_latency_mean_us)} µs measured, ${fmt(worst.model_latency_mean_us)} µs model, ${fmt(worst.measured_minus_model_mean_us)} µs extra). ` +
-      (open
-        ? `The offered rate of ${fmt(first.target_writes_per_sec)} writes/s saturated the ${coreText} cores, so writes mostly waited in queues behind one another. `
-        : `The ${first.clients} closed-loop clients saturated the ${coreText} cores, so each write mostly waited in queues behind the others. `) +
-      'Run with `--clients 1` (or a lower `--rate`) to measure the quorum cost itself, as the model-fit benchmark (bench/model-fit.ts) does.';
-  }
+  const { notes, caution } = queueingNotes(cmp, first, open, coreText);
+  items.push(...notes);
 
-  const model = new Map(cmp.rows.map((r) => [r.quorum, r]));
-  const table: Block = {
-    kind: 'table',
-    header: ['W', 'delay error p50 µs', 'delay error p99 µs', 'realised mean delay µs', 'target mean µs', 'measured mean latency µs', 'model mean µs', 'measured − model µs', 'lost writes', 'unknown outcome'],
-    rows: summary.map((r) => {
-      const m = model.get(r.quorum);
-      return [
-        r.quorum,
-        fmt(r.delay_error_p50_us),
-        fmt(r.delay_error_p99_us),
-        fmt(r.realised_delay_mean_us),
-        fmt(((r.min_delay_ms + r.max_delay_ms) / 2) * 1000),
-        fmt(r.latency_mean_us),
-        fmt(m?.model_latency_mean_us),
-        fmt(m?.measured_minus_model_mean_us),
-        r.lost_writes === null ? '–' : fmt(r.lost_writes),
-        r.unknown_outcome_writes === null ? '–' : fmt(r.unknown_outcome_writes),
-      ];
-    }),
-  };
+  const table = fidelityTable(summary, cmp);
   return { items, caution, table };
 }
 
