@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { hideBin } from 'yargs/helpers';
 import { cliFail, cliParser } from '../lib/cli.ts';
-import { machineInfo, noiseReport, noiseSnapshot, type MachineInfo, type NoiseReport } from './common.ts';
+import { formatTable, machineInfo, noiseReport, noiseSnapshot, type MachineInfo, type NoiseReport } from './common.ts';
+import { BENCHMARKS_MD, loadViews, renderBenchmarks } from './report.ts';
 
 interface Benchmark {
   name: string;
@@ -101,6 +102,32 @@ const BENCHMARKS: Benchmark[] = [
     },
   },
   {
+    name: 'harness-soak',
+    describe: '10 minutes of open-loop load (W=3, 300 writes/s, full read-back, tracing on, a follower restarted every 2 min): the harness\'s own memory per minute',
+    run: async (quick) => {
+      const m = await import('./soak.ts');
+      const result = await m.run(
+        quick ? { quick: true } : { durationS: 600, rate: 300, restartEveryS: 120, readback: 1, clients: 10, sampleMs: 5000 },
+      );
+      const perMinute = result.samples.filter((s, i, all) => s.t >= 0 && (i === all.length - 1 || Math.floor(s.t / 60) !== Math.floor(all[i + 1]!.t / 60)));
+      const table = formatTable(['minute', ...perMinute.map((s) => String(Math.round(s.t / 60)))], [['harness RSS MiB', ...perMinute.map((s) => s.harnessMiB)]]);
+      const h = result.harnessRss;
+      const firstMinute = perMinute[0]?.harnessMiB ?? null;
+      const growth = firstMinute === null || h.endMiB === null ? null : Math.round((h.endMiB - firstMinute) * 10) / 10;
+      const verdict = `harness RSS ${firstMinute} MiB after the first minute, ${h.endMiB} MiB at the end, peak ${h.peakMiB} MiB: ${growth === null ? 'no data' : growth <= 20 ? `flat (+${growth} MiB over 9 min) → holds` : `+${growth} MiB → GROWING`}; lost ${result.lostWrites}, converged ${result.converged}`;
+      return { result, table: `${table}\n\n${m.format(result)}`, verdict };
+    },
+  },
+  {
+    name: 'default-run',
+    describe: 'the default experiment as a user runs it, the same at normal priority, and a --clients 1 run: delay fidelity, wall time, cost per ack, trace model and decomposition (issues 9 and 13)',
+    run: async (quick) => {
+      const m = await import('./default-run.ts');
+      const result = await m.run({ quick });
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
     name: 'reference-exchange',
     describe: 'the yardstick: CPU of one bare node:http JSON exchange with an undici client (10 keep-alive connections), per side',
     run: async (quick) => {
@@ -140,6 +167,9 @@ const BENCHMARKS: Benchmark[] = [
 
 export interface BenchFile {
   benchmark: string;
+  describe: string;
+  /** The table as printed, which BENCHMARKS.md quotes (bench/report.ts). */
+  table: string;
   date: string;
   machine: MachineInfo;
   noise: NoiseReport;
@@ -203,7 +233,7 @@ async function main(): Promise<void> {
         `${noise.wallS} s; this benchmark used ${noise.ownCores ?? '?'} cores, other processes ${noise.foreignCores ?? '?'} cores` +
           (noise.noisy ? ' — NOISY RUN: other processes competed for the CPU; figures are pessimistic' : ''),
       );
-      const wrapped: BenchFile = { benchmark: b.name, date: new Date().toISOString(), machine, noise, quick: values.quick, verdict: verdict ?? null, result };
+      const wrapped: BenchFile = { benchmark: b.name, describe: b.describe, date: new Date().toISOString(), machine, noise, quick: values.quick, verdict: verdict ?? null, table, result };
       const file = b.flat ? { ...(result as object), runner: { ...wrapped, result: undefined } } : wrapped;
       const path = resolve(outDir, `${b.name}.json`);
       writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`);
@@ -212,6 +242,11 @@ async function main(): Promise<void> {
       failed++;
       console.error(`bench ${b.name} failed: ${(err as Error).stack ?? String(err)}`);
     }
+  }
+  if (outDir === RESULTS_DIR) {
+    // The page quotes the committed result files only, in the order of the list above.
+    writeFileSync(BENCHMARKS_MD, renderBenchmarks(loadViews(BENCHMARKS.map((b) => b.name))));
+    console.log(`rewrote ${BENCHMARKS_MD} from bench/results/`);
   }
   console.log(`\n${selected.length} benchmark(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`);
   if (failed) process.exitCode = 1;
