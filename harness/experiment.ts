@@ -322,6 +322,32 @@ function lostWritesOf(
   );
 }
 
+/** meta.json's record of the step's cluster; for an external cluster, its pre-run check and store reset. */
+async function prepareCluster(
+  options: ExperimentOptions,
+  quorum: number,
+  target: ClusterTarget,
+  valueVersionOf: ReturnType<typeof createValueVersions>,
+  hooks: ExperimentHooks,
+) {
+  const cluster: Record<string, unknown> = {
+    ...target.config,
+    mode: target.mode,
+    leaderUrl: target.leaderUrl,
+    followerUrls: target.followerUrls,
+    pids: target.pids,
+  };
+  const missing = 'missing' in target.config ? target.config.missing : [];
+  if (missing.length > 0 && quorum === options.quorums[0])
+    hooks.onWarning?.(`this cluster gives no ${missing.join('; no ')}`);
+  const preRun =
+    target.mode === 'external'
+      ? await prepareExternalStep(target, valueVersionOf, options.convergenceTimeoutMs, (m) => hooks.onWarning?.(m))
+      : null;
+  if (preRun) cluster.storeReset = preRun.storeReset;
+  return { cluster, preRun };
+}
+
 async function runQuorum(
   options: ExperimentOptions,
   quorum: number,
@@ -345,21 +371,7 @@ async function runQuorum(
   };
   let faults: StepFaults | null = null;
   try {
-    const cluster: Record<string, unknown> = {
-      ...target.config,
-      mode: target.mode,
-      leaderUrl: target.leaderUrl,
-      followerUrls: target.followerUrls,
-      pids: target.pids,
-    };
-    const missing = 'missing' in target.config ? target.config.missing : [];
-    if (missing.length > 0 && quorum === options.quorums[0])
-      hooks.onWarning?.(`this cluster gives no ${missing.join('; no ')}`);
-    const preRun =
-      target.mode === 'external'
-        ? await prepareExternalStep(target, valueVersionOf, options.convergenceTimeoutMs, (m) => hooks.onWarning?.(m))
-        : null;
-    if (preRun) cluster.storeReset = preRun.storeReset;
+    const { cluster, preRun } = await prepareCluster(options, quorum, target, valueVersionOf, hooks);
     faults = prepareFaults(options, quorum, target, hooks);
     await hooks.onCluster?.(target);
     const offsetsUs = options.visibility > 0 ? visibilityOffsets(options.visibilityMaxUs) : [];
@@ -383,10 +395,7 @@ async function runQuorum(
       target.leaderUrl,
       target.followerUrls,
       options.convergenceTimeoutMs,
-      {
-        stats: target.capabilities.stats,
-        valueVersionOf,
-      },
+      { stats: target.capabilities.stats, valueVersionOf },
     );
     if (preRun?.preRunDifferingKeys) convergence.preRunDifferingKeys = preRun.preRunDifferingKeys;
     cluster.uninterpretableReads = noteUninterpretable(quorum, load.results, hooks);
