@@ -13,6 +13,7 @@
  * delays every leg due in it), and independent resampling mistakes those for staleness.
  */
 import { createRng } from '../lib/rng.ts';
+import { choose } from './model.ts';
 import type { MonteCarloResult } from './montecarlo.ts';
 import type { JoinedWrite } from './trace-join.ts';
 
@@ -95,14 +96,6 @@ export interface TraceModelOptions {
   visibilityOffsetsUs?: readonly number[];
   trials?: number;
   seed?: number;
-}
-
-/** Binomial coefficient for the read-quorum mixture. */
-function choose(n: number, k: number): number {
-  if (k < 0 || k > n) return 0;
-  let r = 1;
-  for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
-  return r;
 }
 
 /** The Monte Carlo from the trace, or null when no traced write has every event (or W exceeds the followers). */
