@@ -4,15 +4,11 @@
  */
 import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
+import { HISTOGRAM_SETTINGS } from '../contracts/histogram.ts';
 
 export type { Histogram };
 
-/** 1 µs .. 60 s at 3 significant digits (0.1 % value resolution). */
-export const HISTOGRAM_SETTINGS = {
-  lowestDiscernibleValue: 1,
-  highestTrackableValue: 60_000_000,
-  numberOfSignificantValueDigits: 3,
-} as const;
+export { HISTOGRAM_SETTINGS };
 
 export function createHistogram(): Histogram {
   return build({ ...HISTOGRAM_SETTINGS, bitBucketSize: 32, useWebAssembly: false });
@@ -21,7 +17,9 @@ export function createHistogram(): Histogram {
 /** Record a duration in µs, rounded to an integer and clamped into the trackable range. */
 export function recordUs(histogram: Histogram, us: number): void {
   const v = Math.round(us);
-  histogram.recordValue(v < 0 ? 0 : v > HISTOGRAM_SETTINGS.highestTrackableValue ? HISTOGRAM_SETTINGS.highestTrackableValue : v);
+  histogram.recordValue(
+    v < 0 ? 0 : v > HISTOGRAM_SETTINGS.highestTrackableValue ? HISTOGRAM_SETTINGS.highestTrackableValue : v,
+  );
 }
 
 export function encodeHistogram(histogram: Histogram): string {

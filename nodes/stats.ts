@@ -4,6 +4,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 
+import { HISTOGRAM_SETTINGS } from '../contracts/histogram.ts';
 import type { SummaryJson } from '../contracts/stats.ts';
 
 export type { SummaryJson };
@@ -18,14 +19,10 @@ export interface LatencySummary {
 }
 
 /** 60 s in µs: the largest value a histogram tracks; larger values are clamped. */
-export const HIGHEST_TRACKABLE_US = 60_000_000;
+export const HIGHEST_TRACKABLE_US = HISTOGRAM_SETTINGS.highestTrackableValue;
 
 export function createLatencySummary(): LatencySummary {
-  const h = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: HIGHEST_TRACKABLE_US,
-    numberOfSignificantValueDigits: 3,
-  });
+  const h = hdr.build({ ...HISTOGRAM_SETTINGS });
   let count = 0;
   let sum = 0;
   let max = -Infinity;
