@@ -36,19 +36,49 @@ export interface AnalyzeResult {
 
 const TRACE_VISIBILITY_COLUMNS = columnNames(TRACE_VISIBILITY_TABLE);
 export const MODEL_COLUMNS = [
-  'quorum', 'followers', 'min_delay_ms', 'max_delay_ms',
-  'model_latency_mean_us', 'model_latency_p50_us', 'model_latency_p99_us',
-  'model_realised_latency_mean_us', 'model_realised_latency_p50_us', 'model_realised_latency_p99_us',
-  'measured_latency_mean_us', 'measured_latency_p50_us', 'measured_latency_p99_us',
-  'baseline_overhead_mean_us', 'measured_minus_baseline_mean_us', 'measured_minus_baseline_p50_us', 'measured_minus_baseline_p99_us',
+  'quorum',
+  'followers',
+  'min_delay_ms',
+  'max_delay_ms',
+  'model_latency_mean_us',
+  'model_latency_p50_us',
+  'model_latency_p99_us',
+  'model_realised_latency_mean_us',
+  'model_realised_latency_p50_us',
+  'model_realised_latency_p99_us',
+  'measured_latency_mean_us',
+  'measured_latency_p50_us',
+  'measured_latency_p99_us',
+  'baseline_overhead_mean_us',
+  'measured_minus_baseline_mean_us',
+  'measured_minus_baseline_p50_us',
+  'measured_minus_baseline_p99_us',
   'measured_minus_model_mean_us',
-  'read_gap_us', 'model_stale_fraction', 'model_realised_stale_fraction', 'measured_stale_fraction', 'model_stale_followers_mean', 'measured_stale_followers_mean',
-  'model_stale_fraction_at_ack', 'converged', 'mismatched_keys',
-  'trace_writes', 'trace_stale_fraction', 'trace_stale_disagreements', 'model_trace_stale_fraction', 'model_trace_latency_mean_us',
+  'read_gap_us',
+  'model_stale_fraction',
+  'model_realised_stale_fraction',
+  'measured_stale_fraction',
+  'model_stale_followers_mean',
+  'measured_stale_followers_mean',
+  'model_stale_fraction_at_ack',
+  'converged',
+  'mismatched_keys',
+  'trace_writes',
+  'trace_stale_fraction',
+  'trace_stale_disagreements',
+  'model_trace_stale_fraction',
+  'model_trace_latency_mean_us',
 ] as const;
 export const READ_QUORUM_COLUMNS = [
-  'quorum', 'read_quorum', 'strict_quorum', 'model_stale_probability', 'model_realised_stale_probability', 'measured_stale_probability',
-  'model_trace_stale_probability', 'observed_stale_probability', 'observed_reads',
+  'quorum',
+  'read_quorum',
+  'strict_quorum',
+  'model_stale_probability',
+  'model_realised_stale_probability',
+  'measured_stale_probability',
+  'model_trace_stale_probability',
+  'observed_stale_probability',
+  'observed_reads',
 ] as const;
 
 function csv(columns: readonly string[], rows: readonly object[]): string {
@@ -63,7 +93,10 @@ function csv(columns: readonly string[], rows: readonly object[]): string {
  * A baseline is subtracted as "the zero-delay overhead": a run with injected delays (or delays the
  * cluster did not report) would subtract part of the replication it is meant to isolate.
  */
-export function checkZeroDelayBaseline(dir: string, rows: readonly { quorum: number; min_delay_ms: number | null; max_delay_ms: number | null }[]): void {
+export function checkZeroDelayBaseline(
+  dir: string,
+  rows: readonly { quorum: number; min_delay_ms: number | null; max_delay_ms: number | null }[],
+): void {
   const bad = rows.filter((r) => r.min_delay_ms !== 0 || r.max_delay_ms !== 0);
   if (bad.length === 0) return;
   const what = bad.map((r) => `W=${r.quorum} ${r.min_delay_ms ?? '?'}..${r.max_delay_ms ?? '?'} ms`).join(', ');
@@ -104,8 +137,10 @@ export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Pro
     ['model.csv', csv(MODEL_COLUMNS, modelRows)],
     ['read_quorums.csv', csv(READ_QUORUM_COLUMNS, readQuorumRows)],
   ];
-  if (trace.decomposition.length > 0) outputs.push(['decomposition.csv', csv(DECOMPOSITION_COLUMNS, trace.decomposition)]);
-  if (trace.visibility.length > 0) outputs.push(['trace_visibility.csv', csv(TRACE_VISIBILITY_COLUMNS, trace.visibility)]);
+  if (trace.decomposition.length > 0)
+    outputs.push(['decomposition.csv', csv(DECOMPOSITION_COLUMNS, trace.decomposition)]);
+  if (trace.visibility.length > 0)
+    outputs.push(['trace_visibility.csv', csv(TRACE_VISIBILITY_COLUMNS, trace.visibility)]);
   const plots = allPlotSpecs(run, comparison);
   const svgs = new Map<string, string>();
   for (const plot of plots) {
@@ -116,7 +151,11 @@ export async function analyzeRun(dir: string, options: AnalyzeOptions = {}): Pro
   const blocks = reportBlocks(run, comparison, plots);
   outputs.push(['report.md', renderMarkdown(blocks)]);
   outputs.push(['report.html', renderHtml(blocks, svgs)]);
-  const provenance: AnalysisMeta = { tool: toolInfo(), analyzedAt: new Date().toISOString(), metaSchemaVersion: run.meta.schemaVersion };
+  const provenance: AnalysisMeta = {
+    tool: toolInfo(),
+    analyzedAt: new Date().toISOString(),
+    metaSchemaVersion: run.meta.schemaVersion,
+  };
   outputs.push(['analysis.json', `${JSON.stringify(provenance, null, 2)}\n`]);
 
   const files: string[] = [];

@@ -36,18 +36,33 @@ function main(): void {
   const argv = cliParser('analyze', 'npm run analyze --', USAGE, hideBin(process.argv))
     .strict(false)
     .strictOptions(true)
-    .option('out', { type: 'string', describe: 'folder for the outputs (created)', defaultDescription: 'the run folder; data/runs/analysis-<name> for a shipped one' })
-    .option('baseline', { type: 'string', describe: 'a run made with --min-delay 0 --max-delay 0; its latency is subtracted as overhead (refused otherwise)' })
-    .option('trials', { type: 'string', describe: 'Monte Carlo trials per quorum for the realised-delay model', defaultDescription: '20000' })
+    .option('out', {
+      type: 'string',
+      describe: 'folder for the outputs (created)',
+      defaultDescription: 'the run folder; data/runs/analysis-<name> for a shipped one',
+    })
+    .option('baseline', {
+      type: 'string',
+      describe:
+        'a run made with --min-delay 0 --max-delay 0; its latency is subtracted as overhead (refused otherwise)',
+    })
+    .option('trials', {
+      type: 'string',
+      describe: 'Monte Carlo trials per quorum for the realised-delay model',
+      defaultDescription: '20000',
+    })
     .parseSync();
   const positionals = argv._.map(String);
   if (positionals.length !== 1) cliFail('analyze', `expected exactly one run folder, got ${positionals.length}`);
   const trials = argv.trials === undefined ? undefined : Number(argv.trials);
-  if (trials !== undefined && !(Number.isInteger(trials) && trials > 0)) cliFail('analyze', `--trials: must be a positive integer, got ${JSON.stringify(argv.trials)}`);
+  if (trials !== undefined && !(Number.isInteger(trials) && trials > 0))
+    cliFail('analyze', `--trials: must be a positive integer, got ${JSON.stringify(argv.trials)}`);
   const dir = positionals[0]!;
   const outDir = defaultOutDir(dir, argv.out);
   if (argv.out === undefined && outDir !== resolve(dir)) {
-    process.stdout.write(`${dir} is shipped with the repository: outputs go to ${outDir} (--out ${dir} to update it)\n`);
+    process.stdout.write(
+      `${dir} is shipped with the repository: outputs go to ${outDir} (--out ${dir} to update it)\n`,
+    );
   }
   analyzeRun(dir, { baselineDir: argv.baseline, monteCarloTrials: trials, outDir }).then(
     (result) => {

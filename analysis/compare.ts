@@ -132,7 +132,9 @@ export function realisedDelaySamples(meta: RunMeta, quorum: number): number[] | 
 }
 
 function readGapUs(run: RunData, row: SummaryRow): number | null {
-  const followers = run.staleness.filter((r) => r.quorum === row.quorum && r.replica !== 'leader' && r.reads > 0 && r.read_delay_mean_us !== null);
+  const followers = run.staleness.filter(
+    (r) => r.quorum === row.quorum && r.replica !== 'leader' && r.reads > 0 && r.read_delay_mean_us !== null,
+  );
   const reads = followers.reduce((s, r) => s + r.reads, 0);
   if (reads > 0) return followers.reduce((s, r) => s + r.reads * r.read_delay_mean_us!, 0) / reads;
   return row.follower_reads > 0 ? row.read_delay_mean_us : null;
@@ -198,7 +200,9 @@ export function compareRun(run: RunData, options: CompareOptions = {}): Comparis
       measured_stale_fraction: roundOrNull(measuredStale, 6),
       model_realised_stale_fraction: mc && g !== null ? round(mc.staleFraction, 6) : null,
       model_stale_followers_mean: g === null ? null : round(expectedStaleFollowers(model, w, g), 6),
-      measured_stale_followers_mean: weights ? round(weights.reduce((s, c, k) => s + k * c, 0) / weights.reduce((s, c) => s + c, 0), 6) : null,
+      measured_stale_followers_mean: weights
+        ? round(weights.reduce((s, c, k) => s + k * c, 0) / weights.reduce((s, c) => s + c, 0), 6)
+        : null,
       model_stale_fraction_at_ack: round(staleFraction(model, w, 0), 6),
       converged: row.converged,
       mismatched_keys: row.mismatched_keys,
@@ -224,7 +228,11 @@ export function compareRun(run: RunData, options: CompareOptions = {}): Comparis
       // The probe reads reach the followers about g after the probe offset, like the read-backs.
       for (let i = 0; i <= 100; i++) {
         const t = (maxOffset * i) / 100;
-        visibilityModel.push({ quorum: row.quorum, offset_us: round(t, 1), model_fully_visible_fraction: round(fullyVisibleProbability(model, row.quorum, t + g), 6) });
+        visibilityModel.push({
+          quorum: row.quorum,
+          offset_us: round(t, 1),
+          model_fully_visible_fraction: round(fullyVisibleProbability(model, row.quorum, t + g), 6),
+        });
       }
     }
   }

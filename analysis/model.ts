@@ -41,7 +41,8 @@ export function uniformModelFromMs(minDelayMs: number, maxDelayMs: number, follo
 
 function checkModel(model: UniformDelayModel): UniformDelayModel {
   const { followers, minDelayUs, maxDelayUs } = model;
-  if (!Number.isInteger(followers) || followers < 1) throw new ModelError(`followers must be an integer ≥ 1, got ${followers}`);
+  if (!Number.isInteger(followers) || followers < 1)
+    throw new ModelError(`followers must be an integer ≥ 1, got ${followers}`);
   if (!Number.isFinite(minDelayUs) || !Number.isFinite(maxDelayUs) || minDelayUs < 0 || maxDelayUs < minDelayUs) {
     throw new ModelError(`delays must satisfy 0 ≤ minDelayUs ≤ maxDelayUs, got [${minDelayUs}, ${maxDelayUs}]`);
   }
@@ -171,7 +172,12 @@ export function staleFraction(model: UniformDelayModel, quorum: number, gapUs: n
  * Probability that all N followers hold the write `afterAckUs` after the client got the ack:
  * P(Binomial(N, h_t) ≥ N − W), h_t = (s_a + t)/(b − a), s_a = the ack's return leg (default 0).
  */
-export function fullyVisibleProbability(model: UniformDelayModel, quorum: number, afterAckUs: number, ackReturnUs = 0): number {
+export function fullyVisibleProbability(
+  model: UniformDelayModel,
+  quorum: number,
+  afterAckUs: number,
+  ackReturnUs = 0,
+): number {
   checkModel(model);
   checkQuorum(model, quorum);
   checkTime(afterAckUs, 'afterAckUs');
@@ -186,12 +192,18 @@ export function fullyVisibleProbability(model: UniformDelayModel, quorum: number
  *   P_R = Σ_k P(k)·C(k, R)/C(N, R).
  * `staleCountWeights[k]` may be probabilities or raw counts (they are normalised).
  */
-export function readQuorumStaleFromCounts(staleCountWeights: readonly number[], followers: number, readQuorum: number): number {
+export function readQuorumStaleFromCounts(
+  staleCountWeights: readonly number[],
+  followers: number,
+  readQuorum: number,
+): number {
   if (!Number.isInteger(readQuorum) || readQuorum < 1 || readQuorum > followers) {
     throw new ModelError(`read quorum R must be an integer in 1..${followers}, got ${readQuorum}`);
   }
   if (staleCountWeights.length > followers + 1) {
-    throw new ModelError(`stale-count distribution has ${staleCountWeights.length} entries, at most ${followers + 1} expected`);
+    throw new ModelError(
+      `stale-count distribution has ${staleCountWeights.length} entries, at most ${followers + 1} expected`,
+    );
   }
   let total = 0;
   let stale = 0;
@@ -205,7 +217,12 @@ export function readQuorumStaleFromCounts(staleCountWeights: readonly number[], 
 }
 
 /** Predicted P_R from the exact stale-count distribution; 0 whenever W + R > N (strict quorum). */
-export function readQuorumStaleProbability(model: UniformDelayModel, quorum: number, readQuorum: number, gapUs: number): number {
+export function readQuorumStaleProbability(
+  model: UniformDelayModel,
+  quorum: number,
+  readQuorum: number,
+  gapUs: number,
+): number {
   checkQuorum(model, readQuorum, 'read quorum R');
   if (quorum + readQuorum > model.followers) {
     checkQuorum(model, quorum);

@@ -70,7 +70,8 @@ export function createSampler(dist: DelayDistribution, rng: Rng, name = 'distrib
       return () => dist.us;
     case 'uniform': {
       const { minUs, maxUs } = dist;
-      if (!Number.isFinite(minUs) || !Number.isFinite(maxUs) || minUs < 0 || maxUs < minUs) bad(`uniform needs 0 ≤ minUs ≤ maxUs, got [${minUs}, ${maxUs}]`);
+      if (!Number.isFinite(minUs) || !Number.isFinite(maxUs) || minUs < 0 || maxUs < minUs)
+        bad(`uniform needs 0 ≤ minUs ≤ maxUs, got [${minUs}, ${maxUs}]`);
       return () => minUs + (maxUs - minUs) * rng.next();
     }
     case 'samples': {
@@ -82,7 +83,8 @@ export function createSampler(dist: DelayDistribution, rng: Rng, name = 'distrib
     }
     case 'histogram': {
       const { valuesUs, counts } = dist;
-      if (valuesUs.length !== counts.length || valuesUs.length === 0) bad('valuesUs and counts must be non-empty and of equal length');
+      if (valuesUs.length !== counts.length || valuesUs.length === 0)
+        bad('valuesUs and counts must be non-empty and of equal length');
       const cumulative = new Float64Array(counts.length);
       let total = 0;
       counts.forEach((c, i) => {
@@ -124,7 +126,8 @@ export function simulateQuorum(options: MonteCarloOptions): MonteCarloResult {
   const w = options.writeQuorum;
   const trials = options.trials ?? 20_000;
   if (!Number.isInteger(n) || n < 1) throw new ModelError(`followers must be an integer ≥ 1, got ${n}`);
-  if (!Number.isInteger(w) || w < 1 || w > n) throw new ModelError(`write quorum W must be an integer in 1..${n}, got ${w}`);
+  if (!Number.isInteger(w) || w < 1 || w > n)
+    throw new ModelError(`write quorum W must be an integer in 1..${n}, got ${w}`);
   if (!Number.isInteger(trials) || trials < 1) throw new ModelError(`trials must be an integer ≥ 1, got ${trials}`);
   const offsets = options.visibilityOffsetsUs ?? [];
   offsets.forEach((t) => {

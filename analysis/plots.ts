@@ -41,11 +41,22 @@ export const MODEL_REALISED = 'model: realised delays';
 export const MODEL_TRACE = 'model fed by the traces (WARS Monte Carlo)';
 
 export function quorumAxis(quorums: number[]) {
-  return { field: 'quorum', type: 'quantitative' as const, title: 'write quorum W (follower acks awaited)', axis: { values: quorums, format: 'd' }, scale: { domain: [Math.min(...quorums) - 0.2, Math.max(...quorums) + 0.2] } };
+  return {
+    field: 'quorum',
+    type: 'quantitative' as const,
+    title: 'write quorum W (follower acks awaited)',
+    axis: { values: quorums, format: 'd' },
+    scale: { domain: [Math.min(...quorums) - 0.2, Math.max(...quorums) + 0.2] },
+  };
 }
 
 function dashScale(sources: string[]) {
-  const dashes: Record<string, number[]> = { [MEASURED]: [1, 0], [MODEL_UNIFORM]: [7, 4], [MODEL_REALISED]: [2, 3], [MODEL_TRACE]: [5, 2] };
+  const dashes: Record<string, number[]> = {
+    [MEASURED]: [1, 0],
+    [MODEL_UNIFORM]: [7, 4],
+    [MODEL_REALISED]: [2, 3],
+    [MODEL_TRACE]: [5, 2],
+  };
   return { domain: sources, range: sources.map((s) => dashes[s] ?? [4, 2]) };
 }
 
@@ -61,7 +72,8 @@ export function latencyVsQuorumSpec(cmp: Comparison): PlotSpec {
     ] as const) {
       values.push({ quorum: r.quorum, statistic, source: MEASURED, latency_us: measured });
       values.push({ quorum: r.quorum, statistic, source: MODEL_UNIFORM, latency_us: model });
-      if (realised !== null && statistic === 'mean') values.push({ quorum: r.quorum, statistic, source: MODEL_REALISED, latency_us: realised });
+      if (realised !== null && statistic === 'mean')
+        values.push({ quorum: r.quorum, statistic, source: MODEL_REALISED, latency_us: realised });
     }
   }
   const sources = hasRealised ? [MEASURED, MODEL_UNIFORM, MODEL_REALISED] : [MEASURED, MODEL_UNIFORM];
@@ -69,15 +81,32 @@ export function latencyVsQuorumSpec(cmp: Comparison): PlotSpec {
     file: 'latency_vs_quorum.svg',
     title: 'Write latency vs write quorum',
     spec: {
-      ...frame({ text: 'Write latency vs write quorum', subtitle: 'model = the injected delay d(W) only (no HTTP or network time)' }, values),
+      ...frame(
+        {
+          text: 'Write latency vs write quorum',
+          subtitle: 'model = the injected delay d(W) only (no HTTP or network time)',
+        },
+        values,
+      ),
       mark: { type: 'line', point: true },
       encoding: {
         x: quorumAxis(cmp.rows.map((r) => r.quorum)),
         y: { field: 'latency_us', type: 'quantitative', title: 'write latency (µs)', scale: { zero: true } },
         color: { field: 'statistic', type: 'nominal', title: 'statistic', sort: ['mean', 'p50', 'p99'] },
-        strokeDash: { field: 'source', type: 'nominal', title: 'source', scale: dashScale(sources), legend: LINE_LEGEND },
+        strokeDash: {
+          field: 'source',
+          type: 'nominal',
+          title: 'source',
+          scale: dashScale(sources),
+          legend: LINE_LEGEND,
+        },
         detail: { field: 'source' },
-        tooltip: [{ field: 'source' }, { field: 'statistic' }, { field: 'quorum' }, { field: 'latency_us', title: 'latency (µs)' }],
+        tooltip: [
+          { field: 'source' },
+          { field: 'statistic' },
+          { field: 'quorum' },
+          { field: 'latency_us', title: 'latency (µs)' },
+        ],
       },
     },
   };
@@ -86,31 +115,67 @@ export function latencyVsQuorumSpec(cmp: Comparison): PlotSpec {
 /** (2) stale-read fraction from one follower vs quorum, measured vs predicted. */
 export function stalenessVsQuorumSpec(cmp: Comparison): PlotSpec {
   const gaps = cmp.rows.map((r) => r.read_gap_us).filter((g): g is number => g !== null);
-  const gLabel = gaps.length > 0 ? `model at the measured read gap (g ≈ ${Math.round(gaps.reduce((s, g) => s + g, 0) / gaps.length)} µs)` : 'model at the measured read gap';
+  const gLabel =
+    gaps.length > 0
+      ? `model at the measured read gap (g ≈ ${Math.round(gaps.reduce((s, g) => s + g, 0) / gaps.length)} µs)`
+      : 'model at the measured read gap';
   const atAck = 'model at the ack (g = 0): (N − W)/N';
   const realisedLabel = `${MODEL_REALISED}, same g`;
   const values: { quorum: number; series: string; stale_fraction: number }[] = [];
   for (const r of cmp.rows) {
-    if (r.measured_stale_fraction !== null) values.push({ quorum: r.quorum, series: MEASURED, stale_fraction: r.measured_stale_fraction });
-    if (r.model_stale_fraction !== null) values.push({ quorum: r.quorum, series: gLabel, stale_fraction: r.model_stale_fraction });
-    if (r.model_realised_stale_fraction !== null) values.push({ quorum: r.quorum, series: realisedLabel, stale_fraction: r.model_realised_stale_fraction });
+    if (r.measured_stale_fraction !== null)
+      values.push({ quorum: r.quorum, series: MEASURED, stale_fraction: r.measured_stale_fraction });
+    if (r.model_stale_fraction !== null)
+      values.push({ quorum: r.quorum, series: gLabel, stale_fraction: r.model_stale_fraction });
+    if (r.model_realised_stale_fraction !== null)
+      values.push({ quorum: r.quorum, series: realisedLabel, stale_fraction: r.model_realised_stale_fraction });
     values.push({ quorum: r.quorum, series: atAck, stale_fraction: r.model_stale_fraction_at_ack });
     const fromTrace = cmp.trace?.perQuorum.get(r.quorum)?.model_trace_stale_fraction ?? null;
     if (fromTrace !== null) values.push({ quorum: r.quorum, series: MODEL_TRACE, stale_fraction: fromTrace });
   }
   const hasTrace = values.some((v) => v.series === MODEL_TRACE);
-  const series = [MEASURED, gLabel, ...(cmp.rows.some((r) => r.model_realised_stale_fraction !== null) ? [realisedLabel] : []), ...(hasTrace ? [MODEL_TRACE] : []), atAck];
-  const colours: Record<string, string> = { [MEASURED]: '#d62728', [gLabel]: '#1f77b4', [realisedLabel]: '#9467bd', [MODEL_TRACE]: '#2ca02c', [atAck]: '#9e9e9e' };
-  const dashes: Record<string, number[]> = { [MEASURED]: [1, 0], [gLabel]: [7, 4], [realisedLabel]: [2, 3], [MODEL_TRACE]: [5, 2], [atAck]: [1, 4] };
+  const series = [
+    MEASURED,
+    gLabel,
+    ...(cmp.rows.some((r) => r.model_realised_stale_fraction !== null) ? [realisedLabel] : []),
+    ...(hasTrace ? [MODEL_TRACE] : []),
+    atAck,
+  ];
+  const colours: Record<string, string> = {
+    [MEASURED]: '#d62728',
+    [gLabel]: '#1f77b4',
+    [realisedLabel]: '#9467bd',
+    [MODEL_TRACE]: '#2ca02c',
+    [atAck]: '#9e9e9e',
+  };
+  const dashes: Record<string, number[]> = {
+    [MEASURED]: [1, 0],
+    [gLabel]: [7, 4],
+    [realisedLabel]: [2, 3],
+    [MODEL_TRACE]: [5, 2],
+    [atAck]: [1, 4],
+  };
   return {
     file: 'staleness_vs_quorum.svg',
     title: 'Stale reads vs write quorum',
     spec: {
-      ...frame({ text: 'Stale reads from one follower right after the ack', subtitle: 'read quorum R = 1; a read is stale if it returns an older version than the acked write' }, values),
+      ...frame(
+        {
+          text: 'Stale reads from one follower right after the ack',
+          subtitle: 'read quorum R = 1; a read is stale if it returns an older version than the acked write',
+        },
+        values,
+      ),
       mark: { type: 'line', point: true },
       encoding: {
         x: quorumAxis(cmp.rows.map((r) => r.quorum)),
-        y: { field: 'stale_fraction', type: 'quantitative', title: 'stale reads (fraction of follower reads)', axis: { format: '%' }, scale: { domain: [0, 1] } },
+        y: {
+          field: 'stale_fraction',
+          type: 'quantitative',
+          title: 'stale reads (fraction of follower reads)',
+          axis: { format: '%' },
+          scale: { domain: [0, 1] },
+        },
         color: {
           field: 'series',
           type: 'nominal',
@@ -119,7 +184,12 @@ export function stalenessVsQuorumSpec(cmp: Comparison): PlotSpec {
           scale: { domain: series, range: series.map((x) => colours[x]!) },
           legend: { orient: 'bottom', direction: 'vertical', symbolType: 'stroke', symbolSize: 400, labelLimit: 600 },
         },
-        strokeDash: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range: series.map((x) => dashes[x]!) } },
+        strokeDash: {
+          field: 'series',
+          type: 'nominal',
+          title: null,
+          scale: { domain: series, range: series.map((x) => dashes[x]!) },
+        },
         tooltip: [{ field: 'series' }, { field: 'quorum' }, { field: 'stale_fraction', format: '.2%' }],
       },
     },
@@ -134,22 +204,42 @@ export function latencySpectrumSpec(run: RunData, cmp: Comparison): PlotSpec {
   for (const p of run.latencyPercentiles) {
     if (p.percentile >= 100 || !quorums.includes(p.quorum)) continue;
     percentiles.add(p.percentile);
-    values.push({ quorum: `W = ${p.quorum}`, source: MEASURED, inverse_tail: 1 / (1 - p.percentile / 100), percentile: p.percentile, latency_us: p.latency_us });
+    values.push({
+      quorum: `W = ${p.quorum}`,
+      source: MEASURED,
+      inverse_tail: 1 / (1 - p.percentile / 100),
+      percentile: p.percentile,
+      latency_us: p.latency_us,
+    });
   }
   for (const r of cmp.rows) {
     const model = { followers: r.followers, minDelayUs: r.min_delay_ms * 1000, maxDelayUs: r.max_delay_ms * 1000 };
     for (const p of [...percentiles].sort((a, b) => a - b)) {
-      values.push({ quorum: `W = ${r.quorum}`, source: MODEL_UNIFORM, inverse_tail: 1 / (1 - p / 100), percentile: p, latency_us: Math.round(writeDelayQuantileUs(model, r.quorum, p / 100) * 10) / 10 });
+      values.push({
+        quorum: `W = ${r.quorum}`,
+        source: MODEL_UNIFORM,
+        inverse_tail: 1 / (1 - p / 100),
+        percentile: p,
+        latency_us: Math.round(writeDelayQuantileUs(model, r.quorum, p / 100) * 10) / 10,
+      });
     }
   }
   const maxInverse = Math.max(10, ...values.map((v) => v.inverse_tail));
   // 1/(1 − p) = 2 is the median; left out when the axis is wide enough for its label to collide with 0 %.
-  const ticks = [1, ...(maxInverse < 1000 ? [2] : []), 10, 100, 1000, 10_000, 100_000, 1_000_000].filter((t) => t <= maxInverse * 1.001);
+  const ticks = [1, ...(maxInverse < 1000 ? [2] : []), 10, 100, 1000, 10_000, 100_000, 1_000_000].filter(
+    (t) => t <= maxInverse * 1.001,
+  );
   return {
     file: 'latency_spectrum.svg',
     title: 'Latency percentile spectrum',
     spec: {
-      ...frame({ text: 'Write latency by percentile (HdrHistogram style)', subtitle: 'x = 1/(1 − p) on a log scale; dashed = model d(W), injected delay only' }, values),
+      ...frame(
+        {
+          text: 'Write latency by percentile (HdrHistogram style)',
+          subtitle: 'x = 1/(1 − p) on a log scale; dashed = model d(W), injected delay only',
+        },
+        values,
+      ),
       mark: { type: 'line', point: { size: 18 } },
       encoding: {
         x: {
@@ -161,9 +251,20 @@ export function latencySpectrumSpec(run: RunData, cmp: Comparison): PlotSpec {
         },
         y: { field: 'latency_us', type: 'quantitative', title: 'write latency (µs)', scale: { zero: true } },
         color: { field: 'quorum', type: 'nominal', title: 'write quorum', scale: { scheme: 'category10' } },
-        strokeDash: { field: 'source', type: 'nominal', title: 'source', scale: dashScale([MEASURED, MODEL_UNIFORM]), legend: LINE_LEGEND },
+        strokeDash: {
+          field: 'source',
+          type: 'nominal',
+          title: 'source',
+          scale: dashScale([MEASURED, MODEL_UNIFORM]),
+          legend: LINE_LEGEND,
+        },
         detail: { field: 'source' },
-        tooltip: [{ field: 'quorum' }, { field: 'source' }, { field: 'percentile' }, { field: 'latency_us', title: 'latency (µs)' }],
+        tooltip: [
+          { field: 'quorum' },
+          { field: 'source' },
+          { field: 'percentile' },
+          { field: 'latency_us', title: 'latency (µs)' },
+        ],
       },
     },
   };
@@ -176,29 +277,63 @@ export function visibilitySpec(run: RunData, cmp: Comparison): PlotSpec | null {
   const values: { quorum: string; source: string; offset_us: number; fully_visible_fraction: number }[] = [];
   for (const v of run.visibility) {
     if (!quorums.has(v.quorum) || v.writes === 0) continue;
-    values.push({ quorum: `W = ${v.quorum}`, source: MEASURED, offset_us: v.realised_offset_mean_us ?? v.offset_us, fully_visible_fraction: v.fully_visible_fraction });
+    values.push({
+      quorum: `W = ${v.quorum}`,
+      source: MEASURED,
+      offset_us: v.realised_offset_mean_us ?? v.offset_us,
+      fully_visible_fraction: v.fully_visible_fraction,
+    });
   }
   for (const m of cmp.visibilityModel) {
-    values.push({ quorum: `W = ${m.quorum}`, source: MODEL_UNIFORM, offset_us: m.offset_us, fully_visible_fraction: m.model_fully_visible_fraction });
+    values.push({
+      quorum: `W = ${m.quorum}`,
+      source: MODEL_UNIFORM,
+      offset_us: m.offset_us,
+      fully_visible_fraction: m.model_fully_visible_fraction,
+    });
   }
   for (const m of cmp.trace?.visibility ?? []) {
-    if (quorums.has(m.quorum)) values.push({ quorum: `W = ${m.quorum}`, source: MODEL_TRACE, offset_us: m.offset_us, fully_visible_fraction: m.model_trace_fully_visible_fraction });
+    if (quorums.has(m.quorum))
+      values.push({
+        quorum: `W = ${m.quorum}`,
+        source: MODEL_TRACE,
+        offset_us: m.offset_us,
+        fully_visible_fraction: m.model_trace_fully_visible_fraction,
+      });
   }
   const sources = [MEASURED, MODEL_UNIFORM, ...(values.some((v) => v.source === MODEL_TRACE) ? [MODEL_TRACE] : [])];
   return {
     file: 'visibility.svg',
     title: 'Visibility after the ack',
     spec: {
-      ...frame({ text: 'Writes visible on all followers vs time after the ack', subtitle: 'dashed = model P(Binomial(N, (g + t)/(b − a)) ≥ N − W), g = measured read gap' }, values),
+      ...frame(
+        {
+          text: 'Writes visible on all followers vs time after the ack',
+          subtitle: 'dashed = model P(Binomial(N, (g + t)/(b − a)) ≥ N − W), g = measured read gap',
+        },
+        values,
+      ),
       layer: [
         {
           transform: [{ filter: `datum.source == '${MEASURED}'` }],
           mark: { type: 'line', point: true },
           encoding: {
             x: { field: 'offset_us', type: 'quantitative', title: 'time after the ack, t (µs)' },
-            y: { field: 'fully_visible_fraction', type: 'quantitative', title: 'writes visible on all followers (fraction)', axis: { format: '%' }, scale: { domain: [0, 1] } },
+            y: {
+              field: 'fully_visible_fraction',
+              type: 'quantitative',
+              title: 'writes visible on all followers (fraction)',
+              axis: { format: '%' },
+              scale: { domain: [0, 1] },
+            },
             color: { field: 'quorum', type: 'nominal', title: 'write quorum', scale: { scheme: 'category10' } },
-            strokeDash: { field: 'source', type: 'nominal', title: 'source', scale: dashScale(sources), legend: LINE_LEGEND },
+            strokeDash: {
+              field: 'source',
+              type: 'nominal',
+              title: 'source',
+              scale: dashScale(sources),
+              legend: LINE_LEGEND,
+            },
           },
         },
         {
@@ -220,21 +355,56 @@ export function visibilitySpec(run: RunData, cmp: Comparison): PlotSpec | null {
 export function readQuorumSpec(cmp: Comparison): PlotSpec {
   const values: { quorum: string; source: string; read_quorum: number; stale_probability: number }[] = [];
   for (const r of cmp.readQuorums) {
-    if (r.measured_stale_probability !== null) values.push({ quorum: `W = ${r.quorum}`, source: MEASURED, read_quorum: r.read_quorum, stale_probability: r.measured_stale_probability });
-    if (r.model_stale_probability !== null) values.push({ quorum: `W = ${r.quorum}`, source: MODEL_UNIFORM, read_quorum: r.read_quorum, stale_probability: r.model_stale_probability });
+    if (r.measured_stale_probability !== null)
+      values.push({
+        quorum: `W = ${r.quorum}`,
+        source: MEASURED,
+        read_quorum: r.read_quorum,
+        stale_probability: r.measured_stale_probability,
+      });
+    if (r.model_stale_probability !== null)
+      values.push({
+        quorum: `W = ${r.quorum}`,
+        source: MODEL_UNIFORM,
+        read_quorum: r.read_quorum,
+        stale_probability: r.model_stale_probability,
+      });
   }
   const rs = [...new Set(cmp.readQuorums.map((r) => r.read_quorum))];
   return {
     file: 'read_quorums.svg',
     title: 'Stale reads vs read quorum',
     spec: {
-      ...frame({ text: 'Stale reads when reading R followers and keeping the newest', subtitle: 'zero whenever W + R > N (strict quorum)' }, values),
+      ...frame(
+        {
+          text: 'Stale reads when reading R followers and keeping the newest',
+          subtitle: 'zero whenever W + R > N (strict quorum)',
+        },
+        values,
+      ),
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'read_quorum', type: 'quantitative', title: 'read quorum R (followers read)', axis: { values: rs, format: 'd' } },
-        y: { field: 'stale_probability', type: 'quantitative', title: 'stale reads (fraction)', axis: { format: '%' }, scale: { domain: [0, 1] } },
+        x: {
+          field: 'read_quorum',
+          type: 'quantitative',
+          title: 'read quorum R (followers read)',
+          axis: { values: rs, format: 'd' },
+        },
+        y: {
+          field: 'stale_probability',
+          type: 'quantitative',
+          title: 'stale reads (fraction)',
+          axis: { format: '%' },
+          scale: { domain: [0, 1] },
+        },
         color: { field: 'quorum', type: 'nominal', title: 'write quorum', scale: { scheme: 'category10' } },
-        strokeDash: { field: 'source', type: 'nominal', title: 'source', scale: dashScale([MEASURED, MODEL_UNIFORM]), legend: LINE_LEGEND },
+        strokeDash: {
+          field: 'source',
+          type: 'nominal',
+          title: 'source',
+          scale: dashScale([MEASURED, MODEL_UNIFORM]),
+          legend: LINE_LEGEND,
+        },
         detail: { field: 'source' },
       },
     },
@@ -260,7 +430,13 @@ export function availabilityVsQuorumSpec(run: RunData): PlotSpec | null {
   const series = windows.map((w) => AVAILABILITY_SERIES[w]);
   const values = run.availability
     .filter((r) => r.availability !== null)
-    .map((r) => ({ quorum: r.quorum, series: AVAILABILITY_SERIES[r.window], availability_pct: Math.round(r.availability! * 1e6) / 1e4, ok: r.ok, attempted: r.attempted }));
+    .map((r) => ({
+      quorum: r.quorum,
+      series: AVAILABILITY_SERIES[r.window],
+      availability_pct: Math.round(r.availability! * 1e6) / 1e4,
+      ok: r.ok,
+      attempted: r.attempted,
+    }));
   const quorums = [...new Set(run.availability.map((r) => r.quorum))].sort((a, b) => a - b);
   const colours: Record<string, string> = { [series[0]!]: '#d62728', [series[1]!]: '#2ca02c', [series[2]!]: '#555555' };
   const dashes: Record<string, number[]> = { [series[0]!]: [1, 0], [series[1]!]: [7, 4], [series[2]!]: [2, 3] };
@@ -268,11 +444,22 @@ export function availabilityVsQuorumSpec(run: RunData): PlotSpec | null {
     file: 'availability_vs_quorum.svg',
     title: 'Write availability vs write quorum under the fault',
     spec: {
-      ...frame({ text: 'Write availability vs write quorum under the fault', subtitle: 'availability = ok / attempted measured writes; W > live followers cannot collect W acks (503)' }, values),
+      ...frame(
+        {
+          text: 'Write availability vs write quorum under the fault',
+          subtitle: 'availability = ok / attempted measured writes; W > live followers cannot collect W acks (503)',
+        },
+        values,
+      ),
       mark: { type: 'line', point: true },
       encoding: {
         x: quorumAxis(quorums),
-        y: { field: 'availability_pct', type: 'quantitative', title: 'availability (% of attempted writes ok)', scale: { domain: [0, 100] } },
+        y: {
+          field: 'availability_pct',
+          type: 'quantitative',
+          title: 'availability (% of attempted writes ok)',
+          scale: { domain: [0, 100] },
+        },
         color: {
           field: 'series',
           type: 'nominal',
@@ -281,8 +468,19 @@ export function availabilityVsQuorumSpec(run: RunData): PlotSpec | null {
           scale: { domain: series, range: series.map((x) => colours[x]!) },
           legend: { orient: 'bottom', direction: 'vertical', symbolType: 'stroke', symbolSize: 400, labelLimit: 600 },
         },
-        strokeDash: { field: 'series', type: 'nominal', title: 'window', scale: { domain: series, range: series.map((x) => dashes[x]!) } },
-        tooltip: [{ field: 'series', title: 'window' }, { field: 'quorum' }, { field: 'availability_pct', title: 'availability (%)' }, { field: 'ok' }, { field: 'attempted' }],
+        strokeDash: {
+          field: 'series',
+          type: 'nominal',
+          title: 'window',
+          scale: { domain: series, range: series.map((x) => dashes[x]!) },
+        },
+        tooltip: [
+          { field: 'series', title: 'window' },
+          { field: 'quorum' },
+          { field: 'availability_pct', title: 'availability (%)' },
+          { field: 'ok' },
+          { field: 'attempted' },
+        ],
       },
     },
   };

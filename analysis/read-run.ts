@@ -45,7 +45,13 @@ export class RunDataError extends QuorumLabError {
 }
 
 type Kind = ColumnKind;
-type ValueOf<K extends Kind> = K extends 'int' | 'num' ? number : K extends 'int?' | 'num?' ? number | null : K extends 'bool' ? boolean : string;
+type ValueOf<K extends Kind> = K extends 'int' | 'num'
+  ? number
+  : K extends 'int?' | 'num?'
+    ? number | null
+    : K extends 'bool'
+      ? boolean
+      : string;
 type Spec = Readonly<Record<string, Kind>>;
 type RowOf<S extends Spec> = { -readonly [C in keyof S]: ValueOf<S[C]> } & { line: number };
 
@@ -73,9 +79,15 @@ export const AVAILABILITY_WINDOWS = ['all', 'fault', 'normal'] as const;
 export type AvailabilityWindow = (typeof AVAILABILITY_WINDOWS)[number];
 
 /** `lost_writes` / `unknown_outcome_writes` are null when the run's summary.csv predates them. */
-export type SummaryRow = RowOf<typeof SUMMARY_SPEC> & Partial<Omit<RowOf<typeof SUMMARY_OPTIONAL_SPEC>, 'lost_writes' | 'unknown_outcome_writes'>> & { lost_writes: number | null; unknown_outcome_writes: number | null };
+export type SummaryRow = RowOf<typeof SUMMARY_SPEC> &
+  Partial<Omit<RowOf<typeof SUMMARY_OPTIONAL_SPEC>, 'lost_writes' | 'unknown_outcome_writes'>> & {
+    lost_writes: number | null;
+    unknown_outcome_writes: number | null;
+  };
 /** The optional columns are undefined in runs that predate them. */
-export type AvailabilityRow = Omit<RowOf<typeof AVAILABILITY_SPEC>, 'window'> & { window: AvailabilityWindow } & Partial<RowOf<typeof AVAILABILITY_OPTIONAL_SPEC>>;
+export type AvailabilityRow = Omit<RowOf<typeof AVAILABILITY_SPEC>, 'window'> & {
+  window: AvailabilityWindow;
+} & Partial<RowOf<typeof AVAILABILITY_OPTIONAL_SPEC>>;
 export type LatencyPercentileRow = RowOf<typeof LATENCY_PERCENTILES_SPEC>;
 export type StalenessRow = RowOf<typeof STALENESS_SPEC>;
 export type StaleCountRow = RowOf<typeof STALE_COUNTS_SPEC>;
@@ -121,7 +133,13 @@ const NUM = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 function parseCell(kind: Kind, raw: string, file: string, line: number, column: string): unknown {
   const value = raw.trim();
   const fail = (why: string): never => {
-    throw new RunDataError('QL_ERR_RUN_BAD_VALUE', file, `${file} line ${line}, column ${column}: ${why} (got ${JSON.stringify(raw)})`, line, column);
+    throw new RunDataError(
+      'QL_ERR_RUN_BAD_VALUE',
+      file,
+      `${file} line ${line}, column ${column}: ${why} (got ${JSON.stringify(raw)})`,
+      line,
+      column,
+    );
   };
   if (kind === 'str') return value;
   if (kind === 'bool') {
@@ -145,13 +163,20 @@ export function parseTable<S extends Spec, O extends Spec = Record<never, Kind>>
   optionalSpec?: O,
 ): (RowOf<S> & Partial<RowOf<O>>)[] {
   const records = parseCsv(text, file);
-  if (records.length === 0) throw new RunDataError('QL_ERR_RUN_MISSING_COLUMN', file, `${file}: empty file, expected a header row`, 1);
+  if (records.length === 0)
+    throw new RunDataError('QL_ERR_RUN_MISSING_COLUMN', file, `${file}: empty file, expected a header row`, 1);
   const header = records[0]!.fields.map((h) => h.trim());
   const index = new Map<string, number>();
   for (const column of Object.keys(spec)) {
     const at = header.indexOf(column);
     if (at < 0) {
-      throw new RunDataError('QL_ERR_RUN_MISSING_COLUMN', file, `${file}: missing column ${column} (header: ${header.join(',')})`, 1, column);
+      throw new RunDataError(
+        'QL_ERR_RUN_MISSING_COLUMN',
+        file,
+        `${file}: missing column ${column} (header: ${header.join(',')})`,
+        1,
+        column,
+      );
     }
     index.set(column, at);
   }
@@ -165,10 +190,16 @@ export function parseTable<S extends Spec, O extends Spec = Record<never, Kind>>
   }
   return records.slice(1).map(({ fields, line }) => {
     if (fields.length !== header.length) {
-      throw new RunDataError('QL_ERR_RUN_CSV_SYNTAX', file, `${file} line ${line}: ${fields.length} fields, the header has ${header.length}`, line);
+      throw new RunDataError(
+        'QL_ERR_RUN_CSV_SYNTAX',
+        file,
+        `${file} line ${line}: ${fields.length} fields, the header has ${header.length}`,
+        line,
+      );
     }
     const row: Record<string, unknown> = { line };
-    for (const [column, kind] of columns) row[column] = parseCell(kind, fields[index.get(column)!]!, file, line, column);
+    for (const [column, kind] of columns)
+      row[column] = parseCell(kind, fields[index.get(column)!]!, file, line, column);
     return row as RowOf<S> & Partial<RowOf<O>>;
   });
 }
@@ -177,10 +208,17 @@ function badValue(file: string, line: number, column: string, why: string): RunD
   return new RunDataError('QL_ERR_RUN_BAD_VALUE', file, `${file} line ${line}, column ${column}: ${why}`, line, column);
 }
 
-function checkRange(file: string, rows: readonly Record<string, unknown>[], column: string, min: number, max: number): void {
+function checkRange(
+  file: string,
+  rows: readonly Record<string, unknown>[],
+  column: string,
+  min: number,
+  max: number,
+): void {
   for (const row of rows) {
     const v = row[column];
-    if (typeof v === 'number' && (v < min || v > max)) throw badValue(file, row.line as number, column, `${v} is outside ${min}..${max}`);
+    if (typeof v === 'number' && (v < min || v > max))
+      throw badValue(file, row.line as number, column, `${v} is outside ${min}..${max}`);
   }
 }
 
@@ -211,15 +249,33 @@ function parseMeta(text: string): RunMeta {
 /** Load and validate every file of a run folder. */
 export async function readRun(dir: string): Promise<RunData> {
   const info = await stat(dir).catch(() => null);
-  if (!info?.isDirectory()) throw new RunDataError('QL_ERR_RUN_DIR', dir, `${dir}: not a run folder (no such directory)`);
+  if (!info?.isDirectory())
+    throw new RunDataError('QL_ERR_RUN_DIR', dir, `${dir}: not a run folder (no such directory)`);
 
-  const load = async <S extends Spec>(file: string, spec: S): Promise<RowOf<S>[]> => parseTable((await readText(dir, file, false))!, file, spec);
-  const summary = parseTable((await readText(dir, 'summary.csv', false))!, 'summary.csv', SUMMARY_SPEC, SUMMARY_OPTIONAL_SPEC).map(
-    (row) => ({ ...row, lost_writes: row.lost_writes ?? null, unknown_outcome_writes: row.unknown_outcome_writes ?? null }) as SummaryRow,
+  const load = async <S extends Spec>(file: string, spec: S): Promise<RowOf<S>[]> =>
+    parseTable((await readText(dir, file, false))!, file, spec);
+  const summary = parseTable(
+    (await readText(dir, 'summary.csv', false))!,
+    'summary.csv',
+    SUMMARY_SPEC,
+    SUMMARY_OPTIONAL_SPEC,
+  ).map(
+    (row) =>
+      ({
+        ...row,
+        lost_writes: row.lost_writes ?? null,
+        unknown_outcome_writes: row.unknown_outcome_writes ?? null,
+      }) as SummaryRow,
   );
-  if (summary.length === 0) throw new RunDataError('QL_ERR_RUN_EMPTY', 'summary.csv', 'summary.csv: no rows (the run measured no quorum)');
+  if (summary.length === 0)
+    throw new RunDataError('QL_ERR_RUN_EMPTY', 'summary.csv', 'summary.csv: no rows (the run measured no quorum)');
   const latencyPercentiles = await load('latency_percentiles.csv', LATENCY_PERCENTILES_SPEC);
-  const staleness: StalenessRow[] = parseTable((await readText(dir, 'staleness.csv', false))!, 'staleness.csv', STALENESS_SPEC, STALENESS_OPTIONAL_SPEC);
+  const staleness: StalenessRow[] = parseTable(
+    (await readText(dir, 'staleness.csv', false))!,
+    'staleness.csv',
+    STALENESS_SPEC,
+    STALENESS_OPTIONAL_SPEC,
+  );
   const staleCounts = await load('stale_counts.csv', STALE_COUNTS_SPEC);
   const visibilityText = await readText(dir, 'visibility.csv', true);
   const visibility =
@@ -254,10 +310,17 @@ export async function readRun(dir: string): Promise<RunData> {
   checkRange('stale_counts.csv', staleCounts, 'writes', 0, Number.MAX_SAFE_INTEGER);
   if (visibility) checkRange('visibility.csv', visibility, 'fully_visible_fraction', 0, 1);
   for (const row of summary) {
-    if (row.max_delay_ms < row.min_delay_ms) throw badValue('summary.csv', row.line, 'max_delay_ms', `${row.max_delay_ms} < min_delay_ms ${row.min_delay_ms}`);
+    if (row.max_delay_ms < row.min_delay_ms)
+      throw badValue('summary.csv', row.line, 'max_delay_ms', `${row.max_delay_ms} < min_delay_ms ${row.min_delay_ms}`);
   }
   for (const row of staleness) {
-    if (!/^(leader|follower\d+)$/.test(row.replica)) throw badValue('staleness.csv', row.line, 'replica', `expected leader or follower<n>, got ${JSON.stringify(row.replica)}`);
+    if (!/^(leader|follower\d+)$/.test(row.replica))
+      throw badValue(
+        'staleness.csv',
+        row.line,
+        'replica',
+        `expected leader or follower<n>, got ${JSON.stringify(row.replica)}`,
+      );
   }
   const seen = new Set<number>();
   for (const row of summary) {
@@ -280,24 +343,45 @@ export function parseAvailability(text: string): AvailabilityRow[] {
   const seen = new Set<string>();
   for (const row of rows) {
     if (!(AVAILABILITY_WINDOWS as readonly string[]).includes(row.window)) {
-      throw badValue(file, row.line, 'window', `expected one of ${AVAILABILITY_WINDOWS.join(', ')}, got ${JSON.stringify(row.window)}`);
+      throw badValue(
+        file,
+        row.line,
+        'window',
+        `expected one of ${AVAILABILITY_WINDOWS.join(', ')}, got ${JSON.stringify(row.window)}`,
+      );
     }
     const key = `${row.quorum}/${row.window}`;
     if (seen.has(key)) throw badValue(file, row.line, 'window', `quorum ${row.quorum} has two ${row.window} rows`);
     seen.add(key);
-    for (const column of ['attempted', 'ok', 'errors_quorum', 'errors_http', 'errors_timeout', 'errors_connection'] as const) {
+    for (const column of [
+      'attempted',
+      'ok',
+      'errors_quorum',
+      'errors_http',
+      'errors_timeout',
+      'errors_connection',
+    ] as const) {
       if (row[column] < 0) throw badValue(file, row.line, column, `${row[column]} is negative`);
     }
-    if (row.ok > row.attempted) throw badValue(file, row.line, 'ok', `${row.ok} ok writes out of ${row.attempted} attempted`);
+    if (row.ok > row.attempted)
+      throw badValue(file, row.line, 'ok', `${row.ok} ok writes out of ${row.attempted} attempted`);
     if (row.availability === null) {
-      if (row.attempted > 0) throw badValue(file, row.line, 'availability', `empty although ${row.attempted} writes were attempted`);
+      if (row.attempted > 0)
+        throw badValue(file, row.line, 'availability', `empty although ${row.attempted} writes were attempted`);
     } else {
-      if (row.availability < 0 || row.availability > 1) throw badValue(file, row.line, 'availability', `${row.availability} is outside 0..1`);
+      if (row.availability < 0 || row.availability > 1)
+        throw badValue(file, row.line, 'availability', `${row.availability} is outside 0..1`);
       if (row.attempted > 0 && Math.abs(row.availability - row.ok / row.attempted) > 1e-4) {
-        throw badValue(file, row.line, 'availability', `${row.availability} is not ok/attempted = ${row.ok}/${row.attempted}`);
+        throw badValue(
+          file,
+          row.line,
+          'availability',
+          `${row.availability} is not ok/attempted = ${row.ok}/${row.attempted}`,
+        );
       }
     }
-    if (row.recovery_ms !== null && row.recovery_ms < 0) throw badValue(file, row.line, 'recovery_ms', `${row.recovery_ms} is negative`);
+    if (row.recovery_ms !== null && row.recovery_ms < 0)
+      throw badValue(file, row.line, 'recovery_ms', `${row.recovery_ms} is negative`);
   }
   return rows as AvailabilityRow[];
 }

@@ -58,13 +58,30 @@ function configBlocks(run: RunData): Block[] {
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(', ');
   if (optionText) items.push(`Options: ${optionText}`);
-  return [{ kind: 'heading', level: 2, text: 'Configuration' }, { kind: 'list', items }];
+  return [
+    { kind: 'heading', level: 2, text: 'Configuration' },
+    { kind: 'list', items },
+  ];
 }
 
 function summaryTable(run: RunData): Block {
   return {
     kind: 'table',
-    header: ['W', 'writes ok', 'errors', 'writes/s', 'mean µs', 'p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'stale follower reads', 'unavailable reads', 'read delay µs', 'converged'],
+    header: [
+      'W',
+      'writes ok',
+      'errors',
+      'writes/s',
+      'mean µs',
+      'p50 µs',
+      'p99 µs',
+      'p99.9 µs',
+      'max µs',
+      'stale follower reads',
+      'unavailable reads',
+      'read delay µs',
+      'converged',
+    ],
     rows: [...run.summary]
       .sort((a, b) => a.quorum - b.quorum)
       .map((r) => [
@@ -91,14 +108,34 @@ function modelTable(cmp: Comparison): Block {
   const hasBaseline = cmp.rows.some((r) => r.baseline_overhead_mean_us !== null);
   const header = ['W', 'model mean µs', 'model (realised) mean µs', 'measured mean µs', 'measured − model µs'];
   if (hasBaseline) header.push('measured − baseline µs');
-  header.push('model p99 µs', 'measured p99 µs', 'read gap g µs', 'model stale', 'model (realised) stale', 'measured stale');
+  header.push(
+    'model p99 µs',
+    'measured p99 µs',
+    'read gap g µs',
+    'model stale',
+    'model (realised) stale',
+    'measured stale',
+  );
   return {
     kind: 'table',
     header,
     rows: cmp.rows.map((r) => {
-      const row: (string | number)[] = [r.quorum, fmt(r.model_latency_mean_us), fmt(r.model_realised_latency_mean_us), fmt(r.measured_latency_mean_us), fmt(r.measured_minus_model_mean_us)];
+      const row: (string | number)[] = [
+        r.quorum,
+        fmt(r.model_latency_mean_us),
+        fmt(r.model_realised_latency_mean_us),
+        fmt(r.measured_latency_mean_us),
+        fmt(r.measured_minus_model_mean_us),
+      ];
       if (hasBaseline) row.push(fmt(r.measured_minus_baseline_mean_us));
-      row.push(fmt(r.model_latency_p99_us), fmt(r.measured_latency_p99_us), fmt(r.read_gap_us), pct(r.model_stale_fraction), pct(r.model_realised_stale_fraction), pct(r.measured_stale_fraction));
+      row.push(
+        fmt(r.model_latency_p99_us),
+        fmt(r.measured_latency_p99_us),
+        fmt(r.read_gap_us),
+        pct(r.model_stale_fraction),
+        pct(r.model_realised_stale_fraction),
+        pct(r.measured_stale_fraction),
+      );
       return row;
     }),
   };
@@ -113,7 +150,9 @@ function readQuorumTable(cmp: Comparison): Block {
       row.quorum,
       ...rs.map((r) => {
         const q = cmp.readQuorums.find((x) => x.quorum === row.quorum && x.read_quorum === r)!;
-        return q.strict_quorum ? `${pct(q.measured_stale_probability, 2)} (W+R>N)` : `${pct(q.measured_stale_probability, 2)} / ${pct(q.model_stale_probability, 2)}`;
+        return q.strict_quorum
+          ? `${pct(q.measured_stale_probability, 2)} (W+R>N)`
+          : `${pct(q.measured_stale_probability, 2)} / ${pct(q.model_stale_probability, 2)}`;
       }),
     ]),
   };
@@ -133,13 +172,15 @@ function faultRows(rows: readonly AvailabilityRow[] | null): AvailabilityRow[] {
  */
 export function availabilityShape(rows: readonly AvailabilityRow[], followers: number): string {
   const fault = faultRows(rows).filter((r) => r.availability !== null);
-  if (fault.length === 0) return 'No write was sent while a follower was faulted, so availability under the fault could not be measured.';
+  if (fault.length === 0)
+    return 'No write was sent while a follower was faulted, so availability under the fault could not be measured.';
   const list = (rs: AvailabilityRow[]): string => rs.map((r) => `W = ${r.quorum}: ${pct(r.availability)}`).join(', ');
   const up = fault.filter((r) => r.availability! >= AVAILABLE);
   const down = fault.filter((r) => r.availability! <= FAILED);
   const k = up.length > 0 ? up[up.length - 1]!.quorum : fault[0]!.quorum - 1;
   const step = fault.every((r) => (r.quorum <= k ? r.availability! >= AVAILABLE : r.availability! <= FAILED));
-  const rule = 'a write needs W acks and only live followers can give them, so W ≤ live followers stays available while W > live followers fails with 503 (quorum_not_reached: at once with reason insufficient_followers once the leader counts the follower down, after QUORUM_TIMEOUT before it notices)';
+  const rule =
+    'a write needs W acks and only live followers can give them, so W ≤ live followers stays available while W > live followers fails with 503 (quorum_not_reached: at once with reason insufficient_followers once the leader counts the follower down, after QUORUM_TIMEOUT before it notices)';
   if (step && down.length === 0) {
     return `During the faults every W measured stayed available (${list(fault)}): at least ${k} of ${followers} followers stayed live throughout, and ${rule}; here the fault cost latency, not availability.`;
   }
@@ -159,11 +200,27 @@ function availabilityBlocks(run: RunData): Block[] {
   return [
     { kind: 'heading', level: 2, text: 'Availability under faults (availability.csv)' },
     { kind: 'paragraph', text: availabilityShape(fault, run.followers) },
-    { kind: 'figure', file: 'availability_vs_quorum.svg', caption: 'Write availability vs write quorum under the fault' },
+    {
+      kind: 'figure',
+      file: 'availability_vs_quorum.svg',
+      caption: 'Write availability vs write quorum under the fault',
+    },
     {
       kind: 'table',
-      header: ['W', 'intended during faults', 'attempted', 'ok', 'availability during faults', 'of intended (on time and ok)', 'availability outside faults',
-        'failed: quorum / http / timeout / connection', 'p99 during faults µs', 'mean µs: client / leader', 'reads unavailable', 'recovery ms'],
+      header: [
+        'W',
+        'intended during faults',
+        'attempted',
+        'ok',
+        'availability during faults',
+        'of intended (on time and ok)',
+        'availability outside faults',
+        'failed: quorum / http / timeout / connection',
+        'p99 during faults µs',
+        'mean µs: client / leader',
+        'reads unavailable',
+        'recovery ms',
+      ],
       rows: fault.map((r) => [
         r.quorum,
         fmt(r.intended),
@@ -181,7 +238,7 @@ function availabilityBlocks(run: RunData): Block[] {
     },
     {
       kind: 'paragraph',
-      text: 'Fault window = writes due while at least one follower was killed, paused, partitioned or catching up; "of intended" counts a write sent more than 5 ms late (or never) as unavailable; the leader\'s mean comes from its own /stats, so a gap to the client\'s mean is harness or network time; reads unavailable = read-backs no replica answered within --read-timeout (a third outcome beside fresh and stale); recovery = the longest catch-up after a restart, resume or reconnection in that quorum\'s step (until the leader counted the follower up again).',
+      text: "Fault window = writes due while at least one follower was killed, paused, partitioned or catching up; \"of intended\" counts a write sent more than 5 ms late (or never) as unavailable; the leader's mean comes from its own /stats, so a gap to the client's mean is harness or network time; reads unavailable = read-backs no replica answered within --read-timeout (a third outcome beside fresh and stale); recovery = the longest catch-up after a restart, resume or reconnection in that quorum's step (until the leader counted the follower up again).",
     },
   ];
 }
@@ -193,9 +250,11 @@ function availabilityBlocks(run: RunData): Block[] {
  * `leaderPriority` of 'realtime' | 'normal' at the top level, in `cluster` or per W is also accepted.
  */
 export function leaderPriorityOf(meta: Partial<RunMeta>): string | null {
-  const obj = (x: unknown): Record<string, unknown> | null => (typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : null);
+  const obj = (x: unknown): Record<string, unknown> | null =>
+    typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : null;
   const known = (x: unknown): string | null => (x === 'realtime' || x === 'normal' ? x : null);
-  const of = (o: Record<string, unknown> | null): string | null => known(o?.appliedLeaderPriority) ?? known(o?.leaderPriority);
+  const of = (o: Record<string, unknown> | null): string | null =>
+    known(o?.appliedLeaderPriority) ?? known(o?.leaderPriority);
   const perW = new Map<string, string>();
   for (const source of [obj(obj(meta.cluster)?.perQuorum), obj(meta.quorums)]) {
     for (const [w, v] of Object.entries(source ?? {})) {
@@ -206,7 +265,15 @@ export function leaderPriorityOf(meta: Partial<RunMeta>): string | null {
   const values = [...new Set(perW.values())];
   if (values.length === 0) return of(meta as Record<string, unknown>) ?? of(obj(meta.cluster));
   if (values.length === 1) return values[0]!;
-  return values.map((p) => `${p} for W = ${[...perW].filter(([, v]) => v === p).map(([w]) => w).join(', ')}`).join('; ');
+  return values
+    .map(
+      (p) =>
+        `${p} for W = ${[...perW]
+          .filter(([, v]) => v === p)
+          .map(([w]) => w)
+          .join(', ')}`,
+    )
+    .join('; ');
 }
 
 function range(xs: readonly number[], unit: string): string {
@@ -250,7 +317,9 @@ function queueingNotes(
   // One closed-loop client has no other write to queue behind: its extra latency is fixed per-write
   // overhead (HTTP, JSON, timers), not saturation, so the queueing caution would mislead there.
   const singleClosedClient = !open && first.clients === 1;
-  const queued = singleClosedClient ? [] : cmp.rows.filter((r) => r.measured_minus_model_mean_us > 2 * r.model_latency_mean_us);
+  const queued = singleClosedClient
+    ? []
+    : cmp.rows.filter((r) => r.measured_minus_model_mean_us > 2 * r.model_latency_mean_us);
   let caution: string | null = null;
   const items: string[] = [];
   if (singleClosedClient && cmp.rows.length > 0) {
@@ -260,7 +329,12 @@ function queueingNotes(
     );
   }
   if (queued.length > 0) {
-    const worst = queued.reduce((a, b) => (b.measured_minus_model_mean_us / b.model_latency_mean_us > a.measured_minus_model_mean_us / a.model_latency_mean_us ? b : a));
+    const worst = queued.reduce((a, b) =>
+      b.measured_minus_model_mean_us / b.model_latency_mean_us >
+      a.measured_minus_model_mean_us / a.model_latency_mean_us
+        ? b
+        : a,
+    );
     caution =
       `CAUTION: the latency is dominated by queueing, not by the quorum: at ${queued.map((r) => `W = ${r.quorum}`).join(', ')} the measured mean exceeds the model's injected delay by more than twice the model mean ` +
       `(worst W = ${worst.quorum}: ${fmt(worst.measured_latency_mean_us)} µs measured, ${fmt(worst.model_latency_mean_us)} µs model, ${fmt(worst.measured_minus_model_mean_us)} µs extra). ` +
@@ -276,7 +350,18 @@ function fidelityTable(summary: RunData['summary'], cmp: Comparison): Block {
   const model = new Map(cmp.rows.map((r) => [r.quorum, r]));
   return {
     kind: 'table',
-    header: ['W', 'delay error p50 µs', 'delay error p99 µs', 'realised mean delay µs', 'target mean µs', 'measured mean latency µs', 'model mean µs', 'measured − model µs', 'lost writes', 'unknown outcome'],
+    header: [
+      'W',
+      'delay error p50 µs',
+      'delay error p99 µs',
+      'realised mean delay µs',
+      'target mean µs',
+      'measured mean latency µs',
+      'model mean µs',
+      'measured − model µs',
+      'lost writes',
+      'unknown outcome',
+    ],
     rows: summary.map((r) => {
       const m = model.get(r.quorum);
       return [
@@ -316,7 +401,7 @@ export function fidelity(run: RunData, cmp: Comparison): { items: string[]; caut
   items.push(
     priority === null
       ? 'Leader priority: unknown (meta.json does not record the priority the launcher applied; realtime = SCHED_FIFO, whose timers fire on time on busy cores).'
-      : `Leader priority: ${priority}${priority === 'realtime' ? ' (SCHED_FIFO: the leader\'s delay timers fire on time even when the clients keep the cores busy)' : priority === 'normal' ? ' (the leader competes with the clients for the cores; its delay timers can fire late)' : ''}.`,
+      : `Leader priority: ${priority}${priority === 'realtime' ? " (SCHED_FIFO: the leader's delay timers fire on time even when the clients keep the cores busy)" : priority === 'normal' ? ' (the leader competes with the clients for the cores; its delay timers can fire late)' : ''}.`,
   );
   const p50 = summary.map((r) => r.delay_error_p50_us).filter((x): x is number => x !== null);
   const p99 = summary.map((r) => r.delay_error_p99_us).filter((x): x is number => x !== null);
@@ -347,7 +432,10 @@ export function fidelity(run: RunData, cmp: Comparison): { items: string[]; caut
 
 function fidelityBlocks(run: RunData, cmp: Comparison): Block[] {
   const f = fidelity(run, cmp);
-  const blocks: Block[] = [{ kind: 'heading', level: 2, text: 'How the run was produced (fidelity)' }, { kind: 'list', items: f.items }];
+  const blocks: Block[] = [
+    { kind: 'heading', level: 2, text: 'How the run was produced (fidelity)' },
+    { kind: 'list', items: f.items },
+  ];
   if (f.caution) blocks.push({ kind: 'paragraph', text: f.caution });
   blocks.push(f.table);
   return blocks;
@@ -380,7 +468,10 @@ function explainLatency(cmp: Comparison): string[] {
   const last = rows[rows.length - 1]!;
   const { stepUs } = delayGeometry(cmp);
   if (rows.length >= 2) {
-    const measuredSlope = slope(rows.map((r) => r.quorum), rows.map((r) => r.measured_latency_mean_us));
+    const measuredSlope = slope(
+      rows.map((r) => r.quorum),
+      rows.map((r) => r.measured_latency_mean_us),
+    );
     out.push(
       `Why latency grows with W: the leader answers after the W-th fastest of ${n} independent random delays, so every extra ack it waits for is a later order statistic. ` +
         `For delays Uniform[a, b] the model gives E[d(W)] = a + (b − a)·W/(N + 1), i.e. +${fmt(stepUs)} µs per extra ack here. ` +
@@ -397,7 +488,9 @@ function explainLatency(cmp: Comparison): string[] {
       );
     }
   } else {
-    out.push(`Only W = ${first.quorum} was measured: mean latency ${fmt(first.measured_latency_mean_us)} µs against the model's ${fmt(first.model_latency_mean_us)} µs of injected delay.`);
+    out.push(
+      `Only W = ${first.quorum} was measured: mean latency ${fmt(first.measured_latency_mean_us)} µs against the model's ${fmt(first.model_latency_mean_us)} µs of injected delay.`,
+    );
   }
 
   return out;
@@ -412,16 +505,18 @@ function explainDistance(cmp: Comparison): string {
     `(${fmt(Math.min(...offsets))}..${fmt(Math.max(...offsets))} µs across W). The model counts only the injected delay; the rest is the HTTP round trips client → leader → followers and back, JSON handling and timer lateness.`;
   const realised = rows.filter((r) => r.model_realised_latency_mean_us !== null);
   if (realised.length > 0) {
-    const lateness = realised.reduce((s, r) => s + (r.model_realised_latency_mean_us! - r.model_latency_mean_us), 0) / realised.length;
+    const lateness =
+      realised.reduce((s, r) => s + (r.model_realised_latency_mean_us! - r.model_latency_mean_us), 0) / realised.length;
     distance += ` Feeding the model the delays the leader actually realised (recorded per replication request) moves it up by ${fmt(lateness)} µs on average (timer lateness), leaving about ${fmt(meanOffset - lateness)} µs of network and processing per write.`;
   }
   const withBase = rows.filter((r) => r.measured_minus_baseline_mean_us !== null);
   if (withBase.length > 0) {
-    const resid = withBase.reduce((s, r) => s + (r.measured_minus_baseline_mean_us! - r.model_latency_mean_us), 0) / withBase.length;
+    const resid =
+      withBase.reduce((s, r) => s + (r.measured_minus_baseline_mean_us! - r.model_latency_mean_us), 0) /
+      withBase.length;
     distance += ` After subtracting the zero-delay baseline run's latency, measured − model is ${fmt(resid)} µs on average.`;
   }
   return distance;
-
 }
 
 function explainStaleness(cmp: Comparison): string[] {
@@ -487,12 +582,18 @@ function explainReadQuorums(cmp: Comparison): string[] {
 function explainConvergence(run: RunData, n: number): string {
   const bad = run.summary.filter((r) => !r.converged || r.mismatched_keys > 0);
   return bad.length === 0
-      ? `Did the replicas converge? Yes: after every quorum's load, all ${n} followers matched the leader on every key (mismatched keys: 0).`
-      : `Did the replicas converge? NO for ${bad.map((r) => `W = ${r.quorum} (${r.mismatched_keys} mismatched keys)`).join(', ')}: followers still differed from the leader after the run.`;
+    ? `Did the replicas converge? Yes: after every quorum's load, all ${n} followers matched the leader on every key (mismatched keys: 0).`
+    : `Did the replicas converge? NO for ${bad.map((r) => `W = ${r.quorum} (${r.mismatched_keys} mismatched keys)`).join(', ')}: followers still differed from the leader after the run.`;
 }
 
 export function reportBlocks(run: RunData, cmp: Comparison, plots: { file: string; title: string }[]): Block[] {
-  const blocks: Block[] = [{ kind: 'heading', level: 1, text: `quorum-lab run report: ${run.dir.split('/').filter(Boolean).pop() ?? run.dir}` }];
+  const blocks: Block[] = [
+    {
+      kind: 'heading',
+      level: 1,
+      text: `quorum-lab run report: ${run.dir.split('/').filter(Boolean).pop() ?? run.dir}`,
+    },
+  ];
   // The answer to the user's question comes first (analysis/headline.ts).
   for (const text of headlineLines(headline(cmp))) blocks.push({ kind: 'paragraph', text });
   blocks.push(...configBlocks(run));
@@ -515,7 +616,10 @@ export function reportBlocks(run: RunData, cmp: Comparison, plots: { file: strin
   });
   blocks.push(modelTable(cmp));
   blocks.push({ kind: 'heading', level: 2, text: 'Read quorums (read_quorums.csv)' });
-  blocks.push({ kind: 'paragraph', text: 'Probability that all R randomly chosen followers are stale, P_R = Σ_k P(k)·C(k, R)/C(N, R), from the measured distribution of stale followers per read-back (stale_counts.csv) and from the model.' });
+  blocks.push({
+    kind: 'paragraph',
+    text: 'Probability that all R randomly chosen followers are stale, P_R = Σ_k P(k)·C(k, R)/C(N, R), from the measured distribution of stale followers per read-back (stale_counts.csv) and from the model.',
+  });
   blocks.push(readQuorumTable(cmp));
   return blocks;
 }
@@ -531,7 +635,11 @@ export function renderMarkdown(blocks: readonly Block[]): string {
       case 'list':
         return b.items.map((i) => `- ${i}`).join('\n');
       case 'table':
-        return [`| ${b.header.map(cell).join(' | ')} |`, `|${b.header.map(() => '---').join('|')}|`, ...b.rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+        return [
+          `| ${b.header.map(cell).join(' | ')} |`,
+          `|${b.header.map(() => '---').join('|')}|`,
+          ...b.rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+        ].join('\n');
       case 'figure':
         return `![${b.caption}](${b.file})`;
     }
@@ -545,7 +653,10 @@ function escapeHtml(s: string | number): string {
 
 /** HTML with the SVGs inlined, so the file stands alone. `svgs` maps figure file → SVG text. */
 export function renderHtml(blocks: readonly Block[], svgs: ReadonlyMap<string, string>): string {
-  const title = blocks.find((b) => b.kind === 'heading')?.kind === 'heading' ? (blocks[0] as { text: string }).text : 'quorum-lab report';
+  const title =
+    blocks.find((b) => b.kind === 'heading')?.kind === 'heading'
+      ? (blocks[0] as { text: string }).text
+      : 'quorum-lab report';
   const body = blocks.map((b) => {
     switch (b.kind) {
       case 'heading':

@@ -33,7 +33,9 @@ export interface ClusterStartResult {
 /** One `npm run cluster` (ephemeral ports): [wall s, reported s]; stopped with SIGINT like Ctrl-C. */
 async function cliStart(): Promise<[number, number]> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...TSX_IMPORT_ARGS, CLI, '--leader-port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...TSX_IMPORT_ARGS, CLI, '--leader-port', '0', '--quiet'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   try {
     const reported = await new Promise<number>((resolve, reject) => {

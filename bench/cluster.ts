@@ -61,7 +61,10 @@ export async function startBenchCluster(options: ClusterOptions): Promise<BenchC
 }
 
 /** Per-process CPU between two cpuS() readings: [leader, followers summed], seconds. */
-export function cpuDelta(before: Array<number | null>, after: Array<number | null>): { leaderS: number; followersS: number; perFollowerS: number[] } {
+export function cpuDelta(
+  before: Array<number | null>,
+  after: Array<number | null>,
+): { leaderS: number; followersS: number; perFollowerS: number[] } {
   const d = after.map((a, i) => (a ?? 0) - (before[i] ?? 0));
   const perFollowerS = d.slice(1);
   return { leaderS: d[0] ?? 0, followersS: perFollowerS.reduce((a, b) => a + b, 0), perFollowerS };

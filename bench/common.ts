@@ -28,7 +28,9 @@ export function machineInfo(): MachineInfo {
   let gitDirty: boolean | null = null;
   try {
     const git = (args: string[]): string =>
-      execFileSync('git', args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim();
+      execFileSync('git', args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
+        .toString()
+        .trim();
     gitCommit = git(['rev-parse', 'HEAD']) || null;
     gitDirty = git(['status', '--porcelain', '--untracked-files=no']).length > 0;
   } catch {
@@ -251,7 +253,9 @@ export type Cell = string | number | boolean | null | undefined;
 
 /** A markdown table (also readable in a terminal). */
 export function formatTable(head: string[], rows: Cell[][]): string {
-  const text = rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : typeof c === 'number' && !Number.isFinite(c) ? '—' : String(c))));
+  const text = rows.map((r) =>
+    r.map((c) => (c === null || c === undefined ? '' : typeof c === 'number' && !Number.isFinite(c) ? '—' : String(c))),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...text.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...text.map(line)].join('\n');

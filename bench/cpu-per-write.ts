@@ -37,7 +37,12 @@ export interface CpuPerWriteResult {
   processesUsPerWrite: number;
   leaderUsPerWrite: number;
   followerUsPerMessage: number;
-  ratios: { machinePer12Exchanges: number; processesPer12Exchanges: number; leaderPerRefLeader: number; followerPerRefServer: number };
+  ratios: {
+    machinePer12Exchanges: number;
+    processesPer12Exchanges: number;
+    leaderPerRefLeader: number;
+    followerPerRefServer: number;
+  };
   runs: RunCpu[];
 }
 
@@ -57,13 +62,22 @@ async function measuredRun(writes: number, readback: number): Promise<RunCpu> {
   const before = machineCpuS();
   const own0 = process.cpuUsage();
   try {
-    await runExperiment({ quorums: '3', writes, readback, out: join(dir, 'run'), analyze: false, progress: false }, { startCluster: start });
+    await runExperiment(
+      { quorums: '3', writes, readback, out: join(dir, 'run'), analyze: false, progress: false },
+      { startCluster: start },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   const own = process.cpuUsage(own0);
   const after = machineCpuS();
-  return { writes, readback, machineBusyS: (after?.busyS ?? 0) - (before?.busyS ?? 0), harnessCpuS: (own.user + own.system) / 1e6, nodeCpuS };
+  return {
+    writes,
+    readback,
+    machineBusyS: (after?.busyS ?? 0) - (before?.busyS ?? 0),
+    harnessCpuS: (own.user + own.system) / 1e6,
+    nodeCpuS,
+  };
 }
 
 const perWriteUs = (a: number, b: number, n: number): number => ((b - a) * 1e6) / n;
@@ -104,10 +118,34 @@ export function format(r: CpuPerWriteResult): string {
   return formatTable(
     ['figure', 'µs', 'yardstick µs (same run)', 'ratio', 'target'],
     [
-      ['whole machine per write (W=3, read-back of 6)', r.machineUsPerWrite, `12 × ${ref.exchangeCpuUs}`, r.ratios.machinePer12Exchanges, '≤ 0.8'],
-      ['the run\'s own processes per write (same runs)', r.processesUsPerWrite, `12 × ${ref.exchangeCpuUs}`, r.ratios.processesPer12Exchanges, '(≤ 0.8)'],
-      ['leader per write (writes alone)', r.leaderUsPerWrite, `${ref.serverCpuUs} + 5 × ${ref.clientCpuUs}`, r.ratios.leaderPerRefLeader, '≤ 1.0'],
-      ['follower per replication message', r.followerUsPerMessage, ref.serverCpuUs, r.ratios.followerPerRefServer, '≤ 1.2'],
+      [
+        'whole machine per write (W=3, read-back of 6)',
+        r.machineUsPerWrite,
+        `12 × ${ref.exchangeCpuUs}`,
+        r.ratios.machinePer12Exchanges,
+        '≤ 0.8',
+      ],
+      [
+        "the run's own processes per write (same runs)",
+        r.processesUsPerWrite,
+        `12 × ${ref.exchangeCpuUs}`,
+        r.ratios.processesPer12Exchanges,
+        '(≤ 0.8)',
+      ],
+      [
+        'leader per write (writes alone)',
+        r.leaderUsPerWrite,
+        `${ref.serverCpuUs} + 5 × ${ref.clientCpuUs}`,
+        r.ratios.leaderPerRefLeader,
+        '≤ 1.0',
+      ],
+      [
+        'follower per replication message',
+        r.followerUsPerMessage,
+        ref.serverCpuUs,
+        r.ratios.followerPerRefServer,
+        '≤ 1.2',
+      ],
     ],
   );
 }

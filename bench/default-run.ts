@@ -77,12 +77,20 @@ async function runVariant(v: (typeof VARIANTS)[number], quick: boolean): Promise
   const dir = mkdtempSync(join(tmpdir(), `quorum-lab-default-${v.variant}-`));
   const noise0 = noiseSnapshot();
   try {
-    const input: ExperimentInput = { ...v.input, quorums: '1,2,3,4,5', out: dir, progress: false, ...(quick ? { writes: 500 } : {}) };
+    const input: ExperimentInput = {
+      ...v.input,
+      quorums: '1,2,3,4,5',
+      out: dir,
+      progress: false,
+      ...(quick ? { writes: 500 } : {}),
+    };
     const r = await runExperiment(input);
     const foreignCores = noiseReport(noise0).foreignCores;
     const run = await readRun(dir);
     const h = headline((await analyzeRun(dir)).comparison);
-    const clusterMeta = r.results[0] ? (run.meta.leaderStats[String(r.results[0].quorum)]?.replication as { priority?: string } | undefined) : undefined;
+    const clusterMeta = r.results[0]
+      ? (run.meta.leaderStats[String(r.results[0].quorum)]?.replication as { priority?: string } | undefined)
+      : undefined;
     return {
       variant: v.variant,
       command: v.command,
@@ -108,7 +116,10 @@ async function runVariant(v: (typeof VARIANTS)[number], quick: boolean): Promise
           delayErrorP99Us: s.delay_error_p99_us,
           realisedMeanUs: s.realised_delay_mean_us,
           targetMeanUs,
-          realisedVsTargetPct: s.realised_delay_mean_us === null ? null : round1((100 * (s.realised_delay_mean_us - targetMeanUs)) / targetMeanUs),
+          realisedVsTargetPct:
+            s.realised_delay_mean_us === null
+              ? null
+              : round1((100 * (s.realised_delay_mean_us - targetMeanUs)) / targetMeanUs),
           staleMeasured: pct(st?.measured ?? null),
           staleModel: pct(st?.model ?? null),
           staleTraceModel: pct(st?.traceModel ?? null),
@@ -134,8 +145,34 @@ export function format(r: DefaultRunResult): string {
     .map((v) => {
       const head = `${v.variant}: \`${v.command}\` — ${v.wallS} s wall, replication thread ${v.leaderPriority ?? '?'}, ${v.rate === null ? 'closed loop' : `${v.rate} writes/s`}; cost per extra ack ${f(v.costPerAckMeasuredUs)} µs (model ${f(v.costPerAckModelUs)} µs); trace/version disagreements ${v.traceDisagreements}; converged ${v.converged}, nothing lost ${v.nothingLost}`;
       const table = formatTable(
-        ['W', 'writes/s', 'mean µs', 'p50 µs', 'delay err p50 µs', 'p99 µs', 'realised mean µs', 'vs target %', 'stale %', 'model %', 'trace model %', 'decomp. err %'],
-        v.quorums.map((q) => [q.quorum, q.writesPerSec, q.latencyMeanUs, q.latencyP50Us, f(q.delayErrorP50Us), f(q.delayErrorP99Us), f(q.realisedMeanUs), f(q.realisedVsTargetPct), f(q.staleMeasured), f(q.staleModel), f(q.staleTraceModel), f(q.decompositionErrorPct)]),
+        [
+          'W',
+          'writes/s',
+          'mean µs',
+          'p50 µs',
+          'delay err p50 µs',
+          'p99 µs',
+          'realised mean µs',
+          'vs target %',
+          'stale %',
+          'model %',
+          'trace model %',
+          'decomp. err %',
+        ],
+        v.quorums.map((q) => [
+          q.quorum,
+          q.writesPerSec,
+          q.latencyMeanUs,
+          q.latencyP50Us,
+          f(q.delayErrorP50Us),
+          f(q.delayErrorP99Us),
+          f(q.realisedMeanUs),
+          f(q.realisedVsTargetPct),
+          f(q.staleMeasured),
+          f(q.staleModel),
+          f(q.staleTraceModel),
+          f(q.decompositionErrorPct),
+        ]),
       );
       return `${head}\n${table}`;
     })
@@ -156,8 +193,15 @@ export function verdict(r: DefaultRunResult): string {
     const p50 = worst(d, (q) => q.delayErrorP50Us);
     const p99 = worst(d, (q) => q.delayErrorP99Us);
     parts.push(`wall ${d.wallS} s (≤ 45: ${holds(d.wallS, 45)})`);
-    parts.push(`delay error ${d.leaderPriority} worst p50 ${f(p50)} / p99 ${f(p99)} µs (≤ 20 / 100 with real-time: ${holds(p50, 20)} / ${holds(p99, 100)})`);
-    parts.push(`realised mean vs target worst ${f(worst(d, (q) => q.realisedVsTargetPct))} % (±2: ${holds(worst(d, (q) => q.realisedVsTargetPct), 2)})`);
+    parts.push(
+      `delay error ${d.leaderPriority} worst p50 ${f(p50)} / p99 ${f(p99)} µs (≤ 20 / 100 with real-time: ${holds(p50, 20)} / ${holds(p99, 100)})`,
+    );
+    parts.push(
+      `realised mean vs target worst ${f(worst(d, (q) => q.realisedVsTargetPct))} % (±2: ${holds(
+        worst(d, (q) => q.realisedVsTargetPct),
+        2,
+      )})`,
+    );
     if (d.costPerAckMeasuredUs !== null && d.costPerAckModelUs) {
       const dev = Math.abs(d.costPerAckMeasuredUs / d.costPerAckModelUs - 1) * 100;
       parts.push(`cost per ack ${d.costPerAckMeasuredUs} vs ${d.costPerAckModelUs} µs (±20 %: ${holds(dev, 20)})`);
@@ -170,9 +214,13 @@ export function verdict(r: DefaultRunResult): string {
   }
   for (const v of [d, c1]) {
     if (!v) continue;
-    const traceErr = worst(v, (q) => (q.staleTraceModel === null || q.staleMeasured === null ? null : q.staleTraceModel - q.staleMeasured));
+    const traceErr = worst(v, (q) =>
+      q.staleTraceModel === null || q.staleMeasured === null ? null : q.staleTraceModel - q.staleMeasured,
+    );
     const decomp = worst(v, (q) => q.decompositionErrorPct);
-    parts.push(`${v.variant}: trace model vs measured stale worst ${f(traceErr)} pp (≤ 1: ${holds(traceErr, 1)}), decomposition worst ${f(decomp)} % (≤ 2: ${holds(decomp, 2)})`);
+    parts.push(
+      `${v.variant}: trace model vs measured stale worst ${f(traceErr)} pp (≤ 1: ${holds(traceErr, 1)}), decomposition worst ${f(decomp)} % (≤ 2: ${holds(decomp, 2)})`,
+    );
   }
   return parts.join('; ');
 }

@@ -21,7 +21,12 @@ import { tmpdir } from 'node:os';
 import { hideBin } from 'yargs/helpers';
 import { cliParser } from '../lib/cli.ts';
 import type { AddressInfo } from 'node:net';
-import { createDelayScheduler, DEFAULT_SPIN_US, type DelayScheduler, type PreciseDelayScheduler } from '../nodes/scheduler.ts';
+import {
+  createDelayScheduler,
+  DEFAULT_SPIN_US,
+  type DelayScheduler,
+  type PreciseDelayScheduler,
+} from '../nodes/scheduler.ts';
 import { createRng } from '../lib/rng.ts';
 import { SPIN_DEFAULTS } from '../nodes/scheduler-spin.ts';
 import { percentileSorted } from './common.ts';
@@ -126,7 +131,12 @@ function probeEnvironment(spinMs = 300): EnvironmentProbe {
     if (gap > maxGap) maxGap = gap;
     last = t;
   }
-  return { loadavg1: loadavg()[0]!, cpuPressureSome10, stallsOver100UsPerSec: Math.round((stalls / spinMs) * 1000), maxStallUs: Math.round(maxGap * 1000) };
+  return {
+    loadavg1: loadavg()[0]!,
+    cpuPressureSome10,
+    stallsOver100UsPerSec: Math.round((stalls / spinMs) * 1000),
+    maxStallUs: Math.round(maxGap * 1000),
+  };
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
@@ -174,7 +184,12 @@ function summarise(errors: Float64Array, early: number, outOfOrder: number): Err
   const signed = Array.from(errors).sort((a, b) => a - b);
   const abs = signed.map(Math.abs).sort((a, b) => a - b);
   return {
-    errorUs: { min: round1(signed[0]!), p50: round1(percentileSorted(signed, 0.5)), p99: round1(percentileSorted(signed, 0.99)), max: round1(signed.at(-1)!) },
+    errorUs: {
+      min: round1(signed[0]!),
+      p50: round1(percentileSorted(signed, 0.5)),
+      p99: round1(percentileSorted(signed, 0.99)),
+      max: round1(signed.at(-1)!),
+    },
     absErrorUs: {
       p50: round1(percentileSorted(abs, 0.5)),
       p90: round1(percentileSorted(abs, 0.9)),
@@ -266,7 +281,11 @@ async function measureScenario(
       spinUs: v.spinUs,
       finalSpinUs: v.strategy === 'precise' ? (v.scheduler as PreciseDelayScheduler).spinUs : null,
       delays: errors.length,
-      ...summarise(errors, sum((p) => p.early), sum((p) => p.outOfOrder)),
+      ...summarise(
+        errors,
+        sum((p) => p.early),
+        sum((p) => p.outOfOrder),
+      ),
       wallMs: Math.round(wallUs / 1000),
       delaysPerSec: Math.round((errors.length / wallUs) * 1e6),
       cpuCores: Math.round((cpuUs / wallUs) * 1000) / 1000,
@@ -332,9 +351,13 @@ process.send('ready');
 `;
 
 function startLoad(url: string, rps: number, connections: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', LOAD_SCRIPT, import.meta.resolve('undici'), url, String(rps), String(connections)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', LOAD_SCRIPT, import.meta.resolve('undici'), url, String(rps), String(connections)],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`load generator exited early (code ${code})`)));
@@ -394,14 +417,18 @@ export async function run(options: DelayFidelityOptions = {}): Promise<DelayFide
   let idleCpuCores = NaN;
   try {
     idleCpuCores = await idleCpu(idleCheckMs);
-    results.push(...(await measureScenario(variants, 'idle', opts, opts.delays, opts.concurrency, opts.gapMs, () => 0)));
+    results.push(
+      ...(await measureScenario(variants, 'idle', opts, opts.delays, opts.concurrency, opts.gapMs, () => 0)),
+    );
 
     const { server, url, served } = await startServer();
     try {
       const load = await startLoad(url, opts.loadRps, opts.loadConnections);
       try {
         await new Promise((r) => setTimeout(r, 500)); // let connections open and the rate settle
-        results.push(...(await measureScenario(variants, 'load', opts, opts.delays, opts.concurrency, opts.gapMs, served)));
+        results.push(
+          ...(await measureScenario(variants, 'load', opts, opts.delays, opts.concurrency, opts.gapMs, served)),
+        );
       } finally {
         await stopLoad(load);
       }
@@ -433,10 +460,27 @@ export async function run(options: DelayFidelityOptions = {}): Promise<DelayFide
 }
 
 export function formatTable(result: DelayFidelityResult): string {
-  const head = ['scenario', 'strategy', 'p50 |err| µs', 'p99 |err| µs', 'max µs', 'early', 'out of order', '>100µs late', 'delays/s', 'CPU cores', 'CPU µs/delay', 'load req/s'];
+  const head = [
+    'scenario',
+    'strategy',
+    'p50 |err| µs',
+    'p99 |err| µs',
+    'max µs',
+    'early',
+    'out of order',
+    '>100µs late',
+    'delays/s',
+    'CPU cores',
+    'CPU µs/delay',
+    'load req/s',
+  ];
   const rows = result.results.map((r) => [
     r.scenario,
-    r.strategy === 'precise' ? (r.spinUs === 'auto' ? `precise (auto→${Math.round(r.finalSpinUs ?? 0)} µs)` : `precise (spin ${r.spinUs} µs)`) : 'setTimeout',
+    r.strategy === 'precise'
+      ? r.spinUs === 'auto'
+        ? `precise (auto→${Math.round(r.finalSpinUs ?? 0)} µs)`
+        : `precise (spin ${r.spinUs} µs)`
+      : 'setTimeout',
     String(r.absErrorUs.p50),
     String(r.absErrorUs.p99),
     String(r.absErrorUs.max),
@@ -462,13 +506,22 @@ export function formatTable(result: DelayFidelityResult): string {
 }
 
 async function main(): Promise<void> {
-  const values = cliParser('delay-fidelity', 'npx tsx bench/delay-fidelity.ts', '$0 [options]\n\nRealised − target delay of the schedulers, idle and under load (also `npm run bench -- delay-fidelity`).', hideBin(process.argv))
+  const values = cliParser(
+    'delay-fidelity',
+    'npx tsx bench/delay-fidelity.ts',
+    '$0 [options]\n\nRealised − target delay of the schedulers, idle and under load (also `npm run bench -- delay-fidelity`).',
+    hideBin(process.argv),
+  )
     .option('delays', { type: 'string', describe: 'delays per scenario' })
     .option('spin', { type: 'string', describe: 'spin windows to try, µs (comma list, or auto)' })
     .option('max-spin', { type: 'string', describe: 'largest spin window, µs' })
     .option('gap', { type: 'string', describe: 'gap between delays, ms' })
     .option('rps', { type: 'string', describe: 'background load, requests/s' })
-    .option('quick', { type: 'boolean', default: false, describe: 'smaller counts; written to a temporary folder unless --out' })
+    .option('quick', {
+      type: 'boolean',
+      default: false,
+      describe: 'smaller counts; written to a temporary folder unless --out',
+    })
     .option('out', { type: 'string', describe: 'result file', defaultDescription: 'bench/results/delay-fidelity.json' })
     .parseSync();
   const result = await run({
@@ -480,7 +533,11 @@ async function main(): Promise<void> {
     sparseDelays: values.quick ? 200 : undefined,
   });
   console.log(formatTable(result));
-  const out = values.out ?? (values.quick ? join(mkdtempSync(join(tmpdir(), 'quorum-lab-bench-quick-')), 'delay-fidelity.json') : fileURLToPath(new URL('./results/delay-fidelity.json', import.meta.url)));
+  const out =
+    values.out ??
+    (values.quick
+      ? join(mkdtempSync(join(tmpdir(), 'quorum-lab-bench-quick-')), 'delay-fidelity.json')
+      : fileURLToPath(new URL('./results/delay-fidelity.json', import.meta.url)));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${out}`);

@@ -47,7 +47,10 @@ const CHILD = fileURLToPath(new URL('./growth-child.ts', import.meta.url));
 
 function runChild(input: ExperimentInput): Promise<GrowthChildReport> {
   return new Promise((resolve, reject) => {
-    const child = fork(CHILD, [JSON.stringify(input)], { execArgv: [...TSX_IMPORT_ARGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(CHILD, [JSON.stringify(input)], {
+      execArgv: [...TSX_IMPORT_ARGS],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     let report: GrowthChildReport | { error: string } | null = null;
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
@@ -63,7 +66,12 @@ function runChild(input: ExperimentInput): Promise<GrowthChildReport> {
       clearTimeout(timer);
       const r = report as GrowthChildReport | { error: string } | null;
       if (r && !('error' in r)) resolve(r);
-      else reject(new Error(`growth run ${JSON.stringify(input)} failed (exit ${code}): ${r && 'error' in r ? r.error : stderr}`));
+      else
+        reject(
+          new Error(
+            `growth run ${JSON.stringify(input)} failed (exit ${code}): ${r && 'error' in r ? r.error : stderr}`,
+          ),
+        );
     });
   });
 }
@@ -80,9 +88,12 @@ export async function run(options: GrowthOptions = {}): Promise<GrowthResult> {
   };
   const dir = mkdtempSync(join(tmpdir(), 'quorum-lab-growth-'));
   const configs: Array<{ sweep: GrowthPoint['sweep']; writes: number; clients: number; keys: number }> = [];
-  for (const writes of opts.writes) configs.push({ sweep: 'writes', writes, clients: opts.base.clients, keys: opts.base.keys });
-  for (const clients of opts.clients) configs.push({ sweep: 'clients', writes: opts.base.writes, clients, keys: opts.base.keys });
-  for (const keys of opts.keys) configs.push({ sweep: 'keys', writes: opts.base.writes, clients: opts.base.clients, keys });
+  for (const writes of opts.writes)
+    configs.push({ sweep: 'writes', writes, clients: opts.base.clients, keys: opts.base.keys });
+  for (const clients of opts.clients)
+    configs.push({ sweep: 'clients', writes: opts.base.writes, clients, keys: opts.base.keys });
+  for (const keys of opts.keys)
+    configs.push({ sweep: 'keys', writes: opts.base.writes, clients: opts.base.clients, keys });
   const points: GrowthPoint[] = [];
   const byConfig = new Map<string, GrowthChildReport>();
   try {
@@ -134,7 +145,19 @@ export async function run(options: GrowthOptions = {}): Promise<GrowthResult> {
 
 export function format(r: GrowthResult): string {
   const t = formatTable(
-    ['sweep', 'writes', 'clients', 'keys', 'wall s', 'of which load s', 'writes/s', 'RSS before MiB', 'peak RSS MiB', 'peak heap MiB', 'converged'],
+    [
+      'sweep',
+      'writes',
+      'clients',
+      'keys',
+      'wall s',
+      'of which load s',
+      'writes/s',
+      'RSS before MiB',
+      'peak RSS MiB',
+      'peak heap MiB',
+      'converged',
+    ],
     r.points.map((p) => [
       p.sweep,
       p.writes,

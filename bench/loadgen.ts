@@ -58,11 +58,20 @@ interface AutocannonResult {
   non2xx: number;
   latency: { mean: number; p50: number; p99: number; max: number };
 }
-type Autocannon = (opts: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
+type Autocannon = (opts: {
+  url: string;
+  connections: number;
+  duration: number;
+  pipelining: number;
+}) => Promise<AutocannonResult>;
 
 const KEY = 'k';
 
-async function loopRun(url: string, connections: number, durationS: number): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
+async function loopRun(
+  url: string,
+  connections: number,
+  durationS: number,
+): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
   const conns = createConnections(url, connections, { timeoutMs: 10_000 });
   const once = async (i: number): Promise<boolean> => {
     const r = await readKey(conns[i]!, KEY, 10_000);
@@ -102,7 +111,12 @@ async function loopRun(url: string, connections: number, durationS: number): Pro
   }
 }
 
-async function autocannonRun(autocannon: Autocannon, url: string, connections: number, durationS: number): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
+async function autocannonRun(
+  autocannon: Autocannon,
+  url: string,
+  connections: number,
+  durationS: number,
+): Promise<Omit<LoadgenRun, 'followerCpuUsPerRequest'>> {
   const cpu0 = ownCpuS();
   const t0 = performance.now();
   const r = await autocannon({ url: `${url}/read?key=${KEY}`, connections, duration: durationS, pipelining: 1 });
@@ -117,7 +131,13 @@ async function autocannonRun(autocannon: Autocannon, url: string, connections: n
     errors: r.errors + r.timeouts + r.non2xx,
     wallS: round3(runS),
     requestsPerSec: Math.round(requests / runS),
-    latency: { resolutionUs: 1000, mean: round1(r.latency.mean * 1000), p50: r.latency.p50 * 1000, p99: r.latency.p99 * 1000, max: r.latency.max * 1000 },
+    latency: {
+      resolutionUs: 1000,
+      mean: round1(r.latency.mean * 1000),
+      p50: r.latency.p50 * 1000,
+      p99: r.latency.p99 * 1000,
+      max: r.latency.max * 1000,
+    },
     clientCpuUsPerRequest: round1((cpu * 1e6) / requests),
   };
 }
@@ -146,7 +166,10 @@ export async function run(options: LoadgenOptions = {}): Promise<LoadgenResult> 
     for (const engine of order) {
       await sleep(200); // let the previous run's sockets close
       const f0 = bc.cpuS();
-      const r = engine === 'autocannon' ? await autocannonRun(autocannon, url, opts.connections, opts.durationS) : await loopRun(url, opts.connections, opts.durationS);
+      const r =
+        engine === 'autocannon'
+          ? await autocannonRun(autocannon, url, opts.connections, opts.durationS)
+          : await loopRun(url, opts.connections, opts.durationS);
       const f = cpuDelta(f0, bc.cpuS());
       runs.push({ ...r, followerCpuUsPerRequest: round1((f.followersS * 1e6) / r.requests) });
     }
@@ -173,7 +196,21 @@ export async function run(options: LoadgenOptions = {}): Promise<LoadgenResult> 
 
 export function format(r: LoadgenResult): string {
   const t = formatTable(
-    ['run', 'engine', 'requests', 'errors', 's', 'req/s', 'latency resolution', 'mean µs', 'p50 µs', 'p99 µs', 'max µs', 'client CPU µs/req', 'follower CPU µs/req'],
+    [
+      'run',
+      'engine',
+      'requests',
+      'errors',
+      's',
+      'req/s',
+      'latency resolution',
+      'mean µs',
+      'p50 µs',
+      'p99 µs',
+      'max µs',
+      'client CPU µs/req',
+      'follower CPU µs/req',
+    ],
     r.runs.map((x, i) => [
       i + 1,
       x.engine,

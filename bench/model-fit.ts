@@ -145,7 +145,12 @@ export async function run(options: ModelFitOptions = {}): Promise<ModelFitResult
     // Started one after the other: six node start-ups at once on two cores can hit start timeouts.
     const zero = await startBenchCluster({ writeQuorum: 1, minDelayMs: 0, maxDelayMs: 0, delaySeed: 11 });
     clusters.push(zero);
-    const delayed = await startBenchCluster({ writeQuorum: 1, minDelayMs: opts.minDelayMs, maxDelayMs: opts.maxDelayMs, delaySeed: 12 });
+    const delayed = await startBenchCluster({
+      writeQuorum: 1,
+      minDelayMs: opts.minDelayMs,
+      maxDelayMs: opts.maxDelayMs,
+      delaySeed: 12,
+    });
     clusters.push(delayed);
     leaderPriority = delayed.leaderPriority;
     const pools = [zero, delayed].map((c) => createPool(c.leaderUrl, { connections: 1, timeoutMs: 10_000 }));
@@ -181,11 +186,15 @@ export async function run(options: ModelFitOptions = {}): Promise<ModelFitResult
               await clusters[k]!.quiesce();
             }
           }
-          const [zs, ds] = (await Promise.all(clusters.map((c) => c.leaderStats()))) as [LeaderStatsJson, LeaderStatsJson];
+          const [zs, ds] = (await Promise.all(clusters.map((c) => c.leaderStats()))) as [
+            LeaderStatsJson,
+            LeaderStatsJson,
+          ];
           const modelUs = (opts.minDelayMs + ((opts.maxDelayMs - opts.minDelayMs) * w) / (followers + 1)) * 1000;
           const excessUs = mean(lat[1]) - mean(lat[0]);
           const modelRealisedUs =
-            orderStatMean(quantileTable(ds.delays.realisedHdr), followers, w, rng) - orderStatMean(quantileTable(zs.delays.realisedHdr), followers, w, rng);
+            orderStatMean(quantileTable(ds.delays.realisedHdr), followers, w, rng) -
+            orderStatMean(quantileTable(zs.delays.realisedHdr), followers, w, rng);
           quorums.push({
             quorum: w,
             writes: lat[1].length,
@@ -224,13 +233,31 @@ export async function run(options: ModelFitOptions = {}): Promise<ModelFitResult
 }
 
 export function format(r: ModelFitResult): string {
-  const tables = r.pacings.map((p) => `${p.pacing === 'closed' ? 'closed loop (next write right after the ack)' : `isolated writes (${r.options.isolatedGapMs} ms pause after each ack)`}:\n${formatPacing(r, p)}`);
+  const tables = r.pacings.map(
+    (p) =>
+      `${p.pacing === 'closed' ? 'closed loop (next write right after the ack)' : `isolated writes (${r.options.isolatedGapMs} ms pause after each ack)`}:\n${formatPacing(r, p)}`,
+  );
   return `${tables.join('\n\n')}\nleader priority: ${r.leaderPriority}`;
 }
 
 function formatPacing(r: ModelFitResult, p: PacingFit): string {
   return formatTable(
-    ['W', 'delayed mean µs', 'zero mean µs', 'excess µs', 'E[d_(W)] µs', 'excess − model', `within ±${r.options.toleranceUs}`, 'trimmed 1 %: excess − model', 'realised delay mean', 'lateness mean / p99', 'zero-delay wait', 'model on realised µs', 'excess − realised model', '/replicate RTT zero / delayed'],
+    [
+      'W',
+      'delayed mean µs',
+      'zero mean µs',
+      'excess µs',
+      'E[d_(W)] µs',
+      'excess − model',
+      `within ±${r.options.toleranceUs}`,
+      'trimmed 1 %: excess − model',
+      'realised delay mean',
+      'lateness mean / p99',
+      'zero-delay wait',
+      'model on realised µs',
+      'excess − realised model',
+      '/replicate RTT zero / delayed',
+    ],
     p.quorums.map((q) => [
       q.quorum,
       q.delayed.mean,
@@ -251,6 +278,8 @@ function formatPacing(r: ModelFitResult, p: PacingFit): string {
 }
 
 export function verdict(r: ModelFitResult): string {
-  const parts = r.pacings.map((p) => `${p.pacing} ${p.allWithinTolerance ? 'holds' : 'MISSED'} (worst ${p.worstDeviationUs} µs)`);
+  const parts = r.pacings.map(
+    (p) => `${p.pacing} ${p.allWithinTolerance ? 'holds' : 'MISSED'} (worst ${p.worstDeviationUs} µs)`,
+  );
   return `target |excess − E[d_(W)]| ≤ ${r.options.toleranceUs} µs for every W: ${parts.join('; ')}`;
 }

@@ -12,7 +12,7 @@
 import type { Pool } from 'undici';
 import { createPool, postWrite } from '../harness/http.ts';
 import { cpuDelta, startBenchCluster, type BenchCluster } from './cluster.ts';
-import { formatTable, mean, ownCpuS, round1, summarize, type Summary } from './common.ts';
+import { formatTable, ownCpuS, round1, summarize, type Summary } from './common.ts';
 
 export interface NodeOverheadOptions {
   /** Measured writes per W. Default 3000. */

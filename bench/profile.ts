@@ -57,7 +57,12 @@ function moduleOf(url: string, fn: string): string {
   if (!url) return fn.startsWith('(') ? fn : '(native)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1]!;
-  if (url.startsWith('node:')) return url.replace(/^node:internal\//, 'node:').split('/').slice(0, 2).join('/');
+  if (url.startsWith('node:'))
+    return url
+      .replace(/^node:internal\//, 'node:')
+      .split('/')
+      .slice(0, 2)
+      .join('/');
   return url.replace(/^file:\/\/.*?\/(nodes|harness|lib|bench)\//, '$1/');
 }
 
@@ -97,7 +102,9 @@ export interface ProfileRunOptions {
   keepDir?: string;
 }
 
-export async function run(options: ProfileRunOptions = {}): Promise<{ writes: number; wallS: number; clientCpuS: number; profiles: ProfileSummary[]; dir: string | null }> {
+export async function run(
+  options: ProfileRunOptions = {},
+): Promise<{ writes: number; wallS: number; clientCpuS: number; profiles: ProfileSummary[]; dir: string | null }> {
   const dir = options.keepDir ? resolve(options.keepDir) : mkdtempSync(join(tmpdir(), 'quorum-lab-prof-'));
   mkdirSync(dir, { recursive: true });
   const preload = join(dir, 'preload.mjs');
@@ -145,14 +152,23 @@ export async function run(options: ProfileRunOptions = {}): Promise<{ writes: nu
     session.disconnect();
     await bc.stop();
   }
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
-  const profiles = files.map((f) => summarizeProfile(f.replace(/\.cpuprofile$/, ''), JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile));
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
+  const profiles = files.map((f) =>
+    summarizeProfile(f.replace(/\.cpuprofile$/, ''), JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile),
+  );
   if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
   return { writes, wallS, clientCpuS, profiles, dir: options.keepDir ? dir : null };
 }
 
 async function main(): Promise<void> {
-  const values = cliParser('profile', 'npx tsx bench/profile.ts', '$0 [options]\n\nCPU profiles of the nodes and the client during a short load.', hideBin(process.argv))
+  const values = cliParser(
+    'profile',
+    'npx tsx bench/profile.ts',
+    '$0 [options]\n\nCPU profiles of the nodes and the client during a short load.',
+    hideBin(process.argv),
+  )
     .option('quorum', { type: 'string', describe: 'W' })
     .option('clients', { type: 'string', describe: 'concurrent clients' })
     .option('writes', { type: 'string', describe: 'writes to profile' })
@@ -160,12 +176,30 @@ async function main(): Promise<void> {
     .option('keep', { type: 'string', describe: 'keep the .cpuprofile files in this folder' })
     .parseSync();
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
-  const r = await run({ quorum: num(values.quorum), clients: num(values.clients), writes: num(values.writes), readback: num(values.readback), keepDir: values.keep });
-  console.log(`${r.writes} writes in ${r.wallS.toFixed(2)} s (${Math.round(r.writes / r.wallS)}/s); client CPU ${r.clientCpuS.toFixed(2)} s`);
+  const r = await run({
+    quorum: num(values.quorum),
+    clients: num(values.clients),
+    writes: num(values.writes),
+    readback: num(values.readback),
+    keepDir: values.keep,
+  });
+  console.log(
+    `${r.writes} writes in ${r.wallS.toFixed(2)} s (${Math.round(r.writes / r.wallS)}/s); client CPU ${r.clientCpuS.toFixed(2)} s`,
+  );
   for (const p of r.profiles) {
     console.log(`\n### ${p.name}: ${p.busyS} s busy (sampled; node profiles include start-up and warm-up)`);
-    console.log(formatTable(['module', '% busy'], p.modules.map((m) => [m.module, m.sharePct])));
-    console.log(formatTable(['function (self time)', '% busy'], p.topFunctions.map((f) => [f.fn, f.sharePct])));
+    console.log(
+      formatTable(
+        ['module', '% busy'],
+        p.modules.map((m) => [m.module, m.sharePct]),
+      ),
+    );
+    console.log(
+      formatTable(
+        ['function (self time)', '% busy'],
+        p.topFunctions.map((f) => [f.fn, f.sharePct]),
+      ),
+    );
   }
   if (r.dir) console.log(`\nprofiles kept in ${r.dir}`);
 }

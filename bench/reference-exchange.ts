@@ -54,7 +54,13 @@ async function exchanges(pool: Pool, origin: string, count: number, connections:
   const loop = async () => {
     while (next < count) {
       next++;
-      const res = await pool.request({ origin, path: '/write', method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      const res = await pool.request({
+        origin,
+        path: '/write',
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
       await res.body.json();
     }
   };
@@ -65,7 +71,9 @@ async function exchanges(pool: Pool, origin: string, count: number, connections:
 export async function measureReference(options: ReferenceOptions = {}): Promise<ReferenceResult> {
   const requests = options.requests ?? 20_000;
   const connections = options.connections ?? 10;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m) => resolve((m as { port: number }).port));

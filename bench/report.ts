@@ -14,7 +14,13 @@ export interface BenchFileView {
   date: string;
   quick: boolean;
   machine: { cpuModel: string; cores: number; node: string; gitCommit: string | null; gitDirty?: boolean };
-  noise: { loadavgAtStart: number[]; wallS: number; ownCores: number | null; foreignCores: number | null; noisy: boolean };
+  noise: {
+    loadavgAtStart: number[];
+    wallS: number;
+    ownCores: number | null;
+    foreignCores: number | null;
+    noisy: boolean;
+  };
   /** The table the benchmark printed. */
   table?: string;
   /** One line per target: figure, target, holds or MISSED. */
@@ -46,7 +52,9 @@ export function viewOf(json: Record<string, unknown>): BenchFileView {
 function section(v: BenchFileView): string {
   const m = v.machine;
   const n = v.noise;
-  const commit = m.gitCommit ? `\`${m.gitCommit.slice(0, 10)}\`${m.gitDirty ? ' (+uncommitted changes)' : ''}` : 'unknown';
+  const commit = m.gitCommit
+    ? `\`${m.gitCommit.slice(0, 10)}\`${m.gitDirty ? ' (+uncommitted changes)' : ''}`
+    : 'unknown';
   const noise = `load average ${n.loadavgAtStart[0]?.toFixed(2) ?? '?'} at start; other processes used ${n.foreignCores ?? '?'} cores${n.noisy ? ' (**noisy run**: figures are pessimistic)' : ''}`;
   return [
     `## ${v.benchmark}`,
@@ -66,7 +74,8 @@ function section(v: BenchFileView): string {
 export function renderBenchmarks(views: readonly BenchFileView[]): string {
   const glance = views.filter((v) => v.verdict).map((v) => `| ${v.benchmark} | ${v.verdict!.replace(/\|/g, '\\|')} |`);
   const parts = [INTRO];
-  if (glance.length > 0) parts.push(['## Targets at a glance', '', '| benchmark | figure vs target |', '|---|---|', ...glance].join('\n'));
+  if (glance.length > 0)
+    parts.push(['## Targets at a glance', '', '| benchmark | figure vs target |', '|---|---|', ...glance].join('\n'));
   for (const v of views) parts.push(section(v));
   return `${parts.join('\n\n')}\n`;
 }

@@ -103,14 +103,22 @@ const BENCHMARKS: Benchmark[] = [
   },
   {
     name: 'harness-soak',
-    describe: '10 minutes of open-loop load (W=3, 300 writes/s, full read-back, tracing on, a follower restarted every 2 min): the harness\'s own memory per minute',
+    describe:
+      "10 minutes of open-loop load (W=3, 300 writes/s, full read-back, tracing on, a follower restarted every 2 min): the harness's own memory per minute",
     run: async (quick) => {
       const m = await import('./soak.ts');
       const result = await m.run(
-        quick ? { quick: true } : { durationS: 600, rate: 300, restartEveryS: 120, readback: 1, clients: 10, sampleMs: 5000 },
+        quick
+          ? { quick: true }
+          : { durationS: 600, rate: 300, restartEveryS: 120, readback: 1, clients: 10, sampleMs: 5000 },
       );
-      const perMinute = result.samples.filter((s, i, all) => s.t >= 0 && (i === all.length - 1 || Math.floor(s.t / 60) !== Math.floor(all[i + 1]!.t / 60)));
-      const table = formatTable(['minute', ...perMinute.map((s) => String(Math.round(s.t / 60)))], [['harness RSS MiB', ...perMinute.map((s) => s.harnessMiB)]]);
+      const perMinute = result.samples.filter(
+        (s, i, all) => s.t >= 0 && (i === all.length - 1 || Math.floor(s.t / 60) !== Math.floor(all[i + 1]!.t / 60)),
+      );
+      const table = formatTable(
+        ['minute', ...perMinute.map((s) => String(Math.round(s.t / 60)))],
+        [['harness RSS MiB', ...perMinute.map((s) => s.harnessMiB)]],
+      );
       const h = result.harnessRss;
       const firstMinute = perMinute[0]?.harnessMiB ?? null;
       const growth = firstMinute === null || h.endMiB === null ? null : Math.round((h.endMiB - firstMinute) * 10) / 10;
@@ -120,7 +128,8 @@ const BENCHMARKS: Benchmark[] = [
   },
   {
     name: 'default-run',
-    describe: 'the default experiment as a user runs it, the same at normal priority, and a --clients 1 run: delay fidelity, wall time, cost per ack, trace model and decomposition (issues 9 and 13)',
+    describe:
+      'the default experiment as a user runs it, the same at normal priority, and a --clients 1 run: delay fidelity, wall time, cost per ack, trace model and decomposition (issues 9 and 13)',
     run: async (quick) => {
       const m = await import('./default-run.ts');
       const result = await m.run({ quick });
@@ -129,7 +138,8 @@ const BENCHMARKS: Benchmark[] = [
   },
   {
     name: 'reference-exchange',
-    describe: 'the yardstick: CPU of one bare node:http JSON exchange with an undici client (10 keep-alive connections), per side',
+    describe:
+      'the yardstick: CPU of one bare node:http JSON exchange with an undici client (10 keep-alive connections), per side',
     run: async (quick) => {
       const m = await import('./reference-exchange.ts');
       const result = await m.run({ quick });
@@ -138,7 +148,8 @@ const BENCHMARKS: Benchmark[] = [
   },
   {
     name: 'cpu-per-write',
-    describe: 'marginal CPU per write (whole machine, W=3, default experiment), leader per write, follower per replication message, as ratios to reference exchanges of the same run',
+    describe:
+      'marginal CPU per write (whole machine, W=3, default experiment), leader per write, follower per replication message, as ratios to reference exchanges of the same run',
     run: async (quick) => {
       const m = await import('./cpu-per-write.ts');
       const result = await m.run({ quick });
@@ -156,7 +167,8 @@ const BENCHMARKS: Benchmark[] = [
   },
   {
     name: 'express-vs-http',
-    describe: 'CPU per request (a follower\'s GET /read) and per write (W=3 cluster) with SERVER=http and SERVER=express',
+    describe:
+      "CPU per request (a follower's GET /read) and per write (W=3 cluster) with SERVER=http and SERVER=express",
     run: async (quick) => {
       const m = await import('./express-vs-http.ts');
       const result = await m.run({ quick });
@@ -200,9 +212,17 @@ async function main(): Promise<void> {
     // Names are positionals; only unknown flags are refused by the parser.
     .strict(false)
     .strictOptions(true)
-    .option('quick', { type: 'boolean', default: false, describe: 'smaller counts: a smoke run, not figures for BENCHMARKS.md' })
+    .option('quick', {
+      type: 'boolean',
+      default: false,
+      describe: 'smaller counts: a smoke run, not figures for BENCHMARKS.md',
+    })
     .option('list', { type: 'boolean', default: false, describe: 'list the benchmarks and exit' })
-    .option('out', { type: 'string', describe: 'folder for the result files', defaultDescription: 'bench/results/, or a temporary folder with --quick' })
+    .option('out', {
+      type: 'string',
+      describe: 'folder for the result files',
+      defaultDescription: 'bench/results/, or a temporary folder with --quick',
+    })
     .parseSync();
   const positionals = argv._.map(String);
   if (argv.list) {
@@ -210,14 +230,18 @@ async function main(): Promise<void> {
     return;
   }
   const unknown = positionals.filter((p) => !BENCHMARKS.some((b) => b.name === p));
-  if (unknown.length > 0) cliFail('bench', `unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  if (unknown.length > 0)
+    cliFail('bench', `unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
   const values = { quick: argv.quick };
   const selected = positionals.length > 0 ? BENCHMARKS.filter((b) => positionals.includes(b.name)) : BENCHMARKS;
   const outDir = resultsDir(argv.out, argv.quick);
   mkdirSync(outDir, { recursive: true });
-  if (argv.quick && argv.out === undefined) console.log(`--quick: results go to ${outDir} (bench/results/ keeps the full runs)`);
+  if (argv.quick && argv.out === undefined)
+    console.log(`--quick: results go to ${outDir} (bench/results/ keeps the full runs)`);
   const machine = machineInfo();
-  console.log(`quorum-lab benchmarks — ${machine.cpuModel} × ${machine.cores} cores, Node ${machine.node}, commit ${machine.gitCommit?.slice(0, 10) ?? '?'}${machine.gitDirty ? ' (+uncommitted changes)' : ''}`);
+  console.log(
+    `quorum-lab benchmarks — ${machine.cpuModel} × ${machine.cores} cores, Node ${machine.node}, commit ${machine.gitCommit?.slice(0, 10) ?? '?'}${machine.gitDirty ? ' (+uncommitted changes)' : ''}`,
+  );
   const t0 = performance.now();
   let failed = 0;
   for (const b of selected) {
@@ -233,7 +257,17 @@ async function main(): Promise<void> {
         `${noise.wallS} s; this benchmark used ${noise.ownCores ?? '?'} cores, other processes ${noise.foreignCores ?? '?'} cores` +
           (noise.noisy ? ' — NOISY RUN: other processes competed for the CPU; figures are pessimistic' : ''),
       );
-      const wrapped: BenchFile = { benchmark: b.name, describe: b.describe, date: new Date().toISOString(), machine, noise, quick: values.quick, verdict: verdict ?? null, table, result };
+      const wrapped: BenchFile = {
+        benchmark: b.name,
+        describe: b.describe,
+        date: new Date().toISOString(),
+        machine,
+        noise,
+        quick: values.quick,
+        verdict: verdict ?? null,
+        table,
+        result,
+      };
       const file = b.flat ? { ...(result as object), runner: { ...wrapped, result: undefined } } : wrapped;
       const path = resolve(outDir, `${b.name}.json`);
       writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`);
@@ -248,7 +282,9 @@ async function main(): Promise<void> {
     writeFileSync(BENCHMARKS_MD, renderBenchmarks(loadViews(BENCHMARKS.map((b) => b.name))));
     console.log(`rewrote ${BENCHMARKS_MD} from bench/results/`);
   }
-  console.log(`\n${selected.length} benchmark(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`);
+  console.log(
+    `\n${selected.length} benchmark(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed ? `, ${failed} failed` : ''}`,
+  );
   if (failed) process.exitCode = 1;
 }
 

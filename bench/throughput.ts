@@ -22,7 +22,16 @@ import type { StartCluster } from '../harness/cluster-target.ts';
 import { startCluster } from '../nodes/cluster.ts';
 import { histogramStats, mergeEncoded, type HistogramStats } from '../harness/histogram.ts';
 import { cpuDelta, startBenchCluster } from './cluster.ts';
-import { formatTable, noiseReport, noiseSnapshot, ownCpuS, round1, round2, sampleCpu, type CpuSampler } from './common.ts';
+import {
+  formatTable,
+  noiseReport,
+  noiseSnapshot,
+  ownCpuS,
+  round1,
+  round2,
+  sampleCpu,
+  type CpuSampler,
+} from './common.ts';
 
 export interface ThroughputOptions {
   quorums?: number[];
@@ -107,17 +116,33 @@ function split(clientS: number, leaderS: number, followersS: number, writes: num
     clientS: round2(clientS),
     leaderS: round2(leaderS),
     followersS: round2(followersS),
-    perWriteUs: { client: per(clientS), leader: per(leaderS), followers: per(followersS), total: per(clientS + leaderS + followersS) },
-    cores: { client: cores(clientS), leader: cores(leaderS), followers: cores(followersS), total: cores(clientS + leaderS + followersS) },
+    perWriteUs: {
+      client: per(clientS),
+      leader: per(leaderS),
+      followers: per(followersS),
+      total: per(clientS + leaderS + followersS),
+    },
+    cores: {
+      client: cores(clientS),
+      leader: cores(leaderS),
+      followers: cores(followersS),
+      total: cores(clientS + leaderS + followersS),
+    },
   };
 }
 
-async function partA(opts: Omit<Required<ThroughputOptions>, 'nodeEnv'>, nodeEnv: Record<string, string> | undefined): Promise<ThroughputPoint[]> {
+async function partA(
+  opts: Omit<Required<ThroughputOptions>, 'nodeEnv'>,
+  nodeEnv: Record<string, string> | undefined,
+): Promise<ThroughputPoint[]> {
   const cores = availableParallelism();
   const pools = new Map<number, ClientPool>();
   const poolFor = (threads: number): ClientPool => {
     let p = pools.get(threads);
-    if (!p) pools.set(threads, (p = createClientPool(threads)));
+    if (!p) {
+      p = createClientPool(threads);
+      pools.set(threads, p);
+    }
     return p;
   };
   const points: ThroughputPoint[] = [];
@@ -185,7 +210,9 @@ async function partA(opts: Omit<Required<ThroughputOptions>, 'nodeEnv'>, nodeEnv
 
 async function partB(quick: boolean, variant: DefaultExperiment['variant']): Promise<DefaultExperiment> {
   const dir = mkdtempSync(join(tmpdir(), 'quorum-lab-bench-'));
-  const input = quick ? { writes: 2000, out: join(dir, 'run'), progress: false } : { out: join(dir, 'run'), progress: false };
+  const input = quick
+    ? { writes: 2000, out: join(dir, 'run'), progress: false }
+    : { out: join(dir, 'run'), progress: false };
   const steps = new Map<number, { sampler: CpuSampler; own0: number; own?: number; cpu?: number[] }>();
   let leaderPriority: string | null = null;
   // The launcher's own options type is wider than the harness's view of it (leaderPriority).
@@ -227,14 +254,24 @@ async function partB(quick: boolean, variant: DefaultExperiment['variant']): Pro
       };
     });
     const phaseTotalsS: Record<string, number> = {};
-    for (const q of r.results) for (const [k, v] of Object.entries(q.phases)) phaseTotalsS[k] = round2((phaseTotalsS[k] ?? 0) + v);
+    for (const q of r.results)
+      for (const [k, v] of Object.entries(q.phases)) phaseTotalsS[k] = round2((phaseTotalsS[k] ?? 0) + v);
     const wallS = round2(r.wallMs / 1000);
     const o = r.options;
     return {
       variant,
       leaderPriority,
       foreignCores: noiseReport(noise0).foreignCores,
-      options: { quorums: o.quorums, writes: o.writes, warmup: o.warmup, clients: o.clients, threads: o.threads, keys: o.keys, readback: o.readback, analyze: o.analyze },
+      options: {
+        quorums: o.quorums,
+        writes: o.writes,
+        warmup: o.warmup,
+        clients: o.clients,
+        threads: o.threads,
+        keys: o.keys,
+        readback: o.readback,
+        analyze: o.analyze,
+      },
       wallS,
       analysisS: r.analysis.elapsedMs === undefined ? null : round2(r.analysis.elapsedMs / 1000),
       phaseTotalsS,
@@ -254,7 +291,8 @@ export async function run(options: ThroughputOptions = {}): Promise<ThroughputRe
   const opts: Omit<Required<ThroughputOptions>, 'nodeEnv'> = {
     quorums: options.quorums ?? [1, 3, 5],
     clients: options.clients ?? [1, 10, 64],
-    writesByClients: options.writesByClients ?? (quick ? { 1: 500, 10: 1500, 64: 2000 } : { 1: 3000, 10: 8000, 64: 10_000 }),
+    writesByClients:
+      options.writesByClients ?? (quick ? { 1: 500, 10: 1500, 64: 2000 } : { 1: 3000, 10: 8000, 64: 10_000 }),
     warmupWrites: options.warmupWrites ?? (quick ? 200 : 500),
     defaultExperiment: options.defaultExperiment ?? true,
     quick,
@@ -267,7 +305,24 @@ export async function run(options: ThroughputOptions = {}): Promise<ThroughputRe
 
 export function format(r: ThroughputResult): string {
   const a = formatTable(
-    ['W', 'leader prio', 'clients', 'threads', 'writes/s', 'p50 µs', 'p99 µs', 'errors', 'CPU µs/write: client', 'leader', '5 followers', 'total', 'cores: client', 'leader', 'followers', 'total'],
+    [
+      'W',
+      'leader prio',
+      'clients',
+      'threads',
+      'writes/s',
+      'p50 µs',
+      'p99 µs',
+      'errors',
+      'CPU µs/write: client',
+      'leader',
+      '5 followers',
+      'total',
+      'cores: client',
+      'leader',
+      'followers',
+      'total',
+    ],
     r.points.map((p) => [
       p.quorum,
       p.leaderPriority,
@@ -294,7 +349,22 @@ export function format(r: ThroughputResult): string {
 
 function formatDefault(d: DefaultExperiment): string {
   const b = formatTable(
-    ['W', 'writes/s', 'p50 µs', 'p99 µs', 'start s', 'warm-up s', 'load s', 'converge s', 'stop s', 'harness CPU share', 'CPU µs/write (whole step): harness', 'leader', '5 followers', 'converged'],
+    [
+      'W',
+      'writes/s',
+      'p50 µs',
+      'p99 µs',
+      'start s',
+      'warm-up s',
+      'load s',
+      'converge s',
+      'stop s',
+      'harness CPU share',
+      'CPU µs/write (whole step): harness',
+      'leader',
+      '5 followers',
+      'converged',
+    ],
     d.quorums.map((q) => [
       q.quorum,
       q.writesPerSec,
@@ -312,7 +382,9 @@ function formatDefault(d: DefaultExperiment): string {
       q.converged ? 'yes' : 'NO',
     ]),
   );
-  const totals = Object.entries(d.phaseTotalsS).map(([k, v]) => `${k.replace(/S$/, '')} ${v} s`).join(', ');
+  const totals = Object.entries(d.phaseTotalsS)
+    .map(([k, v]) => `${k.replace(/S$/, '')} ${v} s`)
+    .join(', ');
   const title = d.variant === 'defaults' ? 'default experiment' : 'default experiment, leader at normal priority';
   return `${title} (${d.options.writes} writes × W=${(d.options.quorums as number[]).join(',')}, ${d.options.clients} clients, read-back ${d.options.readback}; leader priority ${d.leaderPriority ?? '?'}; other processes ${d.foreignCores ?? '?'} cores):\n${b}\nphases: ${totals}; analysis ${d.analysisS ?? '—'} s; wall ${d.wallS} s`;
 }

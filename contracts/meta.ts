@@ -78,9 +78,12 @@ const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
 export function checkMeta(value: unknown): { meta: RunMeta } | { problem: string } {
   if (!isObject(value)) return { problem: 'expected a JSON object' };
   const version = value.schemaVersion ?? 1;
-  if (!Number.isInteger(version) || (version as number) < 1) return { problem: `schemaVersion must be a positive integer, got ${JSON.stringify(version)}` };
+  if (!Number.isInteger(version) || (version as number) < 1)
+    return { problem: `schemaVersion must be a positive integer, got ${JSON.stringify(version)}` };
   if ((version as number) > META_SCHEMA_VERSION) {
-    return { problem: `schemaVersion ${version} is newer than this analysis understands (${META_SCHEMA_VERSION}); update quorum-lab` };
+    return {
+      problem: `schemaVersion ${version} is newer than this analysis understands (${META_SCHEMA_VERSION}); update quorum-lab`,
+    };
   }
   if (!isObject(value.tool) || typeof value.tool.name !== 'string') return { problem: 'tool.name is missing' };
   for (const field of ['options', 'cluster', 'leaderStats', 'quorums'] as const) {

@@ -39,7 +39,10 @@ export const SUMMARY_TABLE = {
   columns: {
     quorum: QUORUM,
     clients: c('int', 'concurrent clients (worker-thread connections)'),
-    load_model: c('str', 'closed (each client waits for its write) or open (paced at a rate, coordinated omission corrected)'),
+    load_model: c(
+      'str',
+      'closed (each client waits for its write) or open (paced at a rate, coordinated omission corrected)',
+    ),
     target_writes_per_sec: c('num?', 'offered rate in open loop; empty for closed'),
     achieved_writes_per_sec: c('num', 'measured writes answered per second'),
     writes_ok: c('int', 'measured writes acknowledged (200)'),
@@ -68,9 +71,18 @@ export const SUMMARY_TABLE = {
   },
   optional: {
     lost_writes: c('int', 'acknowledged writes some node does not hold after healing and quiescence (must be 0)'),
-    unknown_outcome_writes: c('int', 'writes that may or may not have been applied (503 after a version, timeouts, lost connections)'),
-    reads_unavailable: c('int', 'read-back reads (all replicas) unanswered within --read-timeout, or not sent because 64 reads to that node were in flight'),
-    readbacks_incomplete: c('int', 'read-backs left out of stale_counts.csv because a follower did not answer with a version'),
+    unknown_outcome_writes: c(
+      'int',
+      'writes that may or may not have been applied (503 after a version, timeouts, lost connections)',
+    ),
+    reads_unavailable: c(
+      'int',
+      'read-back reads (all replicas) unanswered within --read-timeout, or not sent because 64 reads to that node were in flight',
+    ),
+    readbacks_incomplete: c(
+      'int',
+      'read-backs left out of stale_counts.csv because a follower did not answer with a version',
+    ),
     probes_unavailable: c('int', 'visibility probe reads unanswered within --read-timeout'),
     cap_waits: c('int', 'open-loop writes that waited because --max-in-flight writes were in flight (sent late)'),
     send_lag_p99_us: c('num?', 'open loop: p99 of actual − intended send time, µs (empty for closed)'),
@@ -152,16 +164,25 @@ export const AVAILABILITY_TABLE = {
     recovery_ms: c('num?', 'longest catch-up after a restart or resume in the step, ms (empty if none)'),
   },
   optional: {
-    intended: c('int', 'writes the schedule intended in the window (due while a follower was faulted, for `fault`); closed loop: those sent'),
+    intended: c(
+      'int',
+      'writes the schedule intended in the window (due while a follower was faulted, for `fault`); closed loop: those sent',
+    ),
     sent_on_time: c('int', 'of those, sent within 5 ms of their intended time'),
     ok_on_time: c('int', 'sent on time and acknowledged'),
-    availability_of_intended: c('num?', 'ok_on_time / intended: a write sent late or never is not available (empty if none intended)'),
+    availability_of_intended: c(
+      'num?',
+      'ok_on_time / intended: a write sent late or never is not available (empty if none intended)',
+    ),
     window_s: c('num', 'wall time the window lasted, s'),
     intended_per_sec: c('num?', 'intended / window_s'),
     achieved_per_sec: c('num?', 'ok / window_s'),
-    reads_unavailable: c('int', 'read-back reads of the window\'s writes unanswered within --read-timeout'),
-    latency_mean_us: c('num?', 'client-side mean latency of the window\'s successful writes, µs (empty if none)'),
-    leader_latency_mean_us: c('num?', 'the leader\'s own mean write latency in the window, from its /stats at the window boundaries, µs (fault runs; empty otherwise)'),
+    reads_unavailable: c('int', "read-back reads of the window's writes unanswered within --read-timeout"),
+    latency_mean_us: c('num?', "client-side mean latency of the window's successful writes, µs (empty if none)"),
+    leader_latency_mean_us: c(
+      'num?',
+      "the leader's own mean write latency in the window, from its /stats at the window boundaries, µs (fault runs; empty otherwise)",
+    ),
   },
 } as const satisfies TableSpec;
 
@@ -222,11 +243,14 @@ export const DECOMPOSITION_TABLE = {
     'the ack that completed the quorum (docs/analysis.md, "Per-write timelines"). The component means add up to the `total` row.',
   columns: {
     quorum: QUORUM,
-    component: c('str', 'client_send_lag, client_to_leader, leader_before_version, leader_before_delay, injected_delay, delay_lateness, leader_send, send_to_follower, follower_processing, ack_return, leader_quorum_wait, leader_response, leader_to_client, total'),
+    component: c(
+      'str',
+      'client_send_lag, client_to_leader, leader_before_version, leader_before_delay, injected_delay, delay_lateness, leader_send, send_to_follower, follower_processing, ack_return, leader_quorum_wait, leader_response, leader_to_client, total',
+    ),
     mean_us: c('num', 'mean over the decomposed writes, µs'),
     p50_us: c('num', 'p50, µs'),
     p99_us: c('num', 'p99, µs'),
-    share: c('num', 'mean_us / the total row\'s mean_us'),
+    share: c('num', "mean_us / the total row's mean_us"),
     writes: c('int', 'writes decomposed (those with every event of the path)'),
   },
   optional: {},
@@ -246,7 +270,7 @@ export const TRACE_VISIBILITY_TABLE = {
 export const LOAD_SWEEP_TABLE = {
   file: 'load_sweep.csv',
   doc:
-    'With --rates: one row per offered rate × W, in the sweep folder (--out); each rate\'s full run folder is its `folder` ' +
+    "With --rates: one row per offered rate × W, in the sweep folder (--out); each rate's full run folder is its `folder` " +
     '(harness/sweep.ts). Drawn as latency_vs_load.svg.',
   columns: {
     quorum: QUORUM,
@@ -279,7 +303,13 @@ export const OBSERVED_READ_QUORUMS_TABLE = {
   optional: {},
 } as const satisfies TableSpec;
 
-export const TRACE_TABLES = [OBSERVED_READ_QUORUMS_TABLE, TRACE_TABLE, DECOMPOSITION_TABLE, TRACE_VISIBILITY_TABLE, LOAD_SWEEP_TABLE] as const satisfies readonly TableSpec[];
+export const TRACE_TABLES = [
+  OBSERVED_READ_QUORUMS_TABLE,
+  TRACE_TABLE,
+  DECOMPOSITION_TABLE,
+  TRACE_VISIBILITY_TABLE,
+  LOAD_SWEEP_TABLE,
+] as const satisfies readonly TableSpec[];
 
 /** Header order: the required columns, then the optional ones. */
 export function columnNames<T extends TableSpec>(table: T): readonly ColumnOf<T>[] {
@@ -298,7 +328,8 @@ export function renderRunFolderDoc(tables: readonly TableSpec[] = [...RUN_TABLES
   for (const t of tables) {
     out.push('', `## ${t.file}`, '', t.doc, '', '| column | kind | meaning |', '|---|---|---|');
     for (const [name, spec] of Object.entries(t.columns)) out.push(`| ${name} | ${spec.kind} | ${spec.doc} |`);
-    for (const [name, spec] of Object.entries(t.optional)) out.push(`| ${name} | ${spec.kind}, optional | ${spec.doc} |`);
+    for (const [name, spec] of Object.entries(t.optional))
+      out.push(`| ${name} | ${spec.kind}, optional | ${spec.doc} |`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -46,7 +46,14 @@ export interface LeaderStatsBody {
   writes: { ok: number; failed: number; rejected: number; unavailable: number };
   acksAtResponse: Record<string, number>;
   /** pending = scheduled or in flight (running catch-ups included): 0 and every follower up = quiescent. */
-  replication: { pending: number; sent: number; acked: number; failed: number; skipped: number; [field: string]: unknown };
+  replication: {
+    pending: number;
+    sent: number;
+    acked: number;
+    failed: number;
+    skipped: number;
+    [field: string]: unknown;
+  };
   availability: { up: number; catching_up: number; down: number; quorum: number; writable: boolean };
   followers: FollowerLinkStats[];
   /** Injected replication delays, all followers; errorUs = realised − target (lateness). */

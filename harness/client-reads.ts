@@ -81,7 +81,10 @@ export function createReadEngine(urls: readonly string[], o: ReadEngineOptions):
       }).then(
         (res) => {
           const served = res.header === null ? NaN : Number(res.header);
-          settle({ reply: parseReadReply(res.status, res.text, key), servedUs: Number.isFinite(served) ? served : null });
+          settle({
+            reply: parseReadReply(res.status, res.text, key),
+            servedUs: Number.isFinite(served) ? served : null,
+          });
         },
         // No answer at all (refused, reset, undici's own timeout): unavailable like a silent node.
         () => settle({ reply: null, servedUs: null }),

@@ -27,12 +27,18 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Client, Dispatcher } from 'undici';
 import { TRACE_HEADER, type ClientWriteTrace } from '../contracts/trace.ts';
 import { createReadEngine } from './client-reads.ts';
-import { createReadbacks, type Interpret, type ReadbackState, type ReadQuorumState, type Readbacks } from './client-readback.ts';
+import {
+  createReadbacks,
+  type Interpret,
+  type ReadbackState,
+  type ReadQuorumState,
+  type Readbacks,
+} from './client-readback.ts';
 import { createClockBridge, createTraceRing, type TraceRing } from './client-trace.ts';
 import { waitUntil } from './client-wait.ts';
 import { closeAll, createConnections } from './fast-client.ts';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
-import { createPool, postWrite, zeroErrorCounts, type ErrorCounts, type ErrorKind, type ReadOutcome } from './http.ts';
+import { createPool, postWrite, zeroErrorCounts, type ErrorCounts, type ReadOutcome } from './http.ts';
 import { createValueVersions, planVersion, type ValueVersionOf } from './value-versions.ts';
 import { faultCountAt, SHARED_DONE } from './fault-window.ts';
 import { clientIndices, planWrite, type Phase, type PlannedWrite, type WorkloadConfig } from './workload.ts';
@@ -189,7 +195,15 @@ interface WindowState {
 }
 
 function createWindow(): WindowState {
-  return { intended: 0, sentOnTime: 0, okOnTime: 0, ok: 0, errors: zeroErrorCounts(), latency: createHistogram(), readsUnavailable: 0 };
+  return {
+    intended: 0,
+    sentOnTime: 0,
+    okOnTime: 0,
+    ok: 0,
+    errors: zeroErrorCounts(),
+    latency: createHistogram(),
+    readsUnavailable: 0,
+  };
 }
 
 function windowResult(w: WindowState): WindowResult {
@@ -237,11 +251,20 @@ function createInterpret(valueVersionOf: ValueVersionOf, uninterpretable: Client
     return -1;
   };
   return (r: ReadOutcome, key: string, byValue: boolean): number => {
-    if (!r.ok) return r.unparsed === undefined ? -1 : misread(`GET /read?key=${key} answered 200 with ${JSON.stringify(r.unparsed)}`);
+    if (!r.ok)
+      return r.unparsed === undefined
+        ? -1
+        : misread(`GET /read?key=${key} answered 200 with ${JSON.stringify(r.unparsed)}`);
     if (r.version === 0) return 0;
-    if (!byValue) return r.version ?? misread(`GET /read?key=${key} answered without a version, though writes carry one`);
+    if (!byValue)
+      return r.version ?? misread(`GET /read?key=${key} answered without a version, though writes carry one`);
     const v = valueVersionOf(key, r.value);
-    return v ?? misread(`GET /read?key=${key} answered value ${JSON.stringify(r.value).slice(0, 80)}, which no write of this step wrote`);
+    return (
+      v ??
+      misread(
+        `GET /read?key=${key} answered value ${JSON.stringify(r.value).slice(0, 80)}, which no write of this step wrote`,
+      )
+    );
   };
 }
 
@@ -274,15 +297,38 @@ interface Sent {
 const settled: Promise<void> = Promise.resolve();
 
 /** Send one write, account for it, and start its read-back; measured writes are counted in `win` too. */
-async function writeOnce(t: Thread, client: number, conn: Dispatcher, plan: PlannedWrite, intended: number, win: WindowState | null, measured: boolean, onTime: boolean): Promise<Sent> {
+async function writeOnce(
+  t: Thread,
+  client: number,
+  conn: Dispatcher,
+  plan: PlannedWrite,
+  intended: number,
+  win: WindowState | null,
+  measured: boolean,
+  onTime: boolean,
+): Promise<Sent> {
   const traced = measured && plan.trace;
   const sentAt = performance.now();
-  const outcome = await postWrite(conn, plan.key, plan.value, t.task.requestTimeoutMs, traced ? TRACE_HEADERS : undefined);
+  const outcome = await postWrite(
+    conn,
+    plan.key,
+    plan.value,
+    t.task.requestTimeoutMs,
+    traced ? TRACE_HEADERS : undefined,
+  );
   const ackAt = performance.now();
   t.lastAt = Math.max(t.lastAt, ackAt);
   let trace: ClientWriteTrace | null = null;
   if (traced) {
-    trace = { client, key: plan.key, version: outcome.ok ? outcome.version : null, intendedUs: t.toMonoUs(intended), sentUs: t.toMonoUs(sentAt), receivedUs: t.toMonoUs(ackAt), reads: [] };
+    trace = {
+      client,
+      key: plan.key,
+      version: outcome.ok ? outcome.version : null,
+      intendedUs: t.toMonoUs(intended),
+      sentUs: t.toMonoUs(sentAt),
+      receivedUs: t.toMonoUs(ackAt),
+      reads: [],
+    };
     t.ring.push(trace);
   }
   const all = t.windows.all;
@@ -318,8 +364,19 @@ async function writeOnce(t: Thread, client: number, conn: Dispatcher, plan: Plan
   const probe = measured && plan.visibility && t.task.visibilityOffsetsUs.length > 0;
   if (!plan.readback && !probe) return { ok: true, live: settled };
   const h = t.readbacks.start({
-    key: plan.key, version, byValue, ackAt, readback: measured && plan.readback, visibility: probe, trace,
-    onUnavailable: measured ? () => { all.readsUnavailable++; if (win) win.readsUnavailable++; } : undefined,
+    key: plan.key,
+    version,
+    byValue,
+    ackAt,
+    readback: measured && plan.readback,
+    visibility: probe,
+    trace,
+    onUnavailable: measured
+      ? () => {
+          all.readsUnavailable++;
+          if (win) win.readsUnavailable++;
+        }
+      : undefined,
   });
   track(t, h.all);
   return { ok: true, live: h.live };
@@ -362,7 +419,13 @@ async function runOpenClient(t: Thread, client: number, pool: Dispatcher, t0: nu
 }
 
 /** Closed loop: a client waits for its own write and for the read-back of the live replicas only. */
-async function runClosedClient(t: Thread, client: number, conn: Client, phase: Phase, total: number): Promise<{ ok: number; errors: number }> {
+async function runClosedClient(
+  t: Thread,
+  client: number,
+  conn: Client,
+  phase: Phase,
+  total: number,
+): Promise<{ ok: number; errors: number }> {
   const measured = phase === 'measure';
   let ok = 0;
   let errors = 0;
@@ -379,20 +442,45 @@ async function runClosedClient(t: Thread, client: number, conn: Client, phase: P
   return { ok, errors };
 }
 
-function createThread(task: ClientTask, readbacks: Readbacks, ring: TraceRing, toMonoUs: (ms: number) => number): Thread {
+function createThread(
+  task: ClientTask,
+  readbacks: Readbacks,
+  ring: TraceRing,
+  toMonoUs: (ms: number) => number,
+): Thread {
   return {
-    task, shared: task.shared ? new Int32Array(task.shared) : null, readbacks, ring, toMonoUs,
+    task,
+    shared: task.shared ? new Int32Array(task.shared) : null,
+    readbacks,
+    ring,
+    toMonoUs,
     windows: { all: createWindow(), fault: createWindow(), normal: createWindow() },
-    latency: createHistogram(), sendLag: createHistogram(), errors: zeroErrorCounts(), acked: new Map(),
-    ok: 0, unknownOutcome: 0, unversionedAcks: 0, done: 0, capWaits: 0, lastAt: 0, inFlight: 0,
-    capacity: Math.max(1, task.maxInFlight ?? DEFAULT_THREAD_IN_FLIGHT), slotWaiters: [], pending: new Set(), stopped: false,
+    latency: createHistogram(),
+    sendLag: createHistogram(),
+    errors: zeroErrorCounts(),
+    acked: new Map(),
+    ok: 0,
+    unknownOutcome: 0,
+    unversionedAcks: 0,
+    done: 0,
+    capWaits: 0,
+    lastAt: 0,
+    inFlight: 0,
+    capacity: Math.max(1, task.maxInFlight ?? DEFAULT_THREAD_IN_FLIGHT),
+    slotWaiters: [],
+    pending: new Set(),
+    stopped: false,
   };
 }
 
 function replicaResults(state: ReadbackState): ReplicaResult[] {
   return state.replicas.map((s, node) => ({
     replica: node === 0 ? 'leader' : `follower${node}`,
-    reads: s.reads, stale: s.stale, unavailable: s.unavailable, errors: s.errors, readDelay: encodeHistogram(s.delay),
+    reads: s.reads,
+    stale: s.stale,
+    unavailable: s.unavailable,
+    errors: s.errors,
+    readDelay: encodeHistogram(s.delay),
   }));
 }
 
@@ -405,16 +493,34 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   const nodeUrls = [task.leaderUrl, ...task.followerUrls];
   // Closed loop: one keep-alive connection per logical client (one write in flight each). Open loop:
   // one pool, so a write never queues behind a slow earlier one (up to maxInFlight connections).
-  const conns: Client[] = createConnections(task.leaderUrl, task.clientIds.length, { timeoutMs: task.requestTimeoutMs });
+  const conns: Client[] = createConnections(task.leaderUrl, task.clientIds.length, {
+    timeoutMs: task.requestTimeoutMs,
+  });
   const slotOf = new Map(task.clientIds.map((c, slot) => [c, slot]));
-  const engine = createReadEngine(nodeUrls, { timeoutMs: task.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS, capPerNode: READS_IN_FLIGHT_PER_NODE });
+  const engine = createReadEngine(nodeUrls, {
+    timeoutMs: task.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
+    capPerNode: READS_IN_FLIGHT_PER_NODE,
+  });
   const toMonoUs = createClockBridge();
   let t!: Thread;
   const uninterpretable: ClientResult['uninterpretable'] = { count: 0, example: null };
-  const interpret = createInterpret(createValueVersions({ workload: task.workload, warmup: task.warmup, writes: task.writes }), uninterpretable);
-  const readbacks = createReadbacks({ nodes: nodeUrls.length, interpret, readQuorums: task.readQuorums, offsetsUs: task.visibilityOffsetsUs, engine, toMonoUs, stopped: () => t.stopped });
+  const interpret = createInterpret(
+    createValueVersions({ workload: task.workload, warmup: task.warmup, writes: task.writes }),
+    uninterpretable,
+  );
+  const readbacks = createReadbacks({
+    nodes: nodeUrls.length,
+    interpret,
+    readQuorums: task.readQuorums,
+    offsetsUs: task.visibilityOffsetsUs,
+    engine,
+    toMonoUs,
+    stopped: () => t.stopped,
+  });
   t = createThread(task, readbacks, createTraceRing(task.traceCapacity ?? 0), toMonoUs);
-  const openPool = task.rate ? createPool(task.leaderUrl, { connections: t.capacity, timeoutMs: task.requestTimeoutMs }) : null;
+  const openPool = task.rate
+    ? createPool(task.leaderUrl, { connections: t.capacity, timeoutMs: task.requestTimeoutMs })
+    : null;
   let go: (() => void) | null = null;
   const goSignal = new Promise<void>((resolve) => (go = resolve));
   const onMessage = (msg: Message): void => {
@@ -427,7 +533,9 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
   port?.on('message', onMessage);
 
   const closedPhase = async (phase: Phase, total: number): Promise<{ ok: number; errors: number }> => {
-    const rs = await Promise.all(task.clientIds.map((c) => runClosedClient(t, c, conns[slotOf.get(c)!]!, phase, total)));
+    const rs = await Promise.all(
+      task.clientIds.map((c) => runClosedClient(t, c, conns[slotOf.get(c)!]!, phase, total)),
+    );
     return { ok: rs.reduce((a, r) => a + r.ok, 0), errors: rs.reduce((a, r) => a + r.errors, 0) };
   };
 
@@ -441,7 +549,10 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
     }
     if (port && task.progressIntervalMs > 0) {
       progressTimer = setInterval(() => {
-        port.postMessage({ cmd: 'progress', data: { done: t.done, histogram: task.progressHistogram ? encodeHistogram(t.latency) : undefined } } satisfies Message);
+        port.postMessage({
+          cmd: 'progress',
+          data: { done: t.done, histogram: task.progressHistogram ? encodeHistogram(t.latency) : undefined },
+        } satisfies Message);
       }, task.progressIntervalMs);
       progressTimer.unref();
     }
@@ -464,7 +575,11 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       elapsedMs: t.lastAt - t0,
       warmup: warm,
       stopped: t.stopped,
-      windows: { all: windowResult(t.windows.all), fault: windowResult(t.windows.fault), normal: windowResult(t.windows.normal) },
+      windows: {
+        all: windowResult(t.windows.all),
+        fault: windowResult(t.windows.fault),
+        normal: windowResult(t.windows.normal),
+      },
       capWaits: t.capWaits,
       readsNotSent: engine.notSent().reduce((a, n) => a + n, 0),
       acked: [...t.acked].map(([key, e]): AckedEntry => [key, e.version, e.value]),

@@ -116,9 +116,14 @@ export async function acquireCluster(
   const cluster = await start(config);
   let stopping: Promise<void> | null = null;
   const followerNames =
-    cluster.nodes?.filter((n) => n.role === 'follower').map((n) => n.name) ?? cluster.followerUrls.map((_, i) => `follower${i + 1}`);
+    cluster.nodes?.filter((n) => n.role === 'follower').map((n) => n.name) ??
+    cluster.followerUrls.map((_, i) => `follower${i + 1}`);
   return {
-    quorum, mode: 'local', leaderUrl: cluster.leaderUrl, followerUrls: cluster.followerUrls, pids: cluster.pids,
+    quorum,
+    mode: 'local',
+    leaderUrl: cluster.leaderUrl,
+    followerUrls: cluster.followerUrls,
+    pids: cluster.pids,
     // The token is a secret: meta.json records only that one was used.
     config: {
       ...config,
@@ -126,7 +131,8 @@ export async function acquireCluster(
       // What the leader actually got, beside what was asked for.
       appliedLeaderPriority: cluster.leaderPriority ?? 'unknown',
     },
-    minDelayMs: options.minDelayMs, maxDelayMs: options.maxDelayMs,
+    minDelayMs: options.minDelayMs,
+    maxDelayMs: options.maxDelayMs,
     control: control.withToken(cluster.replicationToken ?? options.replicationToken),
     followerNames,
     faultOps: faultOpsOf(cluster),
@@ -142,7 +148,11 @@ const SETTING_FLAGS = { minDelayMs: 'min-delay', maxDelayMs: 'max-delay', quorum
  * PUT /config where the leader has it, and check that W and any delay option the user gave are
  * what the cluster reports. Without PUT /config the cluster keeps the W it was started with.
  */
-async function acquireExternal(options: ExperimentOptions, quorum: number, rootControl: Control): Promise<ClusterTarget> {
+async function acquireExternal(
+  options: ExperimentOptions,
+  quorum: number,
+  rootControl: Control,
+): Promise<ClusterTarget> {
   const leaderUrl = options.leader!;
   const followerUrls = options.followers!;
   const control = rootControl.withToken(options.replicationToken);
@@ -151,7 +161,10 @@ async function acquireExternal(options: ExperimentOptions, quorum: number, rootC
   const stopCommand = options.clusterStopCmd === null ? null : fillCommand(options.clusterStopCmd, quorum, ports);
   let stopping: Promise<void> | null = null;
   const release = (): Promise<void> =>
-    (stopping ??= stopCommand === null ? Promise.resolve() : runCommand(stopCommand, options.clusterReadyTimeoutMs, '--cluster-stop-cmd'));
+    (stopping ??=
+      stopCommand === null
+        ? Promise.resolve()
+        : runCommand(stopCommand, options.clusterReadyTimeoutMs, '--cluster-stop-cmd'));
   try {
     if (command !== null) {
       await runCommand(command, options.clusterReadyTimeoutMs, '--cluster-cmd');
@@ -172,17 +185,29 @@ async function acquireExternal(options: ExperimentOptions, quorum: number, rootC
     if (reported !== null && reported !== quorum) {
       throw new ExternalClusterError(
         `leader ${leaderUrl} reports W=${reported} for the W=${quorum} step` +
-          (command === null ? ' and cannot switch it (no PUT /config): give --cluster-cmd, or --quorums with its one W' : ` after --cluster-cmd ${JSON.stringify(command)}`),
+          (command === null
+            ? ' and cannot switch it (no PUT /config): give --cluster-cmd, or --quorums with its one W'
+            : ` after --cluster-cmd ${JSON.stringify(command)}`),
       );
     }
     const ms = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
     checkExternalSettings(options, caps.leaderConfig, leaderUrl);
     return {
-      quorum, mode: 'external', leaderUrl, followerUrls, pids: [],
+      quorum,
+      mode: 'external',
+      leaderUrl,
+      followerUrls,
+      pids: [],
       config: {
-        mode: 'external', writeQuorum: quorum, leaderConfig: caps.leaderConfig, reportedQuorum: reported,
+        mode: 'external',
+        writeQuorum: quorum,
+        leaderConfig: caps.leaderConfig,
+        reportedQuorum: reported,
         capabilities: { config: caps.config, stats: caps.stats },
-        missing: [...missingFigures(caps), ...(reported === null ? ['W read back from the leader (it reports none): W is taken on trust'] : [])],
+        missing: [
+          ...missingFigures(caps),
+          ...(reported === null ? ['W read back from the leader (it reports none): W is taken on trust'] : []),
+        ],
         clusterCmd: command,
       },
       minDelayMs: ms(caps.leaderConfig?.minDelayMs),
@@ -203,7 +228,11 @@ async function acquireExternal(options: ExperimentOptions, quorum: number, rootC
  * --min-delay, --max-delay, --quorum-timeout with --leader: the cluster's own settings rule (no
  * admin endpoint changes them), so a value the user gave must be the one the leader reports.
  */
-function checkExternalSettings(options: ExperimentOptions, leaderConfig: Record<string, unknown> | null, leaderUrl: string): void {
+function checkExternalSettings(
+  options: ExperimentOptions,
+  leaderConfig: Record<string, unknown> | null,
+  leaderUrl: string,
+): void {
   for (const key of options.externalSettings) {
     const flag = SETTING_FLAGS[key];
     const inEffect = leaderConfig?.[key];

@@ -4,7 +4,7 @@
  * REPLICATION_TOKEN guards its admin endpoints (PUT /config, POST /stats/reset): `withToken` gives
  * a view on the same sockets that sends `Authorization: Bearer <token>` with every call.
  */
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
 import { QuorumLabError } from '../contracts/errors.ts';
 
 export interface Control {
@@ -25,7 +25,12 @@ export class ControlError extends QuorumLabError {
 }
 
 export function createControl(timeoutMs = 10_000, token?: string | null): Control {
-  const agent = new Agent({ connections: 4, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs });
+  const agent = new Agent({
+    connections: 4,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
   return controlView(agent, token ?? null, () => agent.close());
 }
 
@@ -34,7 +39,7 @@ function controlView(agent: Agent, token: string | null, close: () => Promise<vo
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    let res;
+    let res: Dispatcher.ResponseData;
     try {
       res = await request(new URL(path, url), {
         method: method as 'GET',
@@ -47,11 +52,17 @@ function controlView(agent: Agent, token: string | null, close: () => Promise<vo
     }
     const text = await res.body.text();
     if (res.statusCode === 401) {
-      const hint = token === null ? 'the cluster needs its REPLICATION_TOKEN (set it in the environment or --replication-token)' : 'the cluster rejects the given replication token';
+      const hint =
+        token === null
+          ? 'the cluster needs its REPLICATION_TOKEN (set it in the environment or --replication-token)'
+          : 'the cluster rejects the given replication token';
       throw new ControlError(`${method} ${url}${path} answered 401: ${hint}`, 401);
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw new ControlError(`${method} ${url}${path} answered ${res.statusCode}: ${text.slice(0, 200)}`, res.statusCode);
+      throw new ControlError(
+        `${method} ${url}${path} answered ${res.statusCode}: ${text.slice(0, 200)}`,
+        res.statusCode,
+      );
     }
     try {
       return (text ? JSON.parse(text) : {}) as T;

@@ -76,8 +76,14 @@ export function differingKeys(leader: DataDump, follower: DataDump, limit = 5): 
 }
 
 /** Every replica's /data, leader first, read as DataDumps. */
-export async function readDumps(control: Control, urls: readonly string[], valueVersionOf?: ValueVersionOf): Promise<DataDump[]> {
-  return Promise.all(urls.map(async (url) => normaliseDump(await control.getJson<unknown>(url, '/data'), url, valueVersionOf)));
+export async function readDumps(
+  control: Control,
+  urls: readonly string[],
+  valueVersionOf?: ValueVersionOf,
+): Promise<DataDump[]> {
+  return Promise.all(
+    urls.map(async (url) => normaliseDump(await control.getJson<unknown>(url, '/data'), url, valueVersionOf)),
+  );
 }
 
 /** How to read a cluster that has only the seed's endpoints. */
@@ -154,12 +160,18 @@ export function normaliseDump(raw: unknown, url: string, valueVersionOf?: ValueV
   }
   let map = raw as Record<string, unknown>;
   const inner = map.data ?? map.store;
-  if (inner !== null && typeof inner === 'object' && !Array.isArray(inner) && Object.keys(map).every((k) => WRAPPER_FIELDS.has(k))) {
+  if (
+    inner !== null &&
+    typeof inner === 'object' &&
+    !Array.isArray(inner) &&
+    Object.keys(map).every((k) => WRAPPER_FIELDS.has(k))
+  ) {
     map = inner as Record<string, unknown>;
   }
   const dump: DataDump = {};
   for (const [key, entry] of Object.entries(map)) {
-    const e = entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? (entry as Record<string, unknown>) : null;
+    const e =
+      entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? (entry as Record<string, unknown>) : null;
     if (e && typeof e.version === 'number') {
       dump[key] = { value: e.value, version: e.version };
       continue;

@@ -85,7 +85,11 @@ export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined
 }
 
 export function latencyPercentileRows(r: QuorumResult): Row<typeof LATENCY_PERCENTILE_COLUMNS>[] {
-  return percentileSpectrum(r.latency).map((p) => ({ quorum: r.quorum, percentile: p.percentile, latency_us: p.latencyUs }));
+  return percentileSpectrum(r.latency).map((p) => ({
+    quorum: r.quorum,
+    percentile: p.percentile,
+    latency_us: p.latencyUs,
+  }));
 }
 
 export function stalenessRows(r: QuorumResult): Row<typeof STALENESS_COLUMNS>[] {

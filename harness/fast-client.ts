@@ -41,7 +41,8 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** A header's value from undici's raw [name, value, ...] list; `name` in lower case. */
 function findHeader(raw: Buffer[], name: string): string | null {
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString('latin1').toLowerCase() === name) return raw[i + 1]!.toString('latin1');
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (raw[i]!.toString('latin1').toLowerCase() === name) return raw[i + 1]!.toString('latin1');
   return null;
 }
 
@@ -61,11 +62,15 @@ export function fastRequest(dispatcher: Dispatcher, req: FastRequest): Promise<F
       },
       onData(chunk) {
         if (first === null) first = chunk;
-        else (rest ??= [first]).push(chunk);
+        else {
+          rest ??= [first];
+          rest.push(chunk);
+        }
         return true;
       },
       onComplete() {
-        const text = rest !== null ? Buffer.concat(rest).toString('utf8') : first !== null ? first.toString('utf8') : '';
+        const text =
+          rest !== null ? Buffer.concat(rest).toString('utf8') : first !== null ? first.toString('utf8') : '';
         resolve({ status, text, header });
       },
       onError: reject,
@@ -74,7 +79,12 @@ export function fastRequest(dispatcher: Dispatcher, req: FastRequest): Promise<F
       {
         method: req.method,
         path: req.path,
-        headers: req.headers === undefined ? (req.jsonBody === undefined ? undefined : JSON_HEADERS) : { ...(req.jsonBody === undefined ? {} : JSON_HEADERS), ...req.headers },
+        headers:
+          req.headers === undefined
+            ? req.jsonBody === undefined
+              ? undefined
+              : JSON_HEADERS
+            : { ...(req.jsonBody === undefined ? {} : JSON_HEADERS), ...req.headers },
         body: req.jsonBody,
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,

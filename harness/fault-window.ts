@@ -38,7 +38,8 @@ export function publishFaultCount(shared: Int32Array, count: number, nowUs: numb
 /** Worker: faulted followers at monotonic time `atUs` (the current count once the log is full and `atUs` is past it). */
 export function faultCountAt(shared: Int32Array, atUs: number): number {
   const len = Atomics.load(shared, SHARED_LOG_LEN);
-  if (len === FAULT_LOG_CAPACITY && atUs >= logOf(shared)[2 * (len - 1)]!) return Atomics.load(shared, SHARED_ACTIVE_FAULTS);
+  if (len === FAULT_LOG_CAPACITY && atUs >= logOf(shared)[2 * (len - 1)]!)
+    return Atomics.load(shared, SHARED_ACTIVE_FAULTS);
   const log = logOf(shared);
   for (let i = len - 1; i >= 0; i--) if (log[2 * i]! <= atUs) return log[2 * i + 1]!;
   return 0;

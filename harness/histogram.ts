@@ -17,9 +17,7 @@ export function createHistogram(): Histogram {
 /** Record a duration in µs, rounded to an integer and clamped into the trackable range. */
 export function recordUs(histogram: Histogram, us: number): void {
   const v = Math.round(us);
-  histogram.recordValue(
-    v < 0 ? 0 : v > HISTOGRAM_SETTINGS.highestTrackableValue ? HISTOGRAM_SETTINGS.highestTrackableValue : v,
-  );
+  histogram.recordValue(Math.max(0, Math.min(v, HISTOGRAM_SETTINGS.highestTrackableValue)));
 }
 
 export function encodeHistogram(histogram: Histogram): string {

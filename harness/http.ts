@@ -40,7 +40,12 @@ export function createPool(origin: string, options: PoolOptions): Pool {
   });
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+]);
 
 /** Sort a thrown request error into timeout vs connection failure. */
 export function classifyThrown(err: unknown): ErrorKind {
@@ -62,13 +67,29 @@ export type WriteOutcome =
  * acknowledgement; `version` is null when the cluster does not report one (the seed's
  * `{"status": "success"}`): the caller then tells versions apart by value (value-versions.ts).
  */
-export async function postWrite(dispatcher: Dispatcher, key: string, value: string, timeoutMs: number, headers?: Record<string, string>): Promise<WriteOutcome> {
+export async function postWrite(
+  dispatcher: Dispatcher,
+  key: string,
+  value: string,
+  timeoutMs: number,
+  headers?: Record<string, string>,
+): Promise<WriteOutcome> {
   let res: FastReply;
   try {
-    res = await fastRequest(dispatcher, { method: 'POST', path: '/write', jsonBody: JSON.stringify({ key, value }), timeoutMs, headers });
+    res = await fastRequest(dispatcher, {
+      method: 'POST',
+      path: '/write',
+      jsonBody: JSON.stringify({ key, value }),
+      timeoutMs,
+      headers,
+    });
   } catch (err) {
     // A refused connection never carried the request; anything later might have.
-    return { ok: false, kind: classifyThrown(err), unknown: (err as { code?: unknown } | null)?.code !== 'ECONNREFUSED' };
+    return {
+      ok: false,
+      kind: classifyThrown(err),
+      unknown: (err as { code?: unknown } | null)?.code !== 'ECONNREFUSED',
+    };
   }
   const text = res.text;
   if (res.status >= 200 && res.status < 300) {

@@ -35,5 +35,9 @@ export function leaderWindowMeans(samples: readonly LeaderSample[]): LeaderWindo
     count[w] += n;
   }
   const mean = (s: number, n: number): number | null => (n > 0 ? Math.round((s / n) * 10) / 10 : null);
-  return { all: mean(sum.fault + sum.normal, count.fault + count.normal), fault: mean(sum.fault, count.fault), normal: mean(sum.normal, count.normal) };
+  return {
+    all: mean(sum.fault + sum.normal, count.fault + count.normal),
+    fault: mean(sum.fault, count.fault),
+    normal: mean(sum.normal, count.normal),
+  };
 }

@@ -61,10 +61,18 @@ export function checkPresence(
   const ackedValue = new Map(acked.map((w) => [w.key, w.value]));
   const present = dumps.map((d) =>
     Object.fromEntries(
-      Object.entries(d).map(([key, e]) => [key, e.version >= 1 && ackedValue.has(key) ? { value: ackedValue.get(key), version: 1 } : e]),
+      Object.entries(d).map(([key, e]) => [
+        key,
+        e.version >= 1 && ackedValue.has(key) ? { value: ackedValue.get(key), version: 1 } : e,
+      ]),
     ),
   );
-  const summary = checkNothingLost(acked.map((w) => ({ ...w, version: 1 })), present, names, unknownOutcome);
+  const summary = checkNothingLost(
+    acked.map((w) => ({ ...w, version: 1 })),
+    present,
+    names,
+    unknownOutcome,
+  );
   return { ...summary, check: 'presence' };
 }
 
@@ -74,11 +82,21 @@ export function checkNothingLost(
   names: readonly string[],
   unknownOutcome: number,
 ): LostWritesSummary {
-  const report = checkLostWrites(acked, dumps.map((data, i) => ({ name: names[i] ?? `node${i}`, data })), { sampleSize: 5 });
+  const report = checkLostWrites(
+    acked,
+    dumps.map((data, i) => ({ name: names[i] ?? `node${i}`, data })),
+    { sampleSize: 5 },
+  );
   return {
     checkedKeys: report.acknowledged,
     lost: report.totalLost,
     unknownOutcome,
-    nodes: report.nodes.map((n) => ({ name: n.name, lost: n.lost, corrupted: n.corrupted, missingKeys: n.missingKeys, sample: n.sample })),
+    nodes: report.nodes.map((n) => ({
+      name: n.name,
+      lost: n.lost,
+      corrupted: n.corrupted,
+      missingKeys: n.missingKeys,
+      sample: n.sample,
+    })),
   };
 }

@@ -530,7 +530,7 @@ function parseFraction(key: OptionKey, raw: string | number | undefined, dflt: n
 function parseDuration(key: OptionKey, raw: string | number | undefined, dflt: string): number {
   try {
     return parseDurationMs(isAbsent(raw) ? dflt : raw!, `--${flagOf(key)}`);
-  } catch (err) {
+  } catch {
     throw new OptionError(
       flagOf(key),
       `cannot parse duration ${JSON.stringify(raw)} (use e.g. 100us, 0.1ms, 0.0001s; a bare number means ms)`,

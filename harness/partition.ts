@@ -41,12 +41,16 @@ export function partitionRules(port: number, tag: string): string[][] {
 export function checkPartitionSupport(): void {
   if (process.platform !== 'linux') throw new PartitionUnsupportedError('partition faults need Linux iptables');
   if (process.getuid?.() !== 0) {
-    throw new PartitionUnsupportedError('partition faults add iptables rules and need root (or CAP_NET_ADMIN); run as root or use pause instead');
+    throw new PartitionUnsupportedError(
+      'partition faults add iptables rules and need root (or CAP_NET_ADMIN); run as root or use pause instead',
+    );
   }
   try {
     execFileSync('iptables', ['-w', '-L', 'INPUT', '-n'], { stdio: 'ignore' });
   } catch (err) {
-    throw new PartitionUnsupportedError(`partition faults need a working iptables (iptables -L INPUT failed: ${(err as Error).message.split('\n')[0]})`);
+    throw new PartitionUnsupportedError(
+      `partition faults need a working iptables (iptables -L INPUT failed: ${(err as Error).message.split('\n')[0]})`,
+    );
   }
 }
 

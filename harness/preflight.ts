@@ -32,7 +32,10 @@ export async function preflight(options: ExperimentOptions, control: Control): P
 
 async function checkExternal(options: ExperimentOptions, control: Control): Promise<void> {
   const leader = options.leader!;
-  for (const [flag, url] of [['leader', leader], ...options.followers!.map((u) => ['followers', u])] as [string, string][]) {
+  for (const [flag, url] of [['leader', leader], ...options.followers!.map((u) => ['followers', u])] as [
+    string,
+    string,
+  ][]) {
     try {
       await control.getJson(url, '/health');
     } catch (err) {
@@ -52,10 +55,15 @@ async function checkExternal(options: ExperimentOptions, control: Control): Prom
   // The first step sets this quorum anyway; doing it now tells a missing or wrong token apart
   // from a failed run, before anything starts.
   try {
-    await control.withToken(options.replicationToken).sendJson('PUT', leader, '/config', { writeQuorum: options.quorums[0] });
+    await control
+      .withToken(options.replicationToken)
+      .sendJson('PUT', leader, '/config', { writeQuorum: options.quorums[0] });
   } catch (err) {
     if (err instanceof ControlError && err.status === 401) {
-      throw new OptionError('replication-token', `${leader} refuses PUT /config: ${err.message.replace(/^.*answered 401: /, '')}`);
+      throw new OptionError(
+        'replication-token',
+        `${leader} refuses PUT /config: ${err.message.replace(/^.*answered 401: /, '')}`,
+      );
     }
     throw err;
   }

@@ -173,16 +173,30 @@ export interface WindowCounts {
 }
 
 /** One availability row: pure arithmetic over a window's counts and its duration. */
-export function availabilityRowOf(window: AvailabilityWindowName, c: WindowCounts, windowS: number, leaderLatencyMeanUs: number | null = null): AvailabilityWindow {
+export function availabilityRowOf(
+  window: AvailabilityWindowName,
+  c: WindowCounts,
+  windowS: number,
+  leaderLatencyMeanUs: number | null = null,
+): AvailabilityWindow {
   const attempted = c.ok + errorTotal(c.errors);
   const perSec = (n: number): number | null => (windowS > 0 ? n / windowS : null);
   return {
-    window, intended: c.intended, attempted, ok: c.ok, errors: c.errors,
+    window,
+    intended: c.intended,
+    attempted,
+    ok: c.ok,
+    errors: c.errors,
     availability: attempted > 0 ? c.ok / attempted : null,
-    sentOnTime: c.sentOnTime, okOnTime: c.okOnTime,
+    sentOnTime: c.sentOnTime,
+    okOnTime: c.okOnTime,
     availabilityOfIntended: c.intended > 0 ? c.okOnTime / c.intended : null,
-    windowS, intendedPerSec: perSec(c.intended), achievedPerSec: perSec(c.ok),
-    readsUnavailable: c.readsUnavailable, latency: histogramStats(c.latency), leaderLatencyMeanUs,
+    windowS,
+    intendedPerSec: perSec(c.intended),
+    achievedPerSec: perSec(c.ok),
+    readsUnavailable: c.readsUnavailable,
+    latency: histogramStats(c.latency),
+    leaderLatencyMeanUs,
   };
 }
 
@@ -192,13 +206,23 @@ export function mergeWindow(results: readonly ClientResult[], name: WindowName):
   for (const w of ws) addErrorCounts(errors, w.errors);
   const sum = (f: (w: ClientResult['windows']['all']) => number): number => ws.reduce((a, w) => a + f(w), 0);
   return {
-    intended: sum((w) => w.intended), sentOnTime: sum((w) => w.sentOnTime), okOnTime: sum((w) => w.okOnTime), ok: sum((w) => w.ok),
-    errors, readsUnavailable: sum((w) => w.readsUnavailable), latency: mergeEncoded(ws.map((w) => w.latency)),
+    intended: sum((w) => w.intended),
+    sentOnTime: sum((w) => w.sentOnTime),
+    okOnTime: sum((w) => w.okOnTime),
+    ok: sum((w) => w.ok),
+    errors,
+    readsUnavailable: sum((w) => w.readsUnavailable),
+    latency: mergeEncoded(ws.map((w) => w.latency)),
   };
 }
 
 /** The availability rows: 'all', and with faults 'fault' (due while a follower was faulted) and 'normal' (the rest). */
-export function availabilityWindows(results: readonly ClientResult[], durationS: number, faults: FaultReport | null, leader: LeaderWindowMeans | null = null): AvailabilityWindow[] {
+export function availabilityWindows(
+  results: readonly ClientResult[],
+  durationS: number,
+  faults: FaultReport | null,
+  leader: LeaderWindowMeans | null = null,
+): AvailabilityWindow[] {
   const rows = [availabilityRowOf('all', mergeWindow(results, 'all'), durationS, leader?.all ?? null)];
   if (!faults) return rows;
   const faultS = Math.min(durationS, faults.faultWindowMs / 1000);
@@ -300,7 +324,9 @@ export function mergeResults(results: readonly ClientResult[], ctx: MergeContext
     faults: ctx.faults,
     lostWrites: ctx.lostWrites,
     harnessCpuShare:
-      ctx.harnessCpu.wallS > 0 ? (ctx.harnessCpu.userS + ctx.harnessCpu.systemS) / (ctx.harnessCpu.wallS * ctx.harnessCpu.cores) : 0,
+      ctx.harnessCpu.wallS > 0
+        ? (ctx.harnessCpu.userS + ctx.harnessCpu.systemS) / (ctx.harnessCpu.wallS * ctx.harnessCpu.cores)
+        : 0,
   };
 }
 
@@ -311,4 +337,3 @@ export function visibilityOffsets(maxUs: number): number[] {
   offsets.push(Math.round(maxUs));
   return offsets;
 }
-

@@ -8,13 +8,28 @@ function pad(s: string, width: number, left = false): string {
 
 export function formatSummaryTable(results: readonly QuorumResult[]): string {
   const withFaults = results.some((r) => r.faults !== null);
-  const header = ['W', 'writes/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'stale %', 'unavail reads', 'errors', ...(withFaults ? ['avail in faults % (of intended)', 'recovery ms'] : []),
-    'delay err p50/p99 µs', 'lost', 'converged'];
+  const header = [
+    'W',
+    'writes/s',
+    'p50 µs',
+    'p99 µs',
+    'p99.9 µs',
+    'stale %',
+    'unavail reads',
+    'errors',
+    ...(withFaults ? ['avail in faults % (of intended)', 'recovery ms'] : []),
+    'delay err p50/p99 µs',
+    'lost',
+    'converged',
+  ];
   const rows = results.map((r) => {
     const fault = r.availability.find((w) => w.window === 'fault');
     // Over what the schedule intended: a write sent late or never is not available.
     const faultCells = withFaults
-      ? [fault?.availabilityOfIntended == null ? '-' : (100 * fault.availabilityOfIntended).toFixed(1), r.faults?.recoveryMs == null ? '-' : String(r.faults.recoveryMs)]
+      ? [
+          fault?.availabilityOfIntended == null ? '-' : (100 * fault.availabilityOfIntended).toFixed(1),
+          r.faults?.recoveryMs == null ? '-' : String(r.faults.recoveryMs),
+        ]
       : [];
     const errors = errorCount(r);
     const stale = r.followerReads > 0 ? ((100 * r.followerStale) / r.followerReads).toFixed(1) : '-';
@@ -23,11 +38,26 @@ export function formatSummaryTable(results: readonly QuorumResult[]): string {
       ? 'yes'
       : `NO (${r.convergence.mismatchedKeys.reduce((a, n) => a + n, 0)} keys${r.convergence.quiescent ? '' : ', pending'})`;
     // How far the leader's injected delays were from their targets: the fidelity of this row.
-    const err = (r.convergence.leaderStats as { delays?: { errorUs?: { p50?: number; p99?: number } } } | null | undefined)?.delays?.errorUs;
-    const fmt = (x: number | undefined): string => (typeof x === 'number' && Number.isFinite(x) ? String(Math.round(x)) : '-');
+    const err = (
+      r.convergence.leaderStats as { delays?: { errorUs?: { p50?: number; p99?: number } } } | null | undefined
+    )?.delays?.errorUs;
+    const fmt = (x: number | undefined): string =>
+      typeof x === 'number' && Number.isFinite(x) ? String(Math.round(x)) : '-';
     const delayErr = `${fmt(err?.p50)}/${fmt(err?.p99)}`;
-    return [String(r.quorum), rate, String(r.latencyStats.p50), String(r.latencyStats.p99), String(r.latencyStats.p999), stale, String(r.readsUnavailable), String(errors),
-      ...faultCells, delayErr, String(r.lostWrites.lost), converged];
+    return [
+      String(r.quorum),
+      rate,
+      String(r.latencyStats.p50),
+      String(r.latencyStats.p99),
+      String(r.latencyStats.p999),
+      stale,
+      String(r.readsUnavailable),
+      String(errors),
+      ...faultCells,
+      delayErr,
+      String(r.lostWrites.lost),
+      converged,
+    ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!, i === cells.length - 1)).join('  ');
@@ -44,12 +74,17 @@ export const OVERLOAD_SHARE = 0.9;
 export function formatLoadWarnings(results: readonly QuorumResult[]): string[] {
   const lines: string[] = [];
   for (const r of results) {
-    if (!r.complete) lines.push(`W=${r.quorum}: INTERRUPTED: ${r.ok + errorCount(r)} of the intended writes were measured; this row (complete=false in summary.csv) is not comparable with finished ones`);
+    if (!r.complete)
+      lines.push(
+        `W=${r.quorum}: INTERRUPTED: ${r.ok + errorCount(r)} of the intended writes were measured; this row (complete=false in summary.csv) is not comparable with finished ones`,
+      );
     // Either the rate was not reached, or it was only by sending most writes late (queued behind the in-flight cap).
     const slow = r.targetRate !== null && r.achievedRate < OVERLOAD_SHARE * r.targetRate;
     const late = r.sendLagStats !== null && r.sendLagStats.p50 > ON_TIME_US;
     if (r.targetRate && (slow || late)) {
-      const lag = late ? `, half the writes left more than ${(r.sendLagStats!.p50 / 1000).toFixed(0)} ms after their intended time` : '';
+      const lag = late
+        ? `, half the writes left more than ${(r.sendLagStats!.p50 / 1000).toFixed(0)} ms after their intended time`
+        : '';
       lines.push(
         `W=${r.quorum}: OVERLOADED: achieved ${r.achievedRate.toFixed(0)} of the target ${r.targetRate} writes/s (${((100 * r.achievedRate) / r.targetRate).toFixed(0)}%)${lag}: ` +
           'the cluster and the harness on this machine cannot follow this rate, so the latencies below are mostly queueing, not replication; use a lower --rate',
@@ -64,8 +99,12 @@ export function formatIncomplete(results: readonly QuorumResult[]): string[] {
   return results.flatMap((r) => {
     const parts: string[] = [];
     if (r.errors.timeout > 0) parts.push(`${r.errors.timeout} writes timed out (--request-timeout)`);
-    if (r.readsUnavailable > 0) parts.push(`${r.readsUnavailable} read-back reads unavailable (no answer within --read-timeout${r.readsNotSent > 0 ? `, ${r.readsNotSent} of them not sent: too many reads in flight to that node` : ''})`);
-    if (r.incompleteReadbacks > 0) parts.push(`${r.incompleteReadbacks} read-backs incomplete (left out of stale_counts.csv)`);
+    if (r.readsUnavailable > 0)
+      parts.push(
+        `${r.readsUnavailable} read-back reads unavailable (no answer within --read-timeout${r.readsNotSent > 0 ? `, ${r.readsNotSent} of them not sent: too many reads in flight to that node` : ''})`,
+      );
+    if (r.incompleteReadbacks > 0)
+      parts.push(`${r.incompleteReadbacks} read-backs incomplete (left out of stale_counts.csv)`);
     if (r.probesUnavailable > 0) parts.push(`${r.probesUnavailable} visibility probe reads unavailable`);
     if (r.capWaits > 0) parts.push(`${r.capWaits} writes waited for --max-in-flight (sent late)`);
     if (r.clientTracesDropped > 0) parts.push(`${r.clientTracesDropped} client traces dropped (ring full)`);

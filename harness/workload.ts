@@ -55,7 +55,14 @@ export function planWrite(config: WorkloadConfig, phase: Phase, index: number): 
   const v = rng.next();
   // Drawn after the others, so adding tracing changed no earlier decision of a seed.
   const t = rng.next();
-  return { index, key, value, readback: r < config.readback, visibility: v < config.visibility, trace: t < (config.trace ?? 0) };
+  return {
+    index,
+    key,
+    value,
+    readback: r < config.readback,
+    visibility: v < config.visibility,
+    trace: t < (config.trace ?? 0),
+  };
 }
 
 /** Global write indices of one logical client: client c of C takes c, c+C, c+2C, ... */

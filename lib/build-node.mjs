@@ -9,4 +9,6 @@ if (!out || out === '-h' || out === '--help') {
   process.exit(out ? 0 : 2);
 }
 await buildNodeBundle(path.resolve(out), { minify: true });
-process.stdout.write(`node bundle written to ${path.resolve(out)} (run: node ${path.join(path.resolve(out), 'main.mjs')})\n`);
+process.stdout.write(
+  `node bundle written to ${path.resolve(out)} (run: node ${path.join(path.resolve(out), 'main.mjs')})\n`,
+);

@@ -31,7 +31,12 @@ export function cliParser(name: string, scriptName: string, usage: string, args:
  * A setting given as a flag or, failing that, an environment variable: the value and the name to put
  * in an error about it (the flag when the flag was given, else the variable).
  */
-export function flagOrEnv(flagValue: string | undefined, flag: string, envName: string, env: NodeJS.ProcessEnv = process.env): { value: string | undefined; name: string } {
+export function flagOrEnv(
+  flagValue: string | undefined,
+  flag: string,
+  envName: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { value: string | undefined; name: string } {
   if (flagValue !== undefined) return { value: flagValue, name: flag };
   const fromEnv = env[envName];
   return fromEnv !== undefined && fromEnv !== '' ? { value: fromEnv, name: envName } : { value: undefined, name: flag };

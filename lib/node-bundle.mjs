@@ -29,7 +29,8 @@ export const BUNDLE_MAIN = 'main.mjs';
 
 const WORKER_URL_RE = /new\s+URL\(\s*(['"])(\.{1,2}\/[^'"\n]+?\.(?:ts|mts|mjs|js))\1\s*,\s*import\.meta\.url\s*\)/g;
 // Lets CommonJS packages bundled into ESM (express and its dependencies) call require() for built-ins.
-const BANNER = "import { createRequire as __qlCreateRequire } from 'node:module'; const require = __qlCreateRequire(import.meta.url);";
+const BANNER =
+  "import { createRequire as __qlCreateRequire } from 'node:module'; const require = __qlCreateRequire(import.meta.url);";
 const MANIFEST = 'current.json';
 
 /** Cache directory of this checkout's bundles. */
@@ -96,7 +97,9 @@ export async function buildNodeBundle(outDir, { root = REPO_ROOT, minify = false
     });
     if (workers.size === known) return Object.keys(result.metafile.inputs).map((p) => p.replace(/^[^:]+:/, ''));
   }
-  throw Object.assign(new Error('node bundle: worker entries keep appearing after 10 passes'), { code: 'QL_ERR_BUNDLE' });
+  throw Object.assign(new Error('node bundle: worker entries keep appearing after 10 passes'), {
+    code: 'QL_ERR_BUNDLE',
+  });
 }
 
 function statKey(file) {
@@ -118,7 +121,8 @@ function freshBundle(cacheDir, root) {
   }
   const main = path.join(cacheDir, manifest.dir, BUNDLE_MAIN);
   if (!existsSync(main)) return undefined;
-  for (const [rel, key] of Object.entries(manifest.inputs)) if (statKey(path.resolve(root, rel)) !== key) return undefined;
+  for (const [rel, key] of Object.entries(manifest.inputs))
+    if (statKey(path.resolve(root, rel)) !== key) return undefined;
   return main;
 }
 
@@ -128,7 +132,8 @@ function prune(cacheDir, keep, current) {
     .filter((d) => d.isDirectory() && d.name.startsWith('b-'))
     .map((d) => ({ name: d.name, mtimeMs: statSync(path.join(cacheDir, d.name)).mtimeMs }))
     .sort((a, b) => b.mtimeMs - a.mtimeMs);
-  for (const d of dirs.slice(keep)) if (d.name !== current) rmSync(path.join(cacheDir, d.name), { recursive: true, force: true });
+  for (const d of dirs.slice(keep))
+    if (d.name !== current) rmSync(path.join(cacheDir, d.name), { recursive: true, force: true });
 }
 
 /**
@@ -144,7 +149,10 @@ export async function ensureNodeBundle({ root = REPO_ROOT } = {}) {
   const name = `b-${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const outDir = path.join(cacheDir, name);
   const inputs = await buildNodeBundle(outDir, { root });
-  const manifest = { dir: name, inputs: Object.fromEntries(inputs.map((rel) => [rel, statKey(path.resolve(root, rel))])) };
+  const manifest = {
+    dir: name,
+    inputs: Object.fromEntries(inputs.map((rel) => [rel, statKey(path.resolve(root, rel))])),
+  };
   const tmp = path.join(cacheDir, `${MANIFEST}.${process.pid}.tmp`);
   writeFileSync(tmp, JSON.stringify(manifest));
   renameSync(tmp, path.join(cacheDir, MANIFEST));

@@ -9,4 +9,7 @@ export { createTsWorker, tsWorkerBootstrap } from './worker.ts';
  * import.meta.resolve because vitest's module runner does not provide the latter. Not for node
  * processes: those run the bundle (lib/node-bundle.mjs).
  */
-export const TSX_IMPORT_ARGS: readonly string[] = ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
+export const TSX_IMPORT_ARGS: readonly string[] = [
+  '--import',
+  pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href,
+];

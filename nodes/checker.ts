@@ -67,7 +67,11 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 /** Report acknowledged writes missing from each node. */
-export function checkLostWrites(acknowledged: Iterable<CheckedWrite>, nodes: readonly NodeDump[], options: CheckOptions = {}): LostWritesReport {
+export function checkLostWrites(
+  acknowledged: Iterable<CheckedWrite>,
+  nodes: readonly NodeDump[],
+  options: CheckOptions = {},
+): LostWritesReport {
   const sampleSize = options.sampleSize ?? 10;
   const acked = [...acknowledged];
   const unknown = [...(options.unknownOutcome ?? [])];
@@ -94,7 +98,15 @@ export function checkLostWrites(acknowledged: Iterable<CheckedWrite>, nodes: rea
       if (e !== undefined && e.version >= w.version) unknownPresent++;
     }
     sample.sort((a, b) => a.version - b.version);
-    return { name, lost, lostKeys: lostKeys.size, missingKeys: missing.size, corrupted, unknownPresent, sample: sample.slice(0, sampleSize) };
+    return {
+      name,
+      lost,
+      lostKeys: lostKeys.size,
+      missingKeys: missing.size,
+      corrupted,
+      unknownPresent,
+      sample: sample.slice(0, sampleSize),
+    };
   });
   const totalLost = report.reduce((s, n) => s + n.lost + n.corrupted, 0);
   return { acknowledged: acked.length, unknownOutcome: unknown.length, nodes: report, totalLost, ok: totalLost === 0 };

@@ -3,12 +3,13 @@
  * again with the boot id that follower reports now (so caught up after its latest restart).
  */
 import { request } from 'undici';
+import type { LeaderStats } from '../contracts/stats.ts';
 import { ClusterError } from './cluster.ts';
 
-async function getJson(url: string, timeoutMs: number): Promise<any> {
+async function getJson(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`);
+  if (res.statusCode !== 200) throw new ClusterError('QL_ERR_UNHEALTHY', `${url} answered ${res.statusCode}`);
   return JSON.parse(text);
 }
 
@@ -30,9 +31,13 @@ export async function waitFollowerCaughtUp(
   let last = 'no answer yet';
   for (let i = 0; i < maxPolls && performance.now() - started < timeoutMs; i++) {
     try {
-      const [health, stats] = await Promise.all([getJson(`${followerUrl}/health`, 2000), getJson(`${leaderUrl}/stats`, 2000)]);
+      const [health, stats] = (await Promise.all([
+        getJson(`${followerUrl}/health`, 2000),
+        getJson(`${leaderUrl}/stats`, 2000),
+      ])) as [{ bootId?: unknown }, LeaderStats];
       const f = stats.followers?.[index];
-      if (f?.state === 'up' && typeof health.bootId === 'string' && f.bootId === health.bootId) return performance.now() - started;
+      if (f?.state === 'up' && typeof health.bootId === 'string' && f.bootId === health.bootId)
+        return performance.now() - started;
       last = `leader sees state ${f?.state}, boot id ${f?.bootId}; follower boot id ${health.bootId}`;
     } catch (err) {
       last = (err as Error).message;

@@ -755,8 +755,7 @@ function forwardLines(stream: NodeJS.ReadableStream, onLine: (line: string) => v
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
     buf += chunk;
-    let i: number;
-    while ((i = buf.indexOf('\n')) !== -1) {
+    for (let i = buf.indexOf('\n'); i !== -1; i = buf.indexOf('\n')) {
       onLine(buf.slice(0, i));
       buf = buf.slice(i + 1);
     }

@@ -108,7 +108,10 @@ export function parseNodeUrl(input: string, option: string): string {
     throw new ConfigError(option, `${JSON.stringify(input)}: only http:// and https:// URLs are supported`);
   }
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username || u.password) {
-    throw new ConfigError(option, `${JSON.stringify(input)}: give the node's base URL only (no path, query or credentials)`);
+    throw new ConfigError(
+      option,
+      `${JSON.stringify(input)}: give the node's base URL only (no path, query or credentials)`,
+    );
   }
   return u.origin;
 }
@@ -128,13 +131,19 @@ export function validateFollowerUrls(urls: readonly string[], option = 'FOLLOWER
 /** W must be an integer in 1..followers. */
 export function validateWriteQuorum(w: unknown, followers: number, option = 'WRITE_QUORUM'): number {
   if (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > followers) {
-    throw new ConfigError(option, `must be an integer in 1..${followers} (the number of followers), got ${JSON.stringify(w)}`);
+    throw new ConfigError(
+      option,
+      `must be an integer in 1..${followers} (the number of followers), got ${JSON.stringify(w)}`,
+    );
   }
   return w;
 }
 
 export function validateDelays(minDelayMs: number, maxDelayMs: number): void {
-  for (const [name, v] of [['MIN_DELAY', minDelayMs], ['MAX_DELAY', maxDelayMs]] as const) {
+  for (const [name, v] of [
+    ['MIN_DELAY', minDelayMs],
+    ['MAX_DELAY', maxDelayMs],
+  ] as const) {
     if (!Number.isFinite(v) || v < 0) throw new ConfigError(name, `must be a finite duration ≥ 0, got ${v}`);
   }
   if (minDelayMs > maxDelayMs) {
@@ -196,7 +205,10 @@ function parseTraceCapacity(env: Env): { traceCapacity?: number } {
   const raw = opt(env, 'TRACE_CAPACITY');
   if (raw === undefined) return {};
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
-    throw new ConfigError('TRACE_CAPACITY', `must be a positive integer (records kept for GET /trace), got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      'TRACE_CAPACITY',
+      `must be a positive integer (records kept for GET /trace), got ${JSON.stringify(raw)}`,
+    );
   }
   return { traceCapacity: Number(raw) };
 }
@@ -232,7 +244,8 @@ export function parseNodeEnv(env: Env): NodeEnvConfig {
   }
 
   const followersRaw = opt(env, 'FOLLOWERS');
-  if (followersRaw === undefined) throw new ConfigError('FOLLOWERS', 'required for the leader (comma-separated follower base URLs)');
+  if (followersRaw === undefined)
+    throw new ConfigError('FOLLOWERS', 'required for the leader (comma-separated follower base URLs)');
   const followers = validateFollowerUrls(followersRaw.split(','));
   const wRaw = opt(env, 'WRITE_QUORUM');
   const writeQuorum =

@@ -36,11 +36,22 @@ export function createExpressListener(routes: RouteTable, hooks: RouterHooks = {
     }
     route.all((req: Request, res: Response) => {
       const allowed = allow.get(path)!;
-      sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: allowed }, { allow: allowed });
+      sendError(
+        res,
+        405,
+        'method_not_allowed',
+        `${req.method} is not allowed on ${path}`,
+        { allow: allowed },
+        { allow: allowed },
+      );
     });
   }
-  app.use((req: Request, res: Response) => sendError(res, 404, 'unknown_route', `no route ${parseRequestUrl(req.url).path}`));
+  app.use((req: Request, res: Response) =>
+    sendError(res, 404, 'unknown_route', `no route ${parseRequestUrl(req.url).path}`),
+  );
   // Express's own failures (not the handlers', which runHandler answers) keep the JSON contract too.
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => fail(res, parseRequestUrl(req.url).path, err));
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) =>
+    fail(res, parseRequestUrl(req.url).path, err),
+  );
   return app as unknown as RequestListener;
 }

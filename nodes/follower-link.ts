@@ -102,7 +102,14 @@ export class FollowerLink {
     this.opts = opts;
     this.url = opts.url;
     const t = opts.replicationTimeoutMs;
-    this.control = new Pool(opts.url, { connections: 2, pipelining: 1, keepAliveTimeout: 10_000, connectTimeout: t, headersTimeout: t, bodyTimeout: t });
+    this.control = new Pool(opts.url, {
+      connections: 2,
+      pipelining: 1,
+      keepAliveTimeout: 10_000,
+      connectTimeout: t,
+      headersTimeout: t,
+      bodyTimeout: t,
+    });
     this.snapshotHeaders = { 'content-type': 'application/json', ...authHeaders(opts.token) };
   }
 
@@ -162,7 +169,12 @@ export class FollowerLink {
     this.probing = true;
     const epoch = this.epoch;
     this.control
-      .request({ path: '/health', method: 'GET', headersTimeout: this.opts.probeTimeoutMs, bodyTimeout: this.opts.probeTimeoutMs })
+      .request({
+        path: '/health',
+        method: 'GET',
+        headersTimeout: this.opts.probeTimeoutMs,
+        bodyTimeout: this.opts.probeTimeoutMs,
+      })
       .then(async ({ statusCode, body }) => {
         const text = await body.text();
         if (statusCode !== 200) throw new ReplicationError('http_status', `probe: /health answered ${statusCode}`);
@@ -235,14 +247,19 @@ export class FollowerLink {
       rec.bytes += Buffer.byteLength(body);
       batch = [];
       batchBytes = 0;
-      const { statusCode, headers, body: resBody } = await this.control.request({
+      const {
+        statusCode,
+        headers,
+        body: resBody,
+      } = await this.control.request({
         path: '/snapshot',
         method: 'POST',
         headers: this.snapshotHeaders,
         body,
       });
       const text = await resBody.text();
-      if (statusCode !== 200) throw new ReplicationError('http_status', `/snapshot answered ${statusCode}: ${text.slice(0, 120)}`);
+      if (statusCode !== 200)
+        throw new ReplicationError('http_status', `/snapshot answered ${statusCode}: ${text.slice(0, 120)}`);
       const boot = headers[BOOT_ID_HEADER];
       if (typeof boot === 'string' && bootAtStart !== undefined && boot !== bootAtStart) {
         // Restarted during the snapshot: start over against the new, empty store.
@@ -311,7 +328,9 @@ export class FollowerLink {
     this.epoch++;
     await Promise.all(
       [this.control].map((p) =>
-        Promise.race([p.close().catch(() => {}), new Promise((r) => setTimeout(r, graceMs))]).then(() => p.destroy().catch(() => {})),
+        Promise.race([p.close().catch(() => {}), new Promise((r) => setTimeout(r, graceMs))]).then(() =>
+          p.destroy().catch(() => {}),
+        ),
       ),
     );
   }

@@ -9,7 +9,6 @@ import { adminResetRoutes } from './admin-reset.ts';
 import { createTokenCheck, guarded } from './auth.ts';
 import { parseNodeUrl } from './config.ts';
 import {
-  DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_REPLICATION_BODY_LIMIT_BYTES,
   createDispatcher,
   createServerHandle,
@@ -28,8 +27,6 @@ import { TraceRing } from './trace-ring.ts';
 export interface FollowerOptions {
   /** Leader base URL, reported in 403 read_only answers. Optional. */
   leaderUrl?: string;
-  /** Largest accepted request body on client endpoints, bytes. Default 1 MiB. */
-  bodyLimitBytes?: number;
   /** Largest /replicate body, bytes (a /snapshot chunk may add 1 KiB of framing). Default 4 MiB. */
   replicationBodyLimitBytes?: number;
   /** How long close() lets in-flight requests finish before dropping connections, ms. Default 2000. */
@@ -76,7 +73,6 @@ export { parseReplicateBody, parseEntries as parseSnapshotBody } from './replica
 
 export function createFollower(options: FollowerOptions = {}): FollowerServer {
   const leaderUrl = options.leaderUrl === undefined ? undefined : parseNodeUrl(options.leaderUrl, 'leaderUrl');
-  const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const replLimit = options.replicationBodyLimitBytes ?? DEFAULT_REPLICATION_BODY_LIMIT_BYTES;
   const bootId = options.bootId ?? randomUUID();
   const check = createTokenCheck(options.replicationToken);
@@ -92,7 +88,8 @@ export function createFollower(options: FollowerOptions = {}): FollowerServer {
       check,
       replLimitBytes: replLimit,
       bootId,
-      onTrace: (key, version, receivedUs, appliedUs, applied) => traces.push({ version, key, receivedUs, appliedUs, applied }),
+      onTrace: (key, version, receivedUs, appliedUs, applied) =>
+        traces.push({ version, key, receivedUs, appliedUs, applied }),
     }),
     '/write': {
       POST: (_req, res) => {

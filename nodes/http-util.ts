@@ -66,7 +66,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Send a pre-serialised JSON text (the write path builds its reply without JSON.stringify). */
-export function sendJsonText(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
+export function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers?: Record<string, string>,
+): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -127,7 +132,9 @@ export function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<
         reject(new HttpError(400, 'invalid_json', `request body is not valid JSON: ${(err as Error).message}`));
       }
     });
-    req.on('error', (err) => reject(new HttpError(400, 'bad_request', `request body could not be read: ${err.message}`)));
+    req.on('error', (err) =>
+      reject(new HttpError(400, 'bad_request', `request body could not be read: ${err.message}`)),
+    );
   });
 }
 
@@ -195,13 +202,19 @@ export function allowedMethods(routes: RouteTable): Map<string, string> {
 }
 
 /** Answer a route's failure with the JSON error contract (HttpError → its status and code, anything else → 500). */
-export function createErrorResponder(hooks: RouterHooks = {}): (res: ServerResponse, path: string, err: unknown) => void {
+export function createErrorResponder(
+  hooks: RouterHooks = {},
+): (res: ServerResponse, path: string, err: unknown) => void {
   return (res, path, err) => {
     if (err instanceof HttpError) {
       hooks.onHttpError?.(path, err);
       // After a refused oversized body, do not keep reading it for keep-alive.
       const headers: Record<string, string> | undefined =
-        err.status === 413 ? { connection: 'close' } : err.status === 401 ? { 'www-authenticate': 'Bearer' } : undefined;
+        err.status === 413
+          ? { connection: 'close' }
+          : err.status === 401
+            ? { 'www-authenticate': 'Bearer' }
+            : undefined;
       sendError(res, err.status, err.code, err.message, err.extra, headers);
     } else {
       sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
@@ -210,7 +223,13 @@ export function createErrorResponder(hooks: RouterHooks = {}): (res: ServerRespo
 }
 
 /** Run a handler; a throw or a rejection becomes the JSON error answer. */
-export function runHandler(handler: Handler, req: IncomingMessage, res: ServerResponse, url: ParsedUrl, fail: ReturnType<typeof createErrorResponder>): void {
+export function runHandler(
+  handler: Handler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: ParsedUrl,
+  fail: ReturnType<typeof createErrorResponder>,
+): void {
   try {
     const out = handler(req, res, url);
     if (out) out.catch((err) => fail(res, url.path, err));
@@ -233,7 +252,14 @@ export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): R
     const method = req.method === 'HEAD' ? 'GET' : (req.method as keyof typeof methods);
     const handler = methods[method];
     if (!handler) {
-      sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.path}`, { allow: allow.get(url.path) }, { allow: allow.get(url.path)! });
+      sendError(
+        res,
+        405,
+        'method_not_allowed',
+        `${req.method} is not allowed on ${url.path}`,
+        { allow: allow.get(url.path) },
+        { allow: allow.get(url.path)! },
+      );
       return;
     }
     runHandler(handler, req, res, url, fail);

@@ -160,7 +160,12 @@ export function createLeader(options: LeaderOptions): LeaderServer {
 }
 
 /** The three units of the leader: replication thread, per-follower bookkeeping, write path. */
-function createReplication(c: ResolvedLeaderOptions, options: LeaderOptions, store: VersionedStore, quorum: () => number) {
+function createReplication(
+  c: ResolvedLeaderOptions,
+  options: LeaderOptions,
+  store: VersionedStore,
+  quorum: () => number,
+) {
   const stats = createLeaderStats(c.followerUrls.length);
   const traces = new TraceRing<LeaderWriteTrace>(options.traceCapacity ?? DEFAULT_TRACE_CAPACITY);
   // Assigned right below: the engine reports results into the write path, which needs the engine.
@@ -214,7 +219,13 @@ function createReplication(c: ResolvedLeaderOptions, options: LeaderOptions, sto
 
 type Replication = ReturnType<typeof createReplication>;
 
-function leaderRoutes(c: ResolvedLeaderOptions, check: (req: IncomingMessage) => void, store: VersionedStore, r: Replication, quorum: { w: number }): RouteTable {
+function leaderRoutes(
+  c: ResolvedLeaderOptions,
+  check: (req: IncomingMessage) => void,
+  store: VersionedStore,
+  r: Replication,
+  quorum: { w: number },
+): RouteTable {
   const { engine, followers, stats, traces, writePath } = r;
   const statsJson = () => ({
     role: 'leader',
@@ -224,10 +235,22 @@ function leaderRoutes(c: ResolvedLeaderOptions, check: (req: IncomingMessage) =>
     replication: { pending: followers.pendingWithCatchUps, ...stats.legsJson(), ...engine.statsJson() },
     availability: { ...followers.stateCounts(), quorum: quorum.w, writable: followers.available >= quorum.w },
     followers: followers.statsJson(writePath.version),
-    delays: { strategy: c.strategy, minDelayMs: c.minDelayMs, maxDelayMs: c.maxDelayMs, seed: c.delaySeed ?? null, ...stats.delaysJson() },
+    delays: {
+      strategy: c.strategy,
+      minDelayMs: c.minDelayMs,
+      maxDelayMs: c.maxDelayMs,
+      seed: c.delaySeed ?? null,
+      ...stats.delaysJson(),
+    },
     writeLatencyUs: stats.writeLatencyUs.toJSON(),
   });
-  const traceDump = (): TraceDump => ({ role: 'leader', nowUs: monotonicUs(), capacity: traces.capacity, dropped: traces.dropped, writes: traces.snapshot() });
+  const traceDump = (): TraceDump => ({
+    role: 'leader',
+    nowUs: monotonicUs(),
+    capacity: traces.capacity,
+    dropped: traces.dropped,
+    writes: traces.snapshot(),
+  });
   const health = () => ({
     status: 'ok',
     role: 'leader',
@@ -297,13 +320,21 @@ function resolveLeaderOptions(options: LeaderOptions) {
   validateDelays(minDelayMs, maxDelayMs);
   const quorumTimeoutMs = options.quorumTimeoutMs ?? DEFAULT_QUORUM_TIMEOUT_MS;
   const replicationTimeoutMs = options.replicationTimeoutMs ?? DEFAULT_REPLICATION_TIMEOUT_MS;
-  for (const [name, v] of [['quorumTimeoutMs', quorumTimeoutMs], ['replicationTimeoutMs', replicationTimeoutMs]] as const) {
+  for (const [name, v] of [
+    ['quorumTimeoutMs', quorumTimeoutMs],
+    ['replicationTimeoutMs', replicationTimeoutMs],
+  ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new ConfigError(name, `must be a positive number of ms, got ${v}`);
   }
   const strategy = options.scheduler ?? DEFAULT_SCHEDULER;
-  if (strategy !== 'precise' && strategy !== 'timeout') throw new ConfigError('scheduler', `must be 'precise' or 'timeout', got ${JSON.stringify(strategy)}`);
+  if (strategy !== 'precise' && strategy !== 'timeout')
+    throw new ConfigError('scheduler', `must be 'precise' or 'timeout', got ${JSON.stringify(strategy)}`);
   const priority = options.priority ?? DEFAULT_LEADER_PRIORITY;
-  if (!LEADER_PRIORITIES.includes(priority)) throw new ConfigError('priority', `must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(priority)}`);
+  if (!LEADER_PRIORITIES.includes(priority))
+    throw new ConfigError(
+      'priority',
+      `must be one of ${LEADER_PRIORITIES.join(', ')}, got ${JSON.stringify(priority)}`,
+    );
   const delaySeed = options.rng ? options.delaySeed : parseSeed(options.delaySeed ?? randomSeed(), 'delaySeed');
   return {
     followerUrls,

@@ -20,7 +20,12 @@ function report(msg: unknown): Promise<void> {
   });
 }
 
-async function fail(code: string, message: string, exitCode: number, extra: Record<string, unknown> = {}): Promise<never> {
+async function fail(
+  code: string,
+  message: string,
+  exitCode: number,
+  extra: Record<string, unknown> = {},
+): Promise<never> {
   process.stderr.write(`quorum-lab node: ${message}\n`);
   await report({ cmd: 'error', data: { code, message, ...extra } });
   process.exit(exitCode);
@@ -36,7 +41,8 @@ try {
 
 // Each role loads only its own modules: a follower never needs undici, the HDR histograms or the
 // delay scheduler, and a node:http node never loads Express; start-up time is mostly module loading.
-const createListener = config.server === 'express' ? (await import('./express-app.ts')).createExpressListener : undefined;
+const createListener =
+  config.server === 'express' ? (await import('./express-app.ts')).createExpressListener : undefined;
 const node: NodeServer =
   config.role === 'leader'
     ? (await import('./leader.ts')).createLeader({
@@ -78,12 +84,18 @@ if (process.send) process.on('disconnect', () => void shutdown('launcher went aw
 
 try {
   const { port, url } = await node.listen(config.port, config.host);
-  process.stdout.write(`quorum-lab node: ${config.role} listening on ${url} (bound to ${config.host}:${port}, server ${config.server})\n`);
+  process.stdout.write(
+    `quorum-lab node: ${config.role} listening on ${url} (bound to ${config.host}:${port}, server ${config.server})\n`,
+  );
   await report({ cmd: 'listening', data: { port, role: config.role, server: config.server } });
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') {
-    await fail('EADDRINUSE', `port ${config.port} on ${config.host} is already in use`, EXIT_PORT_IN_USE, { port: config.port });
+    await fail('EADDRINUSE', `port ${config.port} on ${config.host} is already in use`, EXIT_PORT_IN_USE, {
+      port: config.port,
+    });
   }
-  await fail(e.code ?? 'LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}: ${e.message}`, 1, { port: config.port });
+  await fail(e.code ?? 'LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}: ${e.message}`, 1, {
+    port: config.port,
+  });
 }

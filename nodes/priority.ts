@@ -33,7 +33,10 @@ export function canRunRealtime(): boolean {
 }
 
 /** Resolve the wanted priority to what will be applied; null when 'realtime' was required but is not possible. */
-export function resolvePriority(wanted: LeaderPriority, available: () => boolean = canRunRealtime): AppliedPriority | null {
+export function resolvePriority(
+  wanted: LeaderPriority,
+  available: () => boolean = canRunRealtime,
+): AppliedPriority | null {
   if (wanted === 'normal') return 'normal';
   const ok = available();
   if (ok) return 'realtime';

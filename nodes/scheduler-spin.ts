@@ -39,7 +39,14 @@ export interface SpinWindow {
   record(latenessNs: number): void;
 }
 
-export const SPIN_DEFAULTS = { minUs: 50, maxUs: 300, initialUs: 200, quantile: 0.98, marginUs: 20, samples: 128 } as const;
+export const SPIN_DEFAULTS = {
+  minUs: 50,
+  maxUs: 300,
+  initialUs: 200,
+  quantile: 0.98,
+  marginUs: 20,
+  samples: 128,
+} as const;
 
 // Recomputing the quantile sorts the ring; doing it every 16 samples keeps the cost negligible
 // (a 128-element sort per 16 alarms) while still following a change within a few dozen alarms.

@@ -14,14 +14,17 @@ export function createTimeoutScheduler(): DelayScheduler {
       checkDelayUs(delayUs);
       if (closed) throw closedError();
       const startNs = process.hrtime.bigint();
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        try {
-          fn(Number(process.hrtime.bigint() - startNs) / 1000);
-        } catch (err) {
-          rethrowAsync(err);
-        }
-      }, Math.max(0, delayUs / 1000));
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          try {
+            fn(Number(process.hrtime.bigint() - startNs) / 1000);
+          } catch (err) {
+            rethrowAsync(err);
+          }
+        },
+        Math.max(0, delayUs / 1000),
+      );
       timers.add(timer);
     },
     get pending() {

@@ -67,18 +67,27 @@ export function createDelayScheduler(options: DelaySchedulerOptions = {}): Delay
   const strategy = options.strategy ?? 'precise';
   if (strategy === 'timeout') return createTimeoutScheduler();
   if (strategy !== 'precise') {
-    throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `strategy must be 'precise' or 'timeout', got ${JSON.stringify(strategy)}`);
+    throw new SchedulerError(
+      'QL_ERR_SCHEDULER_OPTION',
+      `strategy must be 'precise' or 'timeout', got ${JSON.stringify(strategy)}`,
+    );
   }
   const spinUs = options.spinUs ?? DEFAULT_SPIN_US;
   if (spinUs !== 'auto') checkMicros('spinUs', spinUs);
   const minSpinUs = checkMicros('minSpinUs', options.minSpinUs ?? SPIN_DEFAULTS.minUs);
   const maxSpinUs = checkMicros('maxSpinUs', options.maxSpinUs ?? SPIN_DEFAULTS.maxUs);
   if (minSpinUs > maxSpinUs) {
-    throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `minSpinUs (${minSpinUs}) must not exceed maxSpinUs (${maxSpinUs})`);
+    throw new SchedulerError(
+      'QL_ERR_SCHEDULER_OPTION',
+      `minSpinUs (${minSpinUs}) must not exceed maxSpinUs (${maxSpinUs})`,
+    );
   }
   const timerSlackNs = options.timerSlackNs ?? DEFAULT_TIMER_SLACK_NS;
   if (!Number.isSafeInteger(timerSlackNs) || timerSlackNs < 0) {
-    throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `timerSlackNs must be an integer ≥ 0 (ns), got ${String(timerSlackNs)}`);
+    throw new SchedulerError(
+      'QL_ERR_SCHEDULER_OPTION',
+      `timerSlackNs must be an integer ≥ 0 (ns), got ${String(timerSlackNs)}`,
+    );
   }
   return createPreciseScheduler({
     spin: spinUs === 'auto' ? { minUs: minSpinUs, maxUs: maxSpinUs } : { fixedUs: spinUs },
@@ -88,7 +97,10 @@ export function createDelayScheduler(options: DelaySchedulerOptions = {}): Delay
 
 function checkMicros(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new SchedulerError('QL_ERR_SCHEDULER_OPTION', `${name} must be a finite number ≥ 0 (µs) or 'auto', got ${String(value)}`);
+    throw new SchedulerError(
+      'QL_ERR_SCHEDULER_OPTION',
+      `${name} must be a finite number ≥ 0 (µs) or 'auto', got ${String(value)}`,
+    );
   }
   return value;
 }

@@ -19,7 +19,8 @@ const cli = (args: string[]) => run(process.execPath, ['--import', 'tsx', CLI, .
 /** Well-formedness: balanced tags, quoted attributes, no stray '<' or bare '&' in text. */
 function assertWellFormedXml(xml: string, name: string): void {
   const stack: string[] = [];
-  const token = /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>/g;
+  const token =
+    /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>/g;
   let last = 0;
   const checkText = (text: string): void => {
     if (text.includes('<')) throw new Error(`${name}: malformed markup near ${JSON.stringify(text.slice(0, 60))}`);
@@ -57,21 +58,52 @@ describe('analyzeRun on the synthetic run', () => {
   it('writes every file', () => {
     const names = result.files.map((f) => f.slice(dir.length + 1)).sort();
     expect(names).toEqual(
-      ['analysis.json', 'availability_vs_quorum.svg', 'latency_spectrum.svg', 'latency_vs_quorum.svg', 'model.csv', 'read_quorums.csv', 'read_quorums.svg', 'report.html', 'report.md', 'staleness_vs_quorum.svg', 'visibility.svg'].sort(),
+      [
+        'analysis.json',
+        'availability_vs_quorum.svg',
+        'latency_spectrum.svg',
+        'latency_vs_quorum.svg',
+        'model.csv',
+        'read_quorums.csv',
+        'read_quorums.svg',
+        'report.html',
+        'report.md',
+        'staleness_vs_quorum.svg',
+        'visibility.svg',
+      ].sort(),
     );
     expect(result.elapsedMs).toBeLessThan(10_000);
   });
 
   it('SVGs are well-formed XML with the expected series and axis titles', async () => {
     const expected: Record<string, string[]> = {
-      'latency_vs_quorum.svg': ['measured', 'model: uniform delays', 'model: realised delays', 'mean', 'p50', 'p99', 'write latency (µs)', 'write quorum W'],
-      'staleness_vs_quorum.svg': ['measured', 'model at the measured read gap', 'model: realised delays, same g', 'model at the ack (g = 0)', 'stale reads (fraction of follower reads)'],
+      'latency_vs_quorum.svg': [
+        'measured',
+        'model: uniform delays',
+        'model: realised delays',
+        'mean',
+        'p50',
+        'p99',
+        'write latency (µs)',
+        'write quorum W',
+      ],
+      'staleness_vs_quorum.svg': [
+        'measured',
+        'model at the measured read gap',
+        'model: realised delays, same g',
+        'model at the ack (g = 0)',
+        'stale reads (fraction of follower reads)',
+      ],
       'latency_spectrum.svg': ['W = 1', 'W = 5', 'measured', 'model: uniform delays', '99.9%', 'write latency (µs)'],
       'visibility.svg': ['W = 3', 'measured', 'model: uniform delays', 'time after the ack, t (µs)'],
       'read_quorums.svg': ['read quorum R (followers read)', 'W = 2', 'measured'],
       'availability_vs_quorum.svg': [
-        'fault: writes sent while a follower was faulted', 'normal: writes sent with every follower up', 'all measured writes',
-        'availability (% of attempted writes ok)', 'write quorum W (follower acks awaited)', 'window',
+        'fault: writes sent while a follower was faulted',
+        'normal: writes sent with every follower up',
+        'all measured writes',
+        'availability (% of attempted writes ok)',
+        'write quorum W (follower acks awaited)',
+        'window',
       ],
     };
     for (const [file, series] of Object.entries(expected)) {
@@ -86,7 +118,8 @@ describe('analyzeRun on the synthetic run', () => {
   it('model.csv has the documented columns and the closed-form predictions', async () => {
     const records = parseCsv(await readFile(join(dir, 'model.csv'), 'utf8'), 'model.csv');
     expect(records[0]!.fields).toEqual([...MODEL_COLUMNS]);
-    const col = (name: string): string[] => records.slice(1).map((r) => r.fields[MODEL_COLUMNS.indexOf(name as never)]!);
+    const col = (name: string): string[] =>
+      records.slice(1).map((r) => r.fields[MODEL_COLUMNS.indexOf(name as never)]!);
     expect(col('model_latency_mean_us').map(Number)).toEqual([250, 400, 550, 700, 850]);
     expect(col('model_latency_p99_us').map(Number)).toEqual([641.7, 800.1, 904.9, 970.6, 998.2]);
     expect(col('model_stale_fraction_at_ack').map(Number)).toEqual([0.8, 0.6, 0.4, 0.2, 0]);
@@ -95,10 +128,12 @@ describe('analyzeRun on the synthetic run', () => {
     // The fixture's staleness was simulated from the same model, so measured sits near predicted.
     const model = col('model_stale_fraction').map(Number);
     const realised = col('model_realised_stale_fraction').map(Number);
-    col('measured_stale_fraction').map(Number).forEach((m, i) => {
-      expect(Math.abs(m - model[i]!)).toBeLessThan(0.06);
-      expect(Math.abs(m - realised[i]!)).toBeLessThan(0.06);
-    });
+    col('measured_stale_fraction')
+      .map(Number)
+      .forEach((m, i) => {
+        expect(Math.abs(m - model[i]!)).toBeLessThan(0.06);
+        expect(Math.abs(m - realised[i]!)).toBeLessThan(0.06);
+      });
   });
 
   it('read_quorums.csv is 0 for W + R > N, measured and model', async () => {
@@ -114,7 +149,14 @@ describe('analyzeRun on the synthetic run', () => {
 
   it('report.md embeds the plots and explains the results; report.html inlines the SVGs', async () => {
     const md = await readFile(join(dir, 'report.md'), 'utf8');
-    for (const f of ['latency_vs_quorum.svg', 'staleness_vs_quorum.svg', 'latency_spectrum.svg', 'visibility.svg', 'read_quorums.svg']) expect(md).toContain(`](${f})`);
+    for (const f of [
+      'latency_vs_quorum.svg',
+      'staleness_vs_quorum.svg',
+      'latency_spectrum.svg',
+      'visibility.svg',
+      'read_quorums.svg',
+    ])
+      expect(md).toContain(`](${f})`);
     expect(md).toMatch(/Why latency grows with W: .*W-th fastest of 5/);
     expect(md).toMatch(/\+150 µs per extra ack/);
     expect(md).toMatch(/Why replicas are stale right after an ack for W < 5/);
@@ -145,7 +187,15 @@ describe('analyzeRun variants and errors', () => {
       const mean = header.indexOf('latency_mean_us');
       const delays = [header.indexOf('min_delay_ms'), header.indexOf('max_delay_ms')];
       const rewrite = (zeroDelays: boolean): string =>
-        `${[lines[0], ...lines.slice(1).map((l) => l.split(',').map((c, i) => (i === mean ? '230' : zeroDelays && delays.includes(i) ? '0' : c)).join(','))].join('\n')}\n`;
+        `${[
+          lines[0],
+          ...lines.slice(1).map((l) =>
+            l
+              .split(',')
+              .map((c, i) => (i === mean ? '230' : zeroDelays && delays.includes(i) ? '0' : c))
+              .join(','),
+          ),
+        ].join('\n')}\n`;
       // A baseline with injected delays would subtract part of what it is meant to isolate: refused.
       await writeFile(join(base, 'summary.csv'), rewrite(false));
       await expect(analyzeRun(dir, { monteCarloTrials: 2000, baselineDir: base })).rejects.toMatchObject({
@@ -174,7 +224,10 @@ describe('analyzeRun variants and errors', () => {
       expect(await readFile(join(dir, 'report.md'), 'utf8')).not.toContain('Availability under faults');
 
       const original = await readFile(join(FIXTURE, 'availability.csv'), 'utf8');
-      const allOnly = original.split('\n').filter((l, i) => i === 0 || l.includes(',all,')).join('\n');
+      const allOnly = original
+        .split('\n')
+        .filter((l, i) => i === 0 || l.includes(',all,'))
+        .join('\n');
       await writeFile(join(dir, 'availability.csv'), `${allOnly}\n`);
       await rm(join(dir, 'availability_vs_quorum.svg'), { force: true });
       result = await analyzeRun(dir, { monteCarloTrials: 1000 });
@@ -182,12 +235,36 @@ describe('analyzeRun variants and errors', () => {
       expect(await readFile(join(dir, 'report.md'), 'utf8')).not.toContain('Availability under faults');
 
       const bad: [string, string, string][] = [
-        [original.replace('5,fault,9400,0,', '5,fault,9400,lots,'), 'availability.csv line 15, column ok: expected an integer (got "lots")', 'QL_ERR_RUN_BAD_VALUE'],
-        [original.replace('5,fault,', '5,faulty,'), 'availability.csv line 15, column window: expected one of all, fault, normal, got "faulty"', 'QL_ERR_RUN_BAD_VALUE'],
-        [original.replace('4,fault,1000,997,', '4,fault,1000,1997,'), 'availability.csv line 12, column ok: 1997 ok writes out of 1000 attempted', 'QL_ERR_RUN_BAD_VALUE'],
-        [original.replace(',0.997,', ',0.5,'), 'availability.csv line 12, column availability: 0.5 is not ok/attempted = 997/1000', 'QL_ERR_RUN_BAD_VALUE'],
-        [original.replace(',recovery_ms', ''), 'availability.csv: missing column recovery_ms', 'QL_ERR_RUN_MISSING_COLUMN'],
-        [original.replace('1,all,2000,2000,0,0,0,0,1,477', '1,all,2000,2000,0,0,0,0,1'), 'availability.csv line 2: 11 fields, the header has 12', 'QL_ERR_RUN_CSV_SYNTAX'],
+        [
+          original.replace('5,fault,9400,0,', '5,fault,9400,lots,'),
+          'availability.csv line 15, column ok: expected an integer (got "lots")',
+          'QL_ERR_RUN_BAD_VALUE',
+        ],
+        [
+          original.replace('5,fault,', '5,faulty,'),
+          'availability.csv line 15, column window: expected one of all, fault, normal, got "faulty"',
+          'QL_ERR_RUN_BAD_VALUE',
+        ],
+        [
+          original.replace('4,fault,1000,997,', '4,fault,1000,1997,'),
+          'availability.csv line 12, column ok: 1997 ok writes out of 1000 attempted',
+          'QL_ERR_RUN_BAD_VALUE',
+        ],
+        [
+          original.replace(',0.997,', ',0.5,'),
+          'availability.csv line 12, column availability: 0.5 is not ok/attempted = 997/1000',
+          'QL_ERR_RUN_BAD_VALUE',
+        ],
+        [
+          original.replace(',recovery_ms', ''),
+          'availability.csv: missing column recovery_ms',
+          'QL_ERR_RUN_MISSING_COLUMN',
+        ],
+        [
+          original.replace('1,all,2000,2000,0,0,0,0,1,477', '1,all,2000,2000,0,0,0,0,1'),
+          'availability.csv line 2: 11 fields, the header has 12',
+          'QL_ERR_RUN_CSV_SYNTAX',
+        ],
       ];
       for (const [text, message, code] of bad) {
         await writeFile(join(dir, 'availability.csv'), text);
@@ -223,9 +300,14 @@ describe('analyzeRun variants and errors', () => {
     expect((bad as { stderr: string }).stderr).toContain(`analyze: [QL_ERR_RUN_DIR] ${missing}: not a run folder`);
     const usage = await cli([]).catch((e: { code: number; stderr: string }) => e);
     expect((usage as { code: number }).code).toBe(2);
-    expect((usage as { stderr: string }).stderr.trim()).toBe('analyze: expected exactly one run folder, got 0 (see --help)');
+    expect((usage as { stderr: string }).stderr.trim()).toBe(
+      'analyze: expected exactly one run folder, got 0 (see --help)',
+    );
     const flag = await cli([missing, '--bogus']).catch((e: { code: number; stderr: string }) => e);
-    expect([(flag as { code: number }).code, (flag as { stderr: string }).stderr.trim()]).toEqual([2, 'analyze: Unknown argument: bogus (see --help)']);
+    expect([(flag as { code: number }).code, (flag as { stderr: string }).stderr.trim()]).toEqual([
+      2,
+      'analyze: Unknown argument: bogus (see --help)',
+    ]);
     const help = await cli(['-h']);
     expect(help.stdout).toContain('npm run analyze -- <run folder>');
   });

@@ -28,11 +28,23 @@ function close(actual: number[], expected: number[], tol: number): void {
 
 describe('write delay d_(W)', () => {
   it('mean a + (b − a)·W/(N + 1)', () => {
-    close(W.map((w) => writeDelayMeanUs(model, w) / 1000), [0.25, 0.4, 0.55, 0.7, 0.85], 1e-12);
+    close(
+      W.map((w) => writeDelayMeanUs(model, w) / 1000),
+      [0.25, 0.4, 0.55, 0.7, 0.85],
+      1e-12,
+    );
   });
   it('p50 and p99 by inverting P(Binomial(N, x) ≥ W)', () => {
-    close(W.map((w) => writeDelayQuantileUs(model, w, 0.5) / 1000), [0.2165, 0.3824, 0.55, 0.7176, 0.8835], TOL4);
-    close(W.map((w) => writeDelayQuantileUs(model, w, 0.99) / 1000), [0.6417, 0.8001, 0.9049, 0.9706, 0.9982], TOL4);
+    close(
+      W.map((w) => writeDelayQuantileUs(model, w, 0.5) / 1000),
+      [0.2165, 0.3824, 0.55, 0.7176, 0.8835],
+      TOL4,
+    );
+    close(
+      W.map((w) => writeDelayQuantileUs(model, w, 0.99) / 1000),
+      [0.6417, 0.8001, 0.9049, 0.9706, 0.9982],
+      TOL4,
+    );
   });
   it('p99 of W = 1 in closed form: a + (b − a)(1 − 0.01^(1/5))', () => {
     expect(writeDelayQuantileUs(model, 1, 0.99)).toBeCloseTo(100 + 900 * (1 - 0.01 ** 0.2), 6);
@@ -46,15 +58,35 @@ describe('write delay d_(W)', () => {
 
 describe('staleness at gap g', () => {
   it('stale fraction at g = 0 is (N − W)/N', () => {
-    close(W.map((w) => staleFraction(model, w, 0)), [0.8, 0.6, 0.4, 0.2, 0], 1e-12);
+    close(
+      W.map((w) => staleFraction(model, w, 0)),
+      [0.8, 0.6, 0.4, 0.2, 0],
+      1e-12,
+    );
   });
   it('stale fraction at g = 50, 100, 200 µs', () => {
-    close(W.map((w) => staleFraction(model, w, 50)), [0.7444, 0.5444, 0.3448, 0.1503, 0], TOL4);
-    close(W.map((w) => staleFraction(model, w, 100)), [0.6889, 0.489, 0.2913, 0.111, 0], TOL4);
-    close(W.map((w) => staleFraction(model, w, 200)), [0.5779, 0.3799, 0.1952, 0.0569, 0], TOL4);
+    close(
+      W.map((w) => staleFraction(model, w, 50)),
+      [0.7444, 0.5444, 0.3448, 0.1503, 0],
+      TOL4,
+    );
+    close(
+      W.map((w) => staleFraction(model, w, 100)),
+      [0.6889, 0.489, 0.2913, 0.111, 0],
+      TOL4,
+    );
+    close(
+      W.map((w) => staleFraction(model, w, 200)),
+      [0.5779, 0.3799, 0.1952, 0.0569, 0],
+      TOL4,
+    );
   });
   it('expected stale followers at g = 100 µs', () => {
-    close(W.map((w) => expectedStaleFollowers(model, w, 100)), [3.445, 2.445, 1.457, 0.555, 0], 6e-4);
+    close(
+      W.map((w) => expectedStaleFollowers(model, w, 100)),
+      [3.445, 2.445, 1.457, 0.555, 0],
+      6e-4,
+    );
   });
   it('W = 4, g = 100 µs by hand: one candidate, stale iff d_(5) − d_(4) > g: (1 − 1/9)^5', () => {
     expect(expectedStaleFollowers(model, 4, 100)).toBeCloseTo((8 / 9) ** 5, 12);
@@ -99,13 +131,14 @@ describe('read quorums', () => {
   it('measured: P_R = Σ P(k)·C(k, R)/C(N, R) from counts', () => {
     // 10 writes with 0 stale, 6 with 2 stale, 4 with 4 stale.
     const counts = [10, 0, 6, 0, 4, 0];
-    expect(readQuorumStaleFromCounts(counts, 5, 1)).toBeCloseTo((6 * 2 / 5 + 4 * 4 / 5) / 20, 12);
-    expect(readQuorumStaleFromCounts(counts, 5, 2)).toBeCloseTo((6 * 1 / 10 + 4 * 6 / 10) / 20, 12);
-    expect(readQuorumStaleFromCounts(counts, 5, 4)).toBeCloseTo((4 * 1 / 5) / 20, 12);
+    expect(readQuorumStaleFromCounts(counts, 5, 1)).toBeCloseTo(((6 * 2) / 5 + (4 * 4) / 5) / 20, 12);
+    expect(readQuorumStaleFromCounts(counts, 5, 2)).toBeCloseTo(((6 * 1) / 10 + (4 * 6) / 10) / 20, 12);
+    expect(readQuorumStaleFromCounts(counts, 5, 4)).toBeCloseTo((4 * 1) / 5 / 20, 12);
     expect(readQuorumStaleFromCounts(counts, 5, 5)).toBe(0);
   });
   it('predicted P_1 equals the stale fraction; W + R > N gives 0', () => {
-    for (const w of W) expect(readQuorumStaleProbability(model, w, 1, 100)).toBeCloseTo(staleFraction(model, w, 100), 12);
+    for (const w of W)
+      expect(readQuorumStaleProbability(model, w, 1, 100)).toBeCloseTo(staleFraction(model, w, 100), 12);
     expect(readQuorumStaleProbability(model, 3, 3, 0)).toBe(0);
     expect(readQuorumStaleProbability(model, 1, 5, 0)).toBe(0);
   });

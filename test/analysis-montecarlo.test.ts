@@ -34,8 +34,12 @@ describe('Monte Carlo agrees with the closed forms (uniform delays, zero network
         seed: 42 + w,
       });
       expect(Math.abs(mc.latencyMeanUs - writeDelayMeanUs(model, w))).toBeLessThan(MEAN_TOL_US);
-      expect(Math.abs(sortedQuantile(mc.latencyUs, 0.5) - writeDelayQuantileUs(model, w, 0.5))).toBeLessThan(P50_TOL_US);
-      expect(Math.abs(sortedQuantile(mc.latencyUs, 0.99) - writeDelayQuantileUs(model, w, 0.99))).toBeLessThan(P99_TOL_US);
+      expect(Math.abs(sortedQuantile(mc.latencyUs, 0.5) - writeDelayQuantileUs(model, w, 0.5))).toBeLessThan(
+        P50_TOL_US,
+      );
+      expect(Math.abs(sortedQuantile(mc.latencyUs, 0.99) - writeDelayQuantileUs(model, w, 0.99))).toBeLessThan(
+        P99_TOL_US,
+      );
       expect(Math.abs(mc.staleFraction - staleFraction(model, w, 100))).toBeLessThan(PROB_TOL);
       expect(Math.abs(mc.expectedStaleFollowers - expectedStaleFollowers(model, w, 100))).toBeLessThan(5 * PROB_TOL);
       for (let r = 1; r <= 5; r++) {
@@ -52,7 +56,13 @@ describe('Monte Carlo agrees with the closed forms (uniform delays, zero network
 
 describe('network legs and measured distributions', () => {
   it('a constant request leg shifts latency but not staleness', () => {
-    const base = { writeQuorum: 2, replicationDelay: uniform, readGap: { kind: 'constant', us: 50 }, trials: 5000, seed: 7 } as const;
+    const base = {
+      writeQuorum: 2,
+      replicationDelay: uniform,
+      readGap: { kind: 'constant', us: 50 },
+      trials: 5000,
+      seed: 7,
+    } as const;
     const a = simulateQuorum(base);
     const b = simulateQuorum({ ...base, requestLeg: { kind: 'constant', us: 80 } });
     expect(b.latencyMeanUs - a.latencyMeanUs).toBeCloseTo(80, 6);
@@ -73,7 +83,13 @@ describe('network legs and measured distributions', () => {
   });
   it('measured samples (a fine uniform grid) reproduce the uniform model', () => {
     const grid = Array.from({ length: 901 }, (_, i) => 100 + i);
-    const mc = simulateQuorum({ writeQuorum: 4, replicationDelay: { kind: 'samples', samplesUs: grid }, readGap: { kind: 'constant', us: 100 }, trials: TRIALS, seed: 11 });
+    const mc = simulateQuorum({
+      writeQuorum: 4,
+      replicationDelay: { kind: 'samples', samplesUs: grid },
+      readGap: { kind: 'constant', us: 100 },
+      trials: TRIALS,
+      seed: 11,
+    });
     expect(Math.abs(mc.latencyMeanUs - writeDelayMeanUs(model, 4))).toBeLessThan(MEAN_TOL_US);
     expect(Math.abs(mc.staleFraction - staleFraction(model, 4, 100))).toBeLessThan(PROB_TOL);
   });
@@ -93,7 +109,9 @@ describe('network legs and measured distributions', () => {
   });
   it('rejects bad inputs with QL_ERR_MODEL_INPUT', () => {
     expect(() => simulateQuorum({ writeQuorum: 6, replicationDelay: uniform, seed: 1 })).toThrow(/1\.\.5/);
-    expect(() => simulateQuorum({ writeQuorum: 1, replicationDelay: { kind: 'samples', samplesUs: [] }, seed: 1 })).toThrow(/replicationDelay: no samples/);
+    expect(() =>
+      simulateQuorum({ writeQuorum: 1, replicationDelay: { kind: 'samples', samplesUs: [] }, seed: 1 }),
+    ).toThrow(/replicationDelay: no samples/);
     try {
       createSampler({ kind: 'uniform', minUs: 5, maxUs: 1 }, createRng(1), 'ackLeg');
     } catch (e) {

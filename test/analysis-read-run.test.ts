@@ -128,6 +128,8 @@ describe('parseCsv', () => {
   it('rejects an unterminated quote with the line', () => {
     expect(() => parseCsv('a\n"open\n', 'f.csv')).toThrow(/^f\.csv line \d: Quote Not Closed/);
     expect(() => parseCsv('a\n"x"y\n', 'f.csv')).toThrow(/^f\.csv line 2: Invalid Closing Quote/);
-    expect(() => parseCsv('a\n"x"y\n', 'f.csv')).toThrow(expect.objectContaining({ code: 'QL_ERR_RUN_CSV_SYNTAX', file: 'f.csv', line: 2 }));
+    expect(() => parseCsv('a\n"x"y\n', 'f.csv')).toThrow(
+      expect.objectContaining({ code: 'QL_ERR_RUN_CSV_SYNTAX', file: 'f.csv', line: 2 }),
+    );
   });
 });

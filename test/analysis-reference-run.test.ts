@@ -27,7 +27,8 @@ describe('analysis of the shipped reference run', () => {
     // A commit of this repository, not a hand-written string: the harness records `git rev-parse HEAD`.
     expect(meta.tool.gitCommit).toMatch(/^[0-9a-f]{40}$/);
     const git = (...args: string[]): string => execFileSync('git', args, { cwd: REFERENCE }).toString().trim();
-    if (git('rev-parse', '--is-shallow-repository') === 'false') expect(git('cat-file', '-t', meta.tool.gitCommit)).toBe('commit');
+    if (git('rev-parse', '--is-shallow-repository') === 'false')
+      expect(git('cat-file', '-t', meta.tool.gitCommit)).toBe('commit');
     expect(Date.parse(meta.endedAt)).toBeGreaterThan(Date.parse(meta.startedAt));
     expect(meta.options.quorums).toEqual([1, 2, 3, 4, 5]);
     expect(typeof meta.seed === 'number' || typeof meta.options.seed === 'number').toBe(true);
@@ -35,7 +36,16 @@ describe('analysis of the shipped reference run', () => {
 
   it('writes every output, the report with its plots', async () => {
     const names = result.files.map((f) => f.slice(dir.length + 1));
-    for (const f of ['model.csv', 'read_quorums.csv', 'latency_vs_quorum.svg', 'staleness_vs_quorum.svg', 'latency_spectrum.svg', 'visibility.svg', 'report.md', 'report.html']) {
+    for (const f of [
+      'model.csv',
+      'read_quorums.csv',
+      'latency_vs_quorum.svg',
+      'staleness_vs_quorum.svg',
+      'latency_spectrum.svg',
+      'visibility.svg',
+      'report.md',
+      'report.html',
+    ]) {
       expect(names).toContain(f);
     }
     const report = await readFile(join(dir, 'report.md'), 'utf8');

@@ -26,11 +26,14 @@ describe('one error base class', () => {
     new ConfigError('WRITE_QUORUM', 'm'),
     new SchedulerError('QL_ERR_SCHEDULER_CLOSED', 'm'),
   ];
-  it.each(samples.map((e) => [e.constructor.name, e] as const))('%s is a QuorumLabError with a QL_ERR_ code and its own name', (name, e) => {
-    expect(e).toBeInstanceOf(QuorumLabError);
-    expect((e as QuorumLabError).code).toMatch(/^QL_ERR_[A-Z_]+$/);
-    expect(e.name).toBe(name);
-  });
+  it.each(samples.map((e) => [e.constructor.name, e] as const))(
+    '%s is a QuorumLabError with a QL_ERR_ code and its own name',
+    (name, e) => {
+      expect(e).toBeInstanceOf(QuorumLabError);
+      expect((e as QuorumLabError).code).toMatch(/^QL_ERR_[A-Z_]+$/);
+      expect(e.name).toBe(name);
+    },
+  );
   it('an option error names the option in its code', () => {
     expect(new OptionError('read-timeout', 'm').code).toBe('QL_ERR_OPT_READ_TIMEOUT');
   });

@@ -6,7 +6,14 @@ import { resolveOptions } from '../harness/options.ts';
 describe('meta.json has one shape, written and read through contracts/meta.ts', () => {
   it('what the harness writes is what the reader accepts, with the current schemaVersion', () => {
     const options = resolveOptions({});
-    const meta = buildMeta({ options, cluster: { mode: 'local' }, startedAt: new Date(0), endedAt: new Date(1000), leaderStats: {}, quorums: {} });
+    const meta = buildMeta({
+      options,
+      cluster: { mode: 'local' },
+      startedAt: new Date(0),
+      endedAt: new Date(1000),
+      leaderStats: {},
+      quorums: {},
+    });
     expect(meta.schemaVersion).toBe(META_SCHEMA_VERSION);
     const back = checkMeta(JSON.parse(JSON.stringify(meta)));
     expect('meta' in back && back.meta.tool.name).toBe('quorum-lab');

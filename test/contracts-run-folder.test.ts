@@ -21,11 +21,16 @@ describe('the run folder is defined once, in contracts/run-folder.ts', () => {
     'visibility.csv': { ...reader.VISIBILITY_SPEC, ...reader.VISIBILITY_OPTIONAL_SPEC },
     'availability.csv': { ...reader.AVAILABILITY_SPEC, ...reader.AVAILABILITY_OPTIONAL_SPEC },
   };
-  it.each(RUN_TABLES.map((t) => [t.file, t] as const))('%s: the writer writes and the reader reads exactly its columns', (file, table) => {
-    expect(writerColumns[file]).toEqual(columnNames(table));
-    const kinds = Object.fromEntries(Object.entries({ ...table.columns, ...table.optional }).map(([n, s]) => [n, s.kind]));
-    expect(readerKinds[file]).toEqual(kinds);
-  });
+  it.each(RUN_TABLES.map((t) => [t.file, t] as const))(
+    '%s: the writer writes and the reader reads exactly its columns',
+    (file, table) => {
+      expect(writerColumns[file]).toEqual(columnNames(table));
+      const kinds = Object.fromEntries(
+        Object.entries({ ...table.columns, ...table.optional }).map(([n, s]) => [n, s.kind]),
+      );
+      expect(readerKinds[file]).toEqual(kinds);
+    },
+  );
   it('a header the writer produces is what the reader parses, with a missing required column named', () => {
     const header = writer.STALE_COUNTS_COLUMNS.join(',');
     expect(reader.parseTable(`${header}\n3,1,7\n`, 'stale_counts.csv', reader.STALE_COUNTS_SPEC)).toEqual([

@@ -27,7 +27,10 @@ interface Run {
 /** Run the CLI; `onLine` may interrupt it (gets each stdout line and the child). */
 function runCli(args: string[], onLine?: (line: string, interrupt: () => void) => void): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let interrupted = false;
@@ -69,13 +72,40 @@ describe.skipIf(!HAVE_NODES)('the experiment CLI with the real local cluster', (
   test('quorums 1 and 5: every file, zero stale reads at W=5, converged, W=5 slower, nodes gone', async () => {
     const out = await tempDir();
     // Delays of 2..20 ms (model medians ~5 vs ~17 ms) keep W=1 and W=5 apart even while other tests load the CPU.
-    const run = await runCli(['--quorums', '1,5', '--writes', '300', '--warmup', '50', '--clients', '4', '--seed', '7',
-      '--min-delay', '2ms', '--max-delay', '20ms', '--visibility', '0.2', '--out', out, '--no-analyze']);
+    const run = await runCli([
+      '--quorums',
+      '1,5',
+      '--writes',
+      '300',
+      '--warmup',
+      '50',
+      '--clients',
+      '4',
+      '--seed',
+      '7',
+      '--min-delay',
+      '2ms',
+      '--max-delay',
+      '20ms',
+      '--visibility',
+      '0.2',
+      '--out',
+      out,
+      '--no-analyze',
+    ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/W\s+writes\/s\s+p50 µs/);
-    for (const f of ['summary.csv', 'latency_percentiles.csv', 'staleness.csv', 'stale_counts.csv', 'visibility.csv',
-      'latency_q1.hgrm', 'latency_q5.hgrm', 'meta.json']) {
+    for (const f of [
+      'summary.csv',
+      'latency_percentiles.csv',
+      'staleness.csv',
+      'stale_counts.csv',
+      'visibility.csv',
+      'latency_q1.hgrm',
+      'latency_q5.hgrm',
+      'meta.json',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     const [header, ...lines] = (await readFile(join(out, 'summary.csv'), 'utf8')).trimEnd().split('\n');
@@ -98,8 +128,23 @@ describe.skipIf(!HAVE_NODES)('the experiment CLI with the real local cluster', (
   test('Ctrl-C during the load: exit 130, partial results written, every node gone', async () => {
     const out = await tempDir();
     const run = await runCli(
-      ['--quorums', '1,2', '--writes', '1000000', '--warmup', '0', '--clients', '2', '--readback', '0', '--progress', 'true',
-        '--out', out, '--no-analyze'],
+      [
+        '--quorums',
+        '1,2',
+        '--writes',
+        '1000000',
+        '--warmup',
+        '0',
+        '--clients',
+        '2',
+        '--readback',
+        '0',
+        '--progress',
+        'true',
+        '--out',
+        out,
+        '--no-analyze',
+      ],
       (line, interrupt) => {
         if (/writes\/s/.test(line) && /W=1 {2}\d+\//.test(line)) interrupt();
       },

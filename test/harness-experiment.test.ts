@@ -5,7 +5,11 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { runExperiment } from '../harness/experiment.ts';
 import type { ClusterOptions } from '../harness/cluster-target.ts';
 import {
-  LATENCY_PERCENTILE_COLUMNS, STALE_COUNTS_COLUMNS, STALENESS_COLUMNS, SUMMARY_COLUMNS, VISIBILITY_COLUMNS,
+  LATENCY_PERCENTILE_COLUMNS,
+  STALE_COUNTS_COLUMNS,
+  STALENESS_COLUMNS,
+  SUMMARY_COLUMNS,
+  VISIBILITY_COLUMNS,
 } from '../harness/csv.ts';
 import { formatIncomplete, formatLoadWarnings } from '../harness/summary.ts';
 import { startFakeCluster, type FakeCluster, type FakeClusterOptions } from './harness-fake.ts';
@@ -49,7 +53,19 @@ describe('runExperiment against a fake cluster', () => {
     const launcher = fakeLauncher();
     const result = await runExperiment(
       // Delays of 2..20 ms keep W=1 and W=5 far apart even when the fake's single event loop is busy.
-      { quorums: '1,5', writes: 300, warmup: 40, clients: 4, threads: 2, seed: 42, visibility: 0.3, visibilityMax: '500ms', readTimeout: '5s', out, analyze: false },
+      {
+        quorums: '1,5',
+        writes: 300,
+        warmup: 40,
+        clients: 4,
+        threads: 2,
+        seed: 42,
+        visibility: 0.3,
+        visibilityMax: '500ms',
+        readTimeout: '5s',
+        out,
+        analyze: false,
+      },
       { startCluster: launcher.startCluster },
     );
     expect(launcher.started.every((c) => c.stopped())).toBe(true);
@@ -88,7 +104,14 @@ describe('runExperiment against a fake cluster', () => {
 
     const stal = await table('staleness.csv');
     expect(stal.header).toEqual([...STALENESS_COLUMNS]);
-    expect(stal.rows.map((r) => r.replica).slice(0, 6)).toEqual(['leader', 'follower1', 'follower2', 'follower3', 'follower4', 'follower5']);
+    expect(stal.rows.map((r) => r.replica).slice(0, 6)).toEqual([
+      'leader',
+      'follower1',
+      'follower2',
+      'follower3',
+      'follower4',
+      'follower5',
+    ]);
     expect(stal.rows.filter((r) => r.replica === 'leader').every((r) => r.stale === '0')).toBe(true);
 
     const counts = await table('stale_counts.csv');
@@ -143,7 +166,10 @@ describe('runExperiment against a fake cluster', () => {
     expect(r.lostWrites.lost).toBe(r.lostWrites.nodes[3]!.lost);
     const summary = await readFile(join(out, 'summary.csv'), 'utf8');
     expect(summary).toContain(',false,');
-    const [head, row] = summary.trimEnd().split('\n').map((l) => l.split(','));
+    const [head, row] = summary
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(','));
     expect(row![head!.indexOf('lost_writes')]).toBe(String(r.lostWrites.lost));
   });
 
@@ -152,8 +178,15 @@ describe('runExperiment against a fake cluster', () => {
     try {
       const out = join(await tempDir(), 'run');
       const result = await runExperiment({
-        quorums: [2, 5], writes: 50, warmup: 10, clients: 2, threads: 1, out, analyze: false,
-        leader: cluster.leaderUrl, followers: cluster.followerUrls.join(','),
+        quorums: [2, 5],
+        writes: 50,
+        warmup: 10,
+        clients: 2,
+        threads: 1,
+        out,
+        analyze: false,
+        leader: cluster.leaderUrl,
+        followers: cluster.followerUrls.join(','),
       });
       expect(result.results.map((r) => r.quorum)).toEqual([2, 5]);
       expect(result.converged).toBe(true);
@@ -161,7 +194,10 @@ describe('runExperiment against a fake cluster', () => {
       expect(cluster.stopped()).toBe(false);
       expect(cluster.writesSeen()).toBe(120);
       // Delay bounds come from the external leader's GET /config, not from --min-delay/--max-delay.
-      expect(result.results.map((r) => [r.minDelayMs, r.maxDelayMs])).toEqual([[1, 4], [1, 4]]);
+      expect(result.results.map((r) => [r.minDelayMs, r.maxDelayMs])).toEqual([
+        [1, 4],
+        [1, 4],
+      ]);
       const summary = parse(await readFile(join(out, 'summary.csv'), 'utf8'));
       expect(summary.rows.map((r) => r.max_delay_ms)).toEqual(['4', '4']);
     } finally {
@@ -211,7 +247,9 @@ describe('runExperiment against a fake cluster', () => {
     // The half-done row is marked, in the CSV and in the summary's first lines.
     const summary = parse(await readFile(join(out, 'summary.csv'), 'utf8'));
     expect(summary.rows[0]!.complete).toBe('false');
-    expect(formatLoadWarnings(result.results)[0]).toMatch(/^W=1: INTERRUPTED: \d+ of the intended writes were measured/);
+    expect(formatLoadWarnings(result.results)[0]).toMatch(
+      /^W=1: INTERRUPTED: \d+ of the intended writes were measured/,
+    );
   });
 
   test('a rate the cluster cannot follow is said plainly, before the table', async () => {
@@ -219,13 +257,26 @@ describe('runExperiment against a fake cluster', () => {
     const launcher = fakeLauncher();
     // 2..20 ms delays with 1 client in flight at a time cannot follow 100 000 writes/s.
     const result = await runExperiment(
-      { quorums: '1', writes: 300, warmup: 0, clients: 1, threads: 1, rate: 100_000, maxInFlight: 1, out, analyze: false, readback: 0 },
+      {
+        quorums: '1',
+        writes: 300,
+        warmup: 0,
+        clients: 1,
+        threads: 1,
+        rate: 100_000,
+        maxInFlight: 1,
+        out,
+        analyze: false,
+        readback: 0,
+      },
       { startCluster: launcher.startCluster },
     );
     const r = result.results[0]!;
     expect(r.complete).toBe(true);
     expect(r.capWaits).toBeGreaterThan(0);
-    expect(formatLoadWarnings(result.results)).toEqual([expect.stringMatching(/^W=1: OVERLOADED: achieved \d+ of the target 100000 writes\/s .*mostly queueing/)]);
+    expect(formatLoadWarnings(result.results)).toEqual([
+      expect.stringMatching(/^W=1: OVERLOADED: achieved \d+ of the target 100000 writes\/s .*mostly queueing/),
+    ]);
     expect(formatIncomplete(result.results)[0]).toMatch(/writes waited for --max-in-flight/);
   });
 });

@@ -49,10 +49,10 @@ function dataOf(store: Store): Record<string, { value: unknown; version: number 
 
 function handleRead(store: Store, url: URL, res: ServerResponse): void {
   const key = url.searchParams.get('key');
-  if (!key) return send(res, 400, { error: 'invalid_key', message: 'key missing' });
-  const e = store.get(key);
-  if (!e) return send(res, 404, { error: 'not_found', key });
-  send(res, 200, { key, value: e.value, version: e.version });
+  const e = key ? store.get(key) : undefined;
+  if (!key) send(res, 400, { error: 'invalid_key', message: 'key missing' });
+  else if (!e) send(res, 404, { error: 'not_found', key });
+  else send(res, 200, { key, value: e.value, version: e.version });
 }
 
 export interface FakeCluster extends RunningCluster {
@@ -91,7 +91,8 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
       if (req.method === 'GET' && url.pathname === '/data') return send(res, 200, dataOf(store));
       if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', role: 'follower' });
       if (req.method === 'POST' && url.pathname === '/stats/reset') return guard(req, res) || send(res, 200, {});
-      if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { role: 'follower', keys: store.size });
+      if (req.method === 'GET' && url.pathname === '/stats')
+        return send(res, 200, { role: 'follower', keys: store.size });
       send(res, 404, { error: 'not_found' });
     });
     servers.push(server);
@@ -117,7 +118,9 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
       setTimeout(async () => {
         try {
           const r = await request(`${url}/replicate`, {
-            method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' },
+            method: 'POST',
+            dispatcher: agent,
+            headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ key, value, version: v }),
           });
           await r.body.dump();
@@ -155,10 +158,17 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
     await stallDone();
     if (req.method === 'GET' && url.pathname === '/read') return handleRead(store, url, res);
     if (req.method === 'GET' && url.pathname === '/data') return send(res, 200, dataOf(store));
-    if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', role: 'leader', quorum, followers: followerUrls });
+    if (req.method === 'GET' && url.pathname === '/health')
+      return send(res, 200, { status: 'ok', role: 'leader', quorum, followers: followerUrls });
     if (req.method === 'POST' && url.pathname === '/stats/reset') return guard(req, res) || send(res, 200, {});
     if (req.method === 'GET' && url.pathname === '/config') {
-      return send(res, 200, { quorum, followers: followerCount, minDelayMs: minDelay, maxDelayMs: maxDelay, quorumTimeoutMs: 2000 });
+      return send(res, 200, {
+        quorum,
+        followers: followerCount,
+        minDelayMs: minDelay,
+        maxDelayMs: maxDelay,
+        quorumTimeoutMs: 2000,
+      });
     }
     if (req.method === 'PUT' && url.pathname === '/config') {
       if (guard(req, res)) return;
@@ -172,9 +182,18 @@ export async function startFakeCluster(options: FakeClusterOptions): Promise<Fak
     if (req.method === 'GET' && url.pathname === '/stats') {
       const s = { count: 0, mean: 0, p50: 0, p99: 0, max: 0 };
       return send(res, 200, {
-        role: 'leader', quorum, version,
+        role: 'leader',
+        quorum,
+        version,
         replication: { pending, sent: 0, acked: 0, failed: 0 },
-        delays: { strategy: 'timeout', count: 0, early: 0, targetUs: s, realisedUs: { ...s, mean: 550 }, errorUs: { ...s, p50: 12, p99: 90 } },
+        delays: {
+          strategy: 'timeout',
+          count: 0,
+          early: 0,
+          targetUs: s,
+          realisedUs: { ...s, mean: 550 },
+          errorUs: { ...s, p50: 12, p99: 90 },
+        },
       });
     }
     send(res, 404, { error: 'not_found' });

@@ -78,7 +78,12 @@ describe('fast-client engine', () => {
     });
     const c = createConnection(srv.url, { timeoutMs: 2000 });
     cleanups.push(() => c.close());
-    expect(await postWrite(c, 'k', 'v', 2000)).toMatchObject({ ok: false, kind: 'quorum', status: 503, unknown: false });
+    expect(await postWrite(c, 'k', 'v', 2000)).toMatchObject({
+      ok: false,
+      kind: 'quorum',
+      status: 503,
+      unknown: false,
+    });
     mode = 'quorum-late';
     expect(await postWrite(c, 'k', 'v', 2000)).toMatchObject({ ok: false, kind: 'quorum', status: 503, unknown: true });
     mode = 'bad-json';

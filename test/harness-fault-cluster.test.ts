@@ -33,7 +33,17 @@ async function run(input: ExperimentInput): Promise<{ result: ExperimentResult; 
   const warnings: string[] = [];
   try {
     const result = await runExperiment(
-      { warmup: 30, clients: CLIENTS, threads: 2, readback: 0, quorumTimeout: '500ms', seed: 11, analyze: false, out: join(d, 'run'), ...input },
+      {
+        warmup: 30,
+        clients: CLIENTS,
+        threads: 2,
+        readback: 0,
+        quorumTimeout: '500ms',
+        seed: 11,
+        analyze: false,
+        out: join(d, 'run'),
+        ...input,
+      },
       {
         onCluster: (t) => {
           targets.push(t);
@@ -63,7 +73,14 @@ function expectHealthyEnd(r: QuorumResult): void {
   expect(r.faults!.healed, `W=${r.quorum}`).toBe(true);
   expect(r.convergence.converged, `W=${r.quorum}`).toBe(true);
   expect(r.lostWrites.lost, `W=${r.quorum}`).toBe(0);
-  expect(r.lostWrites.nodes.map((n) => n.name)).toEqual(['leader', 'follower1', 'follower2', 'follower3', 'follower4', 'follower5']);
+  expect(r.lostWrites.nodes.map((n) => n.name)).toEqual([
+    'leader',
+    'follower1',
+    'follower2',
+    'follower3',
+    'follower4',
+    'follower5',
+  ]);
   // Recovery is the longest catch-up the fault records show (null when nothing had to catch up).
   const catchUps = r.faults!.records.flatMap((x) => (x.catchUpMs === null ? [] : [x.catchUpMs]));
   expect(r.faults!.recoveryMs).toBe(catchUps.length > 0 ? Math.max(...catchUps) : null);
@@ -134,13 +151,16 @@ describe.skipIf(!HAVE_NODES)('fault experiments on the real local cluster', () =
     expectHealthyEnd(r);
     expect(r.ok).toBeGreaterThan(1000);
     const commands = r.faults!.records.map((x) => `${x.phase}:${x.command}`);
-    for (const c of ['load:kill', 'load:pause', 'load:restart', 'load:resume', 'heal:restart']) expect(commands).toContain(c);
+    for (const c of ['load:kill', 'load:pause', 'load:restart', 'load:resume', 'heal:restart'])
+      expect(commands).toContain(c);
     expect(r.faults!.records.filter((x) => x.error !== null)).toEqual([]);
     const catchUps = r.faults!.records.filter((x) => x.catchUpMs !== null);
     expect(catchUps.length).toBeGreaterThanOrEqual(3);
     expect(r.faults!.faultWindowMs).toBeGreaterThan(0);
     // Unknown outcomes are a subset of the failed writes (503 after a version, timeouts, lost connections).
-    expect(r.lostWrites.unknownOutcome).toBeLessThanOrEqual(r.errors.quorum + r.errors.timeout + r.errors.connection + r.errors.http);
+    expect(r.lostWrites.unknownOutcome).toBeLessThanOrEqual(
+      r.errors.quorum + r.errors.timeout + r.errors.connection + r.errors.http,
+    );
     const meta = JSON.parse(await readFile(join(result.dir, 'meta.json'), 'utf8'));
     expect(meta.quorums['2'].lostWrites.lost).toBe(0);
     expect(meta.quorums['2'].faults.records.length).toBe(r.faults!.records.length);

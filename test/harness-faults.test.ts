@@ -27,11 +27,19 @@ import type { AddressInfo } from 'node:net';
 const CLI = fileURLToPath(new URL('../harness/cli.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', CLI, ...args], { timeout: 20_000, cwd: ROOT, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLI, ...args],
+      { timeout: 20_000, cwd: ROOT, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -47,16 +55,61 @@ async function tempOut(): Promise<string> {
 
 describe('fault specs', () => {
   test.each([
-    ['kill:follower2@2s', { action: 'kill', target: { kind: 'name', name: 'follower2' }, at: { unit: 'ms', value: 2000 }, until: null }],
-    ['restart:follower2@5s', { action: 'restart', target: { kind: 'name', name: 'follower2' }, at: { unit: 'ms', value: 5000 }, until: null }],
-    ['pause:follower1@1s-3s', { action: 'pause', target: { kind: 'name', name: 'follower1' }, at: { unit: 'ms', value: 1000 }, until: { unit: 'ms', value: 3000 } }],
-    ['kill:2@30%', { action: 'kill', target: { kind: 'count', count: 2 }, at: { unit: 'percent', value: 30 }, until: null }],
-    ['kill:1@10%-40%', { action: 'kill', target: { kind: 'count', count: 1 }, at: { unit: 'percent', value: 10 }, until: { unit: 'percent', value: 40 } }],
-    [' PAUSE : Follower5 @ 0% ', { action: 'pause', target: { kind: 'name', name: 'follower5' }, at: { unit: 'percent', value: 0 }, until: null }],
-    ['pause:3@500', { action: 'pause', target: { kind: 'count', count: 3 }, at: { unit: 'ms', value: 500 }, until: null }],
-    ['kill:5@12.5%', { action: 'kill', target: { kind: 'count', count: 5 }, at: { unit: 'percent', value: 12.5 }, until: null }],
-    ['kill:follower1@1e-3s-2ms', { action: 'kill', target: { kind: 'name', name: 'follower1' }, at: { unit: 'ms', value: 1 }, until: { unit: 'ms', value: 2 } }],
-    ['restart:1@100%', { action: 'restart', target: { kind: 'count', count: 1 }, at: { unit: 'percent', value: 100 }, until: null }],
+    [
+      'kill:follower2@2s',
+      { action: 'kill', target: { kind: 'name', name: 'follower2' }, at: { unit: 'ms', value: 2000 }, until: null },
+    ],
+    [
+      'restart:follower2@5s',
+      { action: 'restart', target: { kind: 'name', name: 'follower2' }, at: { unit: 'ms', value: 5000 }, until: null },
+    ],
+    [
+      'pause:follower1@1s-3s',
+      {
+        action: 'pause',
+        target: { kind: 'name', name: 'follower1' },
+        at: { unit: 'ms', value: 1000 },
+        until: { unit: 'ms', value: 3000 },
+      },
+    ],
+    [
+      'kill:2@30%',
+      { action: 'kill', target: { kind: 'count', count: 2 }, at: { unit: 'percent', value: 30 }, until: null },
+    ],
+    [
+      'kill:1@10%-40%',
+      {
+        action: 'kill',
+        target: { kind: 'count', count: 1 },
+        at: { unit: 'percent', value: 10 },
+        until: { unit: 'percent', value: 40 },
+      },
+    ],
+    [
+      ' PAUSE : Follower5 @ 0% ',
+      { action: 'pause', target: { kind: 'name', name: 'follower5' }, at: { unit: 'percent', value: 0 }, until: null },
+    ],
+    [
+      'pause:3@500',
+      { action: 'pause', target: { kind: 'count', count: 3 }, at: { unit: 'ms', value: 500 }, until: null },
+    ],
+    [
+      'kill:5@12.5%',
+      { action: 'kill', target: { kind: 'count', count: 5 }, at: { unit: 'percent', value: 12.5 }, until: null },
+    ],
+    [
+      'kill:follower1@1e-3s-2ms',
+      {
+        action: 'kill',
+        target: { kind: 'name', name: 'follower1' },
+        at: { unit: 'ms', value: 1 },
+        until: { unit: 'ms', value: 2 },
+      },
+    ],
+    [
+      'restart:1@100%',
+      { action: 'restart', target: { kind: 'count', count: 1 }, at: { unit: 'percent', value: 100 }, until: null },
+    ],
   ])('accepts %s', (text, expected) => {
     expect(parseFault(text, 5)).toEqual({ text: text.trim(), ...expected });
   });
@@ -89,7 +142,9 @@ describe('fault specs', () => {
 
   test('lists: repeated values, commas and semicolons; empty entries rejected', () => {
     expect(parseFaults(['kill:1@10%', 'pause:follower2@1s-2s;restart:follower3@50%'], 5).map((f) => f.text)).toEqual([
-      'kill:1@10%', 'pause:follower2@1s-2s', 'restart:follower3@50%',
+      'kill:1@10%',
+      'pause:follower2@1s-2s',
+      'restart:follower3@50%',
     ]);
     expect(parseFaults('kill:1@10%,kill:follower5@20%', 5)).toHaveLength(2);
     expect(() => parseFaults('kill:1@10%,,kill:2@20%', 5)).toThrowError(/empty fault/);
@@ -101,8 +156,18 @@ describe('fault specs', () => {
     expect(resolveOptions({ fault: ['kill:1@20%'] }).faults[0]!.action).toBe('kill');
     for (const input of [
       { fault: 'kill:leader@1s' },
-      { fault: 'kill:follower2@1s', quorums: '1', leader: 'http://127.0.0.1:1', followers: 'http://127.0.0.1:2,http://127.0.0.1:3' },
-      { fault: 'kill:follower3@1s', quorums: '1', leader: 'http://127.0.0.1:1', followers: 'http://127.0.0.1:2,http://127.0.0.1:3' },
+      {
+        fault: 'kill:follower2@1s',
+        quorums: '1',
+        leader: 'http://127.0.0.1:1',
+        followers: 'http://127.0.0.1:2,http://127.0.0.1:3',
+      },
+      {
+        fault: 'kill:follower3@1s',
+        quorums: '1',
+        leader: 'http://127.0.0.1:1',
+        followers: 'http://127.0.0.1:2,http://127.0.0.1:3',
+      },
     ]) {
       let caught: unknown;
       try {
@@ -114,7 +179,14 @@ describe('fault specs', () => {
       expect((caught as OptionError).code).toBe('QL_ERR_OPT_FAULT');
       expect((caught as OptionError).message).not.toContain('\n');
     }
-    expect(() => resolveOptions({ fault: 'kill:1@1s', quorums: '1', leader: 'http://127.0.0.1:1', followers: 'http://127.0.0.1:2' })).toThrowError(/--leader/);
+    expect(() =>
+      resolveOptions({
+        fault: 'kill:1@1s',
+        quorums: '1',
+        leader: 'http://127.0.0.1:1',
+        followers: 'http://127.0.0.1:2',
+      }),
+    ).toThrowError(/--leader/);
     expect(() => resolveOptions({ replicationToken: 'has space' })).toThrowError(/--replication-token/);
   });
 
@@ -226,7 +298,9 @@ describe('fault schedule', () => {
     expect(report.notFired).toEqual([]);
     expect([...nodes.values()].every((n) => n.state === 'running')).toBe(true);
     expect(Atomics.load(shared, SHARED_ACTIVE_FAULTS)).toBe(0);
-    expect(report.records.filter((r) => r.phase === 'heal').map((r) => `${r.command} ${r.follower}`)).toEqual(['restart follower1']);
+    expect(report.records.filter((r) => r.phase === 'heal').map((r) => `${r.command} ${r.follower}`)).toEqual([
+      'restart follower1',
+    ]);
     expect(report.recoveryMs).toBe(7);
     expect(report.faultWindowMs).toBeGreaterThan(0);
     const kills = report.records.filter((r) => r.command === 'kill' && r.spec === 'kill:2@10%-50%');
@@ -236,7 +310,13 @@ describe('fault schedule', () => {
     const again = scriptedOps(FOLLOWERS);
     const shared2 = new Int32Array(new SharedArrayBuffer(SHARED_SLOTS * 4));
     const s2 = createFaultSchedule({
-      specs: parseFaults('pause:follower1@5%;kill:2@10%-50%', 5), followers: FOLLOWERS, ops: again.ops, shared: shared2, writes: 100, seed: 99, catchUpTimeoutMs: 1000,
+      specs: parseFaults('pause:follower1@5%;kill:2@10%-50%', 5),
+      followers: FOLLOWERS,
+      ops: again.ops,
+      shared: shared2,
+      writes: 100,
+      seed: 99,
+      catchUpTimeoutMs: 1000,
     });
     s2.start();
     await advance(shared2, 5);
@@ -294,7 +374,13 @@ describe('partition in the fault schedule', () => {
     const windows: boolean[] = [];
     const schedule = createFaultSchedule({
       specs: parseFaults('partition:follower2@10%-20%;partition:follower4@30%', 5),
-      followers: FOLLOWERS, ops, partitions, shared, writes: 100, seed: 1, catchUpTimeoutMs: 1000,
+      followers: FOLLOWERS,
+      ops,
+      partitions,
+      shared,
+      writes: 100,
+      seed: 1,
+      catchUpTimeoutMs: 1000,
       onWindowChange: (faulted) => windows.push(faulted),
     });
     schedule.start();
@@ -328,14 +414,34 @@ describe('availability windows and the nothing-lost merge', () => {
     };
     const noErr = { quorum: 0, http: 0, timeout: 0, connection: 0 };
     const win = (intended: number, sentOnTime: number, okOnTime: number, ok: number, quorum: number, base: number) => ({
-      intended, sentOnTime, okOnTime, ok, errors: { ...noErr, quorum }, latency: lat(base, ok), readsUnavailable: ok,
+      intended,
+      sentOnTime,
+      okOnTime,
+      ok,
+      errors: { ...noErr, quorum },
+      latency: lat(base, ok),
+      readsUnavailable: ok,
     });
-    const threadA = { windows: { fault: win(100, 60, 55, 95, 0, 5000), normal: win(400, 400, 400, 400, 0, 500), all: win(500, 460, 455, 495, 0, 500) } };
-    const threadB = { windows: { fault: win(100, 90, 85, 85, 5, 5000), normal: win(400, 400, 400, 400, 0, 500), all: win(500, 490, 485, 485, 5, 500) } };
+    const threadA = {
+      windows: {
+        fault: win(100, 60, 55, 95, 0, 5000),
+        normal: win(400, 400, 400, 400, 0, 500),
+        all: win(500, 460, 455, 495, 0, 500),
+      },
+    };
+    const threadB = {
+      windows: {
+        fault: win(100, 90, 85, 85, 5, 5000),
+        normal: win(400, 400, 400, 400, 0, 500),
+        all: win(500, 490, 485, 485, 5, 500),
+      },
+    };
     const faults = { records: [], notFired: [], faultWindowMs: 2000, recoveryMs: 10, healed: true };
     const rows = availabilityWindows([threadA, threadB] as unknown as ClientResult[], 10, faults);
     expect(rows.map((r) => [r.window, r.intended, r.attempted, r.ok, r.okOnTime])).toEqual([
-      ['all', 1000, 985, 980, 940], ['fault', 200, 185, 180, 140], ['normal', 800, 800, 800, 800],
+      ['all', 1000, 985, 980, 940],
+      ['fault', 200, 185, 180, 140],
+      ['normal', 800, 800, 800, 800],
     ]);
     const fault = rows[1]!;
     // Counted over what was attempted the window looks 97 % available; over what the schedule intended, 70 %.
@@ -350,10 +456,14 @@ describe('availability windows and the nothing-lost merge', () => {
     expect(fault.readsUnavailable).toBe(180);
     expect(availabilityWindows([threadA] as unknown as ClientResult[], 10, null).map((r) => r.window)).toEqual(['all']);
     const empty = { windows: { all: win(0, 0, 0, 0, 0, 0) } } as unknown as ClientResult;
-    expect(availabilityWindows([empty], 0, null)[0]).toMatchObject({ availability: null, availabilityOfIntended: null, intendedPerSec: null });
+    expect(availabilityWindows([empty], 0, null)[0]).toMatchObject({
+      availability: null,
+      availabilityOfIntended: null,
+      intendedPerSec: null,
+    });
   });
 
-  test('the leader\'s mean latency per window, differenced from its running /stats at the boundaries', () => {
+  test("the leader's mean latency per window, differenced from its running /stats at the boundaries", () => {
     const samples = [
       { faulted: false, count: 0, meanUs: 0 },
       { faulted: true, count: 100, meanUs: 1000 },
@@ -363,13 +473,24 @@ describe('availability windows and the nothing-lost merge', () => {
     // normal: 100 writes at 1000 µs, then 100 at (400000 - 300000) / 100 = 1000; fault: (300000 - 100000) / 50 = 4000.
     expect(leaderWindowMeans(samples)).toEqual({ all: 1600, fault: 4000, normal: 1000 });
     // A failed sample drops the segments it bounds, not the whole window.
-    expect(leaderWindowMeans([samples[0]!, samples[1]!, { faulted: false, count: null, meanUs: null }, samples[3]!])).toEqual({ all: 1000, fault: null, normal: 1000 });
+    expect(
+      leaderWindowMeans([samples[0]!, samples[1]!, { faulted: false, count: null, meanUs: null }, samples[3]!]),
+    ).toEqual({ all: 1000, fault: null, normal: 1000 });
     expect(leaderWindowMeans([])).toEqual({ all: null, fault: null, normal: null });
   });
 
   test('the highest acknowledged version per key is checked on every node', () => {
-    const acked = mergeAcked([[['a', 3, 'x'], ['b', 1, 'y']], [['a', 5, 'z']]]);
-    expect(acked).toEqual([{ key: 'a', version: 5, value: 'z' }, { key: 'b', version: 1, value: 'y' }]);
+    const acked = mergeAcked([
+      [
+        ['a', 3, 'x'],
+        ['b', 1, 'y'],
+      ],
+      [['a', 5, 'z']],
+    ]);
+    expect(acked).toEqual([
+      { key: 'a', version: 5, value: 'z' },
+      { key: 'b', version: 1, value: 'y' },
+    ]);
     const ok = { a: { value: 'z', version: 5 }, b: { value: 'q', version: 2 } };
     const behind = { a: { value: 'x', version: 3 } };
     const r = checkNothingLost(acked, [ok, ok, behind], ['leader', 'follower1', 'follower2'], 4);
@@ -388,7 +509,10 @@ describe('availability windows and the nothing-lost merge', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const pool = createPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1, timeoutMs: 2000 });
+    const pool = createPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+      connections: 1,
+      timeoutMs: 2000,
+    });
     try {
       expect(await postWrite(pool, 'k', 'v', 2000)).toMatchObject({ ok: false, kind: 'quorum', unknown: false });
       reason = 'timeout';
@@ -405,7 +529,18 @@ describe('runs without faults and with a replication token (fake cluster)', () =
     const out = await tempOut();
     const started: Awaited<ReturnType<typeof startFakeCluster>>[] = [];
     const result = await runExperiment(
-      { quorums: '2', writes: 80, warmup: 10, clients: 2, threads: 1, readback: 0, seed: 5, out, analyze: false, replicationToken: 'secret-t0ken' },
+      {
+        quorums: '2',
+        writes: 80,
+        warmup: 10,
+        clients: 2,
+        threads: 1,
+        readback: 0,
+        seed: 5,
+        out,
+        analyze: false,
+        replicationToken: 'secret-t0ken',
+      },
       {
         startCluster: async (o) => {
           expect(o.replicationToken).toBe('secret-t0ken');
@@ -419,7 +554,7 @@ describe('runs without faults and with a replication token (fake cluster)', () =
     expect(started[0]!.unauthorizedCalls()).toBe(0);
     const availability = (await readFile(join(out, 'availability.csv'), 'utf8')).trimEnd().split('\n');
     expect(availability[0]).toBe(AVAILABILITY_COLUMNS.join(','));
-    expect(availability.slice(1)).toEqual(['2,all,80,80,0,0,0,0,1,' + availability[1]!.split(',').slice(9).join(',')]);
+    expect(availability.slice(1)).toEqual([`2,all,80,80,0,0,0,0,1,${availability[1]!.split(',').slice(9).join(',')}`]);
     expect(availability[1]!.split(',')[11]).toBe('');
     const [header, row] = (await readFile(join(out, 'summary.csv'), 'utf8')).trimEnd().split('\n');
     expect(header).toBe(SUMMARY_COLUMNS.join(','));
@@ -431,10 +566,26 @@ describe('runs without faults and with a replication token (fake cluster)', () =
   });
 
   test('external cluster with a token: refused without it (exit-2 option error), accepted with it', async () => {
-    const cluster = await startFakeCluster({ writeQuorum: 3, minDelayMs: 1, maxDelayMs: 3, replicationToken: 'ext-token' });
+    const cluster = await startFakeCluster({
+      writeQuorum: 3,
+      minDelayMs: 1,
+      maxDelayMs: 3,
+      replicationToken: 'ext-token',
+    });
     try {
-      const base = { quorums: '2', writes: 20, warmup: 0, clients: 1, readback: 0, analyze: false, leader: cluster.leaderUrl, followers: cluster.followerUrls.join(',') };
-      await expect(runExperiment({ ...base, out: await tempOut() })).rejects.toMatchObject({ code: 'QL_ERR_OPT_REPLICATION_TOKEN' });
+      const base = {
+        quorums: '2',
+        writes: 20,
+        warmup: 0,
+        clients: 1,
+        readback: 0,
+        analyze: false,
+        leader: cluster.leaderUrl,
+        followers: cluster.followerUrls.join(','),
+      };
+      await expect(runExperiment({ ...base, out: await tempOut() })).rejects.toMatchObject({
+        code: 'QL_ERR_OPT_REPLICATION_TOKEN',
+      });
       const refused = cluster.unauthorizedCalls();
       const result = await runExperiment({ ...base, out: await tempOut(), replicationToken: 'ext-token' });
       expect(result.converged).toBe(true);

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
-  createHistogram, encodeHistogram, histogramStats, mergeEncoded, percentileSpectrum, recordUs, PERCENTILE_SPECTRUM,
+  createHistogram,
+  encodeHistogram,
+  histogramStats,
+  mergeEncoded,
+  percentileSpectrum,
+  recordUs,
+  PERCENTILE_SPECTRUM,
 } from '../harness/histogram.ts';
 import { clientIndices, planWrite, type WorkloadConfig } from '../harness/workload.ts';
 import { splitClients } from '../harness/client-pool.ts';
@@ -11,7 +17,10 @@ describe('histogram merge', () => {
   test('merging encoded per-worker histograms equals one histogram of all samples', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.double({ min: 0, max: 5_000_000, noNaN: true }), { maxLength: 200 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.array(fc.double({ min: 0, max: 5_000_000, noNaN: true }), { maxLength: 200 }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
         (workers) => {
           const single = createHistogram();
           const encoded = workers.map((samples) => {
@@ -57,7 +66,9 @@ describe('workload', () => {
     expect(a).toEqual(b);
     expect(c.map((w) => w.key)).not.toEqual(a.map((w) => w.key));
     expect(a.every((w) => w.value.length === 16)).toBe(true);
-    expect(Array.from({ length: 50 }, (_, i) => planWrite(config, 'warmup', i).key)).not.toEqual(a.slice(0, 50).map((w) => w.key));
+    expect(Array.from({ length: 50 }, (_, i) => planWrite(config, 'warmup', i).key)).not.toEqual(
+      a.slice(0, 50).map((w) => w.key),
+    );
   });
 
   test('keys are roughly uniform and the sampled fractions hold', () => {
@@ -83,7 +94,9 @@ describe('workload', () => {
   test('clients partition the write indices, whatever the thread split', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 500 }), (clients, total) => {
-        const all = Array.from({ length: clients }, (_, c) => clientIndices(c, clients, total)).flat().sort((a, b) => a - b);
+        const all = Array.from({ length: clients }, (_, c) => clientIndices(c, clients, total))
+          .flat()
+          .sort((a, b) => a - b);
         expect(all).toEqual(Array.from({ length: total }, (_, i) => i));
         const threads = Math.max(1, Math.min(clients, 4));
         const groups = splitClients(clients, threads);

@@ -55,9 +55,19 @@ afterAll(async () => {
 
 function task(rate: number | null): ClientTask {
   return {
-    thread: 0, clientIds: [0, 1, 2, 3], totalClients: 4, leaderUrl: url, followerUrls: [],
+    thread: 0,
+    clientIds: [0, 1, 2, 3],
+    totalClients: 4,
+    leaderUrl: url,
+    followerUrls: [],
     workload: { seed: 1, keys: 10, valueBytes: 8, readback: 0, visibility: 0 },
-    writes: WRITES, warmup: 0, rate, requestTimeoutMs: 5000, visibilityOffsetsUs: [], progressIntervalMs: 0, progressHistogram: false,
+    writes: WRITES,
+    warmup: 0,
+    rate,
+    requestTimeoutMs: 5000,
+    visibilityOffsetsUs: [],
+    progressIntervalMs: 0,
+    progressHistogram: false,
   };
 }
 

@@ -19,8 +19,13 @@ describe('option defaults: --help says what resolveOptions applies', () => {
     expect(literal.length).toBeGreaterThan(OPTION_SPECS.length / 2);
   });
   it.each(literal.map((s) => [s.flag, s] as const))('--%s', (_flag, spec) => {
-    const given = resolveOptions({ [spec.key]: literalOf(spec.defaultText)! } as ExperimentInput, NOW) as unknown as Record<string, unknown>;
-    const differing = Object.keys(defaults).filter((k) => JSON.stringify(given[k]) !== JSON.stringify(defaults[k]) && k !== 'seed');
+    const given = resolveOptions(
+      { [spec.key]: literalOf(spec.defaultText)! } as ExperimentInput,
+      NOW,
+    ) as unknown as Record<string, unknown>;
+    const differing = Object.keys(defaults).filter(
+      (k) => JSON.stringify(given[k]) !== JSON.stringify(defaults[k]) && k !== 'seed',
+    );
     expect(differing).toEqual([]);
   });
 });

@@ -49,14 +49,27 @@ describe('resolveOptions', () => {
   });
 
   test('--server express reaches the local cluster (and so meta.json)', () => {
-    expect(localClusterOptions(resolveOptions({ server: 'express' }), 3)).toMatchObject({ writeQuorum: 3, server: 'express' });
+    expect(localClusterOptions(resolveOptions({ server: 'express' }), 3)).toMatchObject({
+      writeQuorum: 3,
+      server: 'express',
+    });
   });
 
   test('parses the command-line forms', () => {
     const o = resolveOptions({
-      quorums: '2, 1', clients: '4', threads: '3', rate: '2500', minDelay: '100us', maxDelay: '0.002s', visibility: '',
-      visibilityMax: '5ms', seed: '7', leader: 'http://127.0.0.1:9000/', followers: 'http://127.0.0.1:9001,http://127.0.0.1:9002',
-      progress: '', analyze: false,
+      quorums: '2, 1',
+      clients: '4',
+      threads: '3',
+      rate: '2500',
+      minDelay: '100us',
+      maxDelay: '0.002s',
+      visibility: '',
+      visibilityMax: '5ms',
+      seed: '7',
+      leader: 'http://127.0.0.1:9000/',
+      followers: 'http://127.0.0.1:9001,http://127.0.0.1:9002',
+      progress: '',
+      analyze: false,
     });
     expect(o.quorums).toEqual([2, 1]);
     expect(o.clients).toBe(4);
@@ -78,7 +91,11 @@ describe('resolveOptions', () => {
     ['quorum 6', { quorums: '1,6' }, 'QL_ERR_OPT_QUORUMS'],
     ['empty and junk entries', { quorums: '1,,x' }, 'QL_ERR_OPT_QUORUMS'],
     ['a repeated quorum', { quorums: '2,2' }, 'QL_ERR_OPT_QUORUMS'],
-    ['quorum above the external follower count', { quorums: '3', leader: 'http://127.0.0.1:1', followers: 'http://127.0.0.1:2,http://127.0.0.1:3' }, 'QL_ERR_OPT_QUORUMS'],
+    [
+      'quorum above the external follower count',
+      { quorums: '3', leader: 'http://127.0.0.1:1', followers: 'http://127.0.0.1:2,http://127.0.0.1:3' },
+      'QL_ERR_OPT_QUORUMS',
+    ],
     ['negative writes', { writes: '-5' }, 'QL_ERR_OPT_WRITES'],
     ['zero writes', { writes: 0 }, 'QL_ERR_OPT_WRITES'],
     ['fractional writes', { writes: '1.5' }, 'QL_ERR_OPT_WRITES'],
@@ -92,14 +109,22 @@ describe('resolveOptions', () => {
     ['zero clients', { clients: 0 }, 'QL_ERR_OPT_CLIENTS'],
     ['more threads than clients', { clients: 2, threads: 3 }, 'QL_ERR_OPT_THREADS'],
     ['a leader URL that is no URL', { leader: 'localhost8000', followers: 'http://127.0.0.1:2' }, 'QL_ERR_OPT_LEADER'],
-    ['a leader URL with a path', { leader: 'http://127.0.0.1:8000/write', followers: 'http://127.0.0.1:2' }, 'QL_ERR_OPT_LEADER'],
+    [
+      'a leader URL with a path',
+      { leader: 'http://127.0.0.1:8000/write', followers: 'http://127.0.0.1:2' },
+      'QL_ERR_OPT_LEADER',
+    ],
     ['followers without leader', { followers: 'http://127.0.0.1:2' }, 'QL_ERR_OPT_FOLLOWERS'],
     ['leader without followers', { leader: 'http://127.0.0.1:2' }, 'QL_ERR_OPT_LEADER'],
     ['a seed out of range', { seed: 2 ** 32 }, 'QL_ERR_OPT_SEED'],
     ['a privileged base port', { basePort: 80 }, 'QL_ERR_OPT_BASE_PORT'],
     ['an unknown option', { bogus: 1 } as unknown as ExperimentInput, 'QL_ERR_OPT_BOGUS'],
     ['an unknown server', { server: 'koa' }, 'QL_ERR_OPT_SERVER'],
-    ['--server with an external cluster', { server: 'express', quorums: '1', leader: 'http://127.0.0.1:2', followers: 'http://127.0.0.1:3' }, 'QL_ERR_OPT_SERVER'],
+    [
+      '--server with an external cluster',
+      { server: 'express', quorums: '1', leader: 'http://127.0.0.1:2', followers: 'http://127.0.0.1:3' },
+      'QL_ERR_OPT_SERVER',
+    ],
   ])('rejects %s', (_name, input, code) => {
     let caught: unknown;
     try {
@@ -123,12 +148,15 @@ describe('machine checks before anything starts', () => {
       // The taken port is the leader's or one of the followers' (base..base+5).
       const base = Math.max(1024, taken - 3);
       await expect(
-        runExperiment({ basePort: base, quorums: '1', writes: 1, analyze: false, out: '/tmp/ql-never' }, {
-          startCluster: async () => {
-            starts++;
-            throw new Error('must not start');
+        runExperiment(
+          { basePort: base, quorums: '1', writes: 1, analyze: false, out: '/tmp/ql-never' },
+          {
+            startCluster: async () => {
+              starts++;
+              throw new Error('must not start');
+            },
           },
-        }),
+        ),
       ).rejects.toMatchObject({ code: 'QL_ERR_OPT_BASE_PORT' });
       expect(starts).toBe(0);
     } finally {
@@ -142,7 +170,12 @@ describe('machine checks before anything starts', () => {
     const port = (blocker.address() as AddressInfo).port;
     await new Promise((r) => blocker.close(r));
     await expect(
-      runExperiment({ leader: `http://127.0.0.1:${port}`, followers: `http://127.0.0.1:${port + 1}`, quorums: '1', analyze: false }),
+      runExperiment({
+        leader: `http://127.0.0.1:${port}`,
+        followers: `http://127.0.0.1:${port + 1}`,
+        quorums: '1',
+        analyze: false,
+      }),
     ).rejects.toMatchObject({ code: 'QL_ERR_OPT_LEADER' });
   });
 });

@@ -17,13 +17,19 @@ function iptablesUsable(): boolean {
 }
 
 const ourRules = (): string[] =>
-  execFileSync('iptables', ['-w', '-S', 'INPUT'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`quorum-lab-partition-${process.pid}`));
+  execFileSync('iptables', ['-w', '-S', 'INPUT'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(`quorum-lab-partition-${process.pid}`));
 
 afterEach(() => vi.restoreAllMocks());
 
 describe('partition faults', () => {
   test('the spec takes a follower or a count and a range, like pause', () => {
-    expect(parseFault('partition:follower2@2s-14s', 5)).toMatchObject({ action: 'partition', target: { kind: 'name', name: 'follower2' }, until: { unit: 'ms', value: 14_000 } });
+    expect(parseFault('partition:follower2@2s-14s', 5)).toMatchObject({
+      action: 'partition',
+      target: { kind: 'name', name: 'follower2' },
+      until: { unit: 'ms', value: 14_000 },
+    });
     expect(parseFault('partition:1@10%', 5)).toMatchObject({ action: 'partition', until: null });
     expect(() => parseFault('partition:leader@1s', 5)).toThrow(/leader cannot be faulted/);
   });
@@ -37,44 +43,49 @@ describe('partition faults', () => {
 
   test('refused with a named error where this process is not root', () => {
     vi.spyOn(process as { getuid: () => number }, 'getuid').mockReturnValue(1000);
-    expect(() => checkPartitionSupport()).toThrow(expect.objectContaining({ code: 'QL_ERR_PARTITION_UNSUPPORTED', message: expect.stringMatching(/need root/) }));
+    expect(() => checkPartitionSupport()).toThrow(
+      expect.objectContaining({ code: 'QL_ERR_PARTITION_UNSUPPORTED', message: expect.stringMatching(/need root/) }),
+    );
   });
 
-  test.skipIf(!iptablesUsable())('a partitioned server gets no request through; healing restores it and leaves no rule', async () => {
-    const server = createServer((req, res) => {
-      req.resume();
-      res.end('ok');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
-    const ops = createPartitionOps(new Map([['follower1', port]]));
-    const ask = async (): Promise<string> => {
-      const c = createConnection(`http://127.0.0.1:${port}`, { timeoutMs: 300 });
+  test.skipIf(!iptablesUsable())(
+    'a partitioned server gets no request through; healing restores it and leaves no rule',
+    async () => {
+      const server = createServer((req, res) => {
+        req.resume();
+        res.end('ok');
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as AddressInfo).port;
+      const ops = createPartitionOps(new Map([['follower1', port]]));
+      const ask = async (): Promise<string> => {
+        const c = createConnection(`http://127.0.0.1:${port}`, { timeoutMs: 300 });
+        try {
+          return (await fastRequest(c, { method: 'GET', path: '/', timeoutMs: 300 })).text;
+        } catch (err) {
+          return (err as { code?: string }).code ?? 'error';
+        } finally {
+          c.destroy();
+        }
+      };
       try {
-        return (await fastRequest(c, { method: 'GET', path: '/', timeoutMs: 300 })).text;
-      } catch (err) {
-        return (err as { code?: string }).code ?? 'error';
+        expect(await ask()).toBe('ok');
+        await ops.partition('follower1');
+        expect(ourRules()).toHaveLength(2);
+        expect(ops.active()).toEqual(['follower1']);
+        expect(await ask()).not.toBe('ok');
+        await ops.heal('follower1');
+        expect(ourRules()).toHaveLength(0);
+        expect(await ask()).toBe('ok');
+        // The synchronous path (cancel, exit) removes what is left.
+        await ops.partition('follower1');
+        ops.healAllSync();
+        expect(ourRules()).toHaveLength(0);
       } finally {
-        c.destroy();
+        ops.healAllSync();
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
       }
-    };
-    try {
-      expect(await ask()).toBe('ok');
-      await ops.partition('follower1');
-      expect(ourRules()).toHaveLength(2);
-      expect(ops.active()).toEqual(['follower1']);
-      expect(await ask()).not.toBe('ok');
-      await ops.heal('follower1');
-      expect(ourRules()).toHaveLength(0);
-      expect(await ask()).toBe('ok');
-      // The synchronous path (cancel, exit) removes what is left.
-      await ops.partition('follower1');
-      ops.healAllSync();
-      expect(ourRules()).toHaveLength(0);
-    } finally {
-      ops.healAllSync();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    }
-  });
+    },
+  );
 });

@@ -43,8 +43,7 @@ function follower(n: number) {
     if (paused && n === PAUSED) {
       held.push(answer);
       heldSince.push(performance.now());
-    }
-    else answer();
+    } else answer();
   };
 }
 
@@ -76,10 +75,22 @@ afterAll(async () => {
 
 function task(rate: number | null, writes: number, shared: SharedArrayBuffer, trace = 0): ClientTask {
   return {
-    thread: 0, clientIds: [0, 1, 2, 3], totalClients: 4, leaderUrl, followerUrls,
+    thread: 0,
+    clientIds: [0, 1, 2, 3],
+    totalClients: 4,
+    leaderUrl,
+    followerUrls,
     workload: { seed: 7, keys: 50, valueBytes: 8, readback: 1, visibility: 0, trace },
-    writes, warmup: 0, rate, requestTimeoutMs: 10_000, readTimeoutMs: READ_TIMEOUT_MS, traceCapacity: 100_000,
-    visibilityOffsetsUs: [], progressIntervalMs: 0, progressHistogram: false, shared,
+    writes,
+    warmup: 0,
+    rate,
+    requestTimeoutMs: 10_000,
+    readTimeoutMs: READ_TIMEOUT_MS,
+    traceCapacity: 100_000,
+    visibilityOffsetsUs: [],
+    progressIntervalMs: 0,
+    progressHistogram: false,
+    shared,
   };
 }
 
@@ -106,7 +117,7 @@ function schedulePause(shared: SharedArrayBuffer, atMs: number): Promise<number>
 }
 
 describe('a paused follower does not stall the load', () => {
-  test('open loop: writes keep the schedule through the pause, the paused follower\'s reads are unavailable', async () => {
+  test("open loop: writes keep the schedule through the pause, the paused follower's reads are unavailable", async () => {
     const rate = 200;
     const shared = new SharedArrayBuffer(SHARED_SLOTS * 4);
     writesWhilePaused = 0;
@@ -141,10 +152,14 @@ describe('a paused follower does not stall the load', () => {
     // Traced writes carry the header to the leader and on their read-backs, and come back with every read.
     expect(traced.writes).toBe(r.traces.length);
     expect(r.traces.length).toBeGreaterThan(250);
-    const t = r.traces.find((x) => x.reads.some((rd) => rd.replica === `follower${PAUSED}` && rd.outcome === 'unavailable'))!;
+    const t = r.traces.find((x) =>
+      x.reads.some((rd) => rd.replica === `follower${PAUSED}` && rd.outcome === 'unavailable'),
+    )!;
     expect(t.reads).toHaveLength(4);
     expect(t.reads.find((rd) => rd.replica === `follower${PAUSED}`)!.version).toBeNull();
-    const answered = r.traces.flatMap((x) => x.reads).find((rd) => rd.replica === 'follower1' && rd.outcome !== 'unavailable')!;
+    const answered = r.traces
+      .flatMap((x) => x.reads)
+      .find((rd) => rd.replica === 'follower1' && rd.outcome !== 'unavailable')!;
     expect(answered.outcome).toBe('fresh');
     expect(answered.servedUs).toBeGreaterThanOrEqual(answered.sentUs);
     expect(answered.receivedUs).toBeGreaterThanOrEqual(answered.servedUs!);
@@ -160,7 +175,10 @@ describe('a paused follower does not stall the load', () => {
     const port = new MessageChannel();
     void pause.then(() => port.port1.postMessage({ cmd: 'stop' }));
     port.port1.postMessage({ cmd: 'go' });
-    const r = await runClients(task(null, 1_000_000, shared), port.port2 as unknown as import('node:worker_threads').MessagePort);
+    const r = await runClients(
+      task(null, 1_000_000, shared),
+      port.port2 as unknown as import('node:worker_threads').MessagePort,
+    );
     port.port1.close();
     // Waiting on follower2's 300 ms read budget per write would allow at most 4 clients x 2 s / 0.3 s = 27.
     expect(writesWhilePaused).toBeGreaterThan(40);

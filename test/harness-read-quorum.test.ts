@@ -25,7 +25,9 @@ describe('observed read quorums', () => {
   test('the option takes a list of R in 1..N', () => {
     expect(resolveOptions({ readQuorum: '1,3' }).readQuorums).toEqual([1, 3]);
     expect(resolveOptions({}).readQuorums).toEqual([]);
-    expect(() => resolveOptions({ readQuorum: '6' })).toThrow(expect.objectContaining({ code: 'QL_ERR_OPT_READ_QUORUM' }));
+    expect(() => resolveOptions({ readQuorum: '6' })).toThrow(
+      expect.objectContaining({ code: 'QL_ERR_OPT_READ_QUORUM' }),
+    );
     expect(() => resolveOptions({ readQuorum: '2,2' })).toThrow(/listed twice/);
   });
 
@@ -35,7 +37,18 @@ describe('observed read quorums', () => {
     // Replication delays of 2..20 ms make W = 2 writes stale on most other followers right after the ack.
     const startCluster = (o: ClusterOptions) => startFakeCluster({ ...o, minDelayMs: 2, maxDelayMs: 20 });
     await runExperiment(
-      { quorums: '2', writes: 600, warmup: 20, clients: 2, threads: 1, seed: 5, readQuorum: '1,4', readTimeout: '5s', out, analyze: false },
+      {
+        quorums: '2',
+        writes: 600,
+        warmup: 20,
+        clients: 2,
+        threads: 1,
+        seed: 5,
+        readQuorum: '1,4',
+        readTimeout: '5s',
+        out,
+        analyze: false,
+      },
       { startCluster },
     );
     const text = await readFile(join(out, 'observed_read_quorums.csv'), 'utf8');

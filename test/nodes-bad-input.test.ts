@@ -27,7 +27,16 @@ const leaderCases: Case[] = [
   ['POST', '/write', oversized, 413, 'payload_too_large'],
   // Deep enough to overflow JSON.stringify's stack (about 5,000 levels) if it were accepted.
   ['POST', '/write', `{"key":"k","value":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 400, 'invalid_value'],
-  ['POST', '/write', Buffer.from([0x7b, 0x22, 0x6b, 0x65, 0x79, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x2c, 0x22, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x22, 0x3a, 0x31, 0x7d]), 400, 'invalid_json'],
+  [
+    'POST',
+    '/write',
+    Buffer.from([
+      0x7b, 0x22, 0x6b, 0x65, 0x79, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x2c, 0x22, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x22, 0x3a,
+      0x31, 0x7d,
+    ]),
+    400,
+    'invalid_json',
+  ],
   ['GET', '/write', undefined, 405, 'method_not_allowed'],
   ['PUT', '/write', '{"key":"k","value":1}', 405, 'method_not_allowed'],
   ['GET', '/nope', undefined, 404, 'unknown_route'],
@@ -63,10 +72,22 @@ const followerCases: Case[] = [
   ['POST', '/replicate', '{"key":"k","value":1,"version":null}', 400, 'invalid_version'],
   ['POST', '/replicate', '{"key":"k","value":1,"version":1e300}', 400, 'invalid_version'],
   ['POST', '/replicate', oversizedReplication, 413, 'payload_too_large'],
-  ['POST', '/snapshot', `{"entries":[{"key":"big","value":"${'x'.repeat(REPLICATION_LIMIT + 2048)}","version":1}]}`, 413, 'payload_too_large'],
+  [
+    'POST',
+    '/snapshot',
+    `{"entries":[{"key":"big","value":"${'x'.repeat(REPLICATION_LIMIT + 2048)}","version":1}]}`,
+    413,
+    'payload_too_large',
+  ],
   ['POST', '/snapshot', '{"entries":{}}', 400, 'invalid_body'],
-  ['POST', '/snapshot', '{"entries":[{"key":"a","value":1,"version":1},{"key":"b","value":1,"version":0}]}', 400, 'invalid_version'],
-  ['POST', '/replicate', '{"key":"k","value":' + '['.repeat(300) + ']'.repeat(300) + ',"version":1}', 400, 'invalid_value'],
+  [
+    'POST',
+    '/snapshot',
+    '{"entries":[{"key":"a","value":1,"version":1},{"key":"b","value":1,"version":0}]}',
+    400,
+    'invalid_version',
+  ],
+  ['POST', '/replicate', `{"key":"k","value":${'['.repeat(300)}${']'.repeat(300)},"version":1}`, 400, 'invalid_value'],
   ['GET', '/replicate', undefined, 405, 'method_not_allowed'],
   ['POST', '/write', '{"key":"k","value":1}', 403, 'read_only'],
   ['GET', '/read', undefined, 400, 'invalid_key'],
@@ -99,9 +120,12 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
       await Promise.all(standIns.map((s) => s.close()));
     });
 
-    test.each(leaderCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 30) ?? ''}`, c] as const))('%s', async (_name, c) => {
-      await expectError(url, c);
-    });
+    test.each(leaderCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 30) ?? ''}`, c] as const))(
+      '%s',
+      async (_name, c) => {
+        await expectError(url, c);
+      },
+    );
 
     test('an oversized body sent chunked (no content-length) is refused too', async () => {
       async function* chunks() {
@@ -140,14 +164,29 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
     });
     afterAll(() => follower.close());
 
-    test.each(followerCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 40) ?? ''}`, c] as const))('%s', async (_name, c) => {
-      await expectError(url, c);
-    });
+    test.each(followerCases.map((c) => [`${c[0]} ${c[1]} ${c[2]?.toString().slice(0, 40) ?? ''}`, c] as const))(
+      '%s',
+      async (_name, c) => {
+        await expectError(url, c);
+      },
+    );
 
     test('afterwards: store empty, counters zero, still serving', async () => {
       expect((await call(`${url}/data`)).body).toEqual({});
-      expect((await call(`${url}/stats`)).body).toEqual({ role: 'follower', applied: 0, ignored: 0, keys: 0, maxVersion: 0, snapshots: 0, batches: 0, bootId: follower.bootId });
-      expect((await call(`${url}/replicate`, 'POST', { key: 'k', value: 1, version: 1 })).body).toEqual({ status: 'success', applied: true });
+      expect((await call(`${url}/stats`)).body).toEqual({
+        role: 'follower',
+        applied: 0,
+        ignored: 0,
+        keys: 0,
+        maxVersion: 0,
+        snapshots: 0,
+        batches: 0,
+        bootId: follower.bootId,
+      });
+      expect((await call(`${url}/replicate`, 'POST', { key: 'k', value: 1, version: 1 })).body).toEqual({
+        status: 'success',
+        applied: true,
+      });
     });
   });
 });

@@ -55,19 +55,23 @@ describe('checkLostWrites', () => {
   test('property: a node built by applying any superset of the acked writes loses nothing; dropping one acked write that is the newest for its key is caught', () => {
     const write = fc.record({ key: fc.constantFrom('a', 'b', 'c', 'd'), version: fc.integer({ min: 1, max: 1000 }) });
     fc.assert(
-      fc.property(fc.uniqueArray(write, { selector: (w) => w.version, minLength: 1, maxLength: 40 }), fc.nat(), (writes, pick) => {
-        const apply = (ws: CheckedWrite[]) => {
-          const d: DataDump = {};
-          for (const w of ws) if (!d[w.key] || d[w.key]!.version < w.version) d[w.key] = e(w.version);
-          return d;
-        };
-        expect(checkLostWrites(writes, [{ name: 'n', data: apply(writes) }]).ok).toBe(true);
-        const newest = writes.filter((w) => !writes.some((o) => o.key === w.key && o.version > w.version));
-        const dropped = newest[pick % newest.length]!;
-        const report = checkLostWrites(writes, [{ name: 'n', data: apply(writes.filter((w) => w !== dropped)) }]);
-        expect(report.ok).toBe(false);
-        expect(report.nodes[0]!.sample.map((l) => l.key)).toContain(dropped.key);
-      }),
+      fc.property(
+        fc.uniqueArray(write, { selector: (w) => w.version, minLength: 1, maxLength: 40 }),
+        fc.nat(),
+        (writes, pick) => {
+          const apply = (ws: CheckedWrite[]) => {
+            const d: DataDump = {};
+            for (const w of ws) if (!d[w.key] || d[w.key]!.version < w.version) d[w.key] = e(w.version);
+            return d;
+          };
+          expect(checkLostWrites(writes, [{ name: 'n', data: apply(writes) }]).ok).toBe(true);
+          const newest = writes.filter((w) => !writes.some((o) => o.key === w.key && o.version > w.version));
+          const dropped = newest[pick % newest.length]!;
+          const report = checkLostWrites(writes, [{ name: 'n', data: apply(writes.filter((w) => w !== dropped)) }]);
+          expect(report.ok).toBe(false);
+          expect(report.nodes[0]!.sample.map((l) => l.key)).toContain(dropped.key);
+        },
+      ),
       { numRuns: 200 },
     );
   });

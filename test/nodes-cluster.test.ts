@@ -32,7 +32,13 @@ describe('startCluster (real processes on ephemeral ports)', () => {
   });
 
   test('starts leader + followers, replicates, reports a crash, stops every process', async () => {
-    const cluster = await startCluster({ writeQuorum: 2, followers: 3, delaySeed: 1234, minDelayMs: 0.2, maxDelayMs: 0.4 });
+    const cluster = await startCluster({
+      writeQuorum: 2,
+      followers: 3,
+      delaySeed: 1234,
+      minDelayMs: 0.2,
+      maxDelayMs: 0.4,
+    });
     try {
       expect(cluster.followerUrls).toHaveLength(3);
       expect(cluster.pids).toHaveLength(4);
@@ -47,7 +53,11 @@ describe('startCluster (real processes on ephemeral ports)', () => {
         up: 3,
         available: 3,
       });
-      expect((await call(`${cluster.leaderUrl}/config`)).body).toMatchObject({ delaySeed: 1234, minDelayMs: 0.2, maxDelayMs: 0.4 });
+      expect((await call(`${cluster.leaderUrl}/config`)).body).toMatchObject({
+        delaySeed: 1234,
+        minDelayMs: 0.2,
+        maxDelayMs: 0.4,
+      });
       const res = await call(`${cluster.leaderUrl}/write`, 'POST', { key: 'hello', value: 'world' });
       expect(res.body).toMatchObject({ status: 'success', version: 1, acks: 2, quorum: 2 });
       await until(async () => (await call(`${cluster.leaderUrl}/stats`)).body.replication.pending === 0, 'replication');

@@ -45,10 +45,15 @@ describe('docker-compose.yml', () => {
     for (const name of names) {
       const env = interpolate(compose.services[name].environment);
       for (const k of Object.keys(env)) expect(NODE_ENV_NAMES as readonly string[]).toContain(k);
-      expect(env).toMatchObject({ PORT: String(CONTAINER_PORT), HOST: '0.0.0.0', ROLE: name === 'leader' ? 'leader' : 'follower' });
+      expect(env).toMatchObject({
+        PORT: String(CONTAINER_PORT),
+        HOST: '0.0.0.0',
+        ROLE: name === 'leader' ? 'leader' : 'follower',
+      });
     }
     const leaderEnv = interpolate(compose.services.leader.environment);
-    for (const k of ['WRITE_QUORUM', 'MIN_DELAY', 'MAX_DELAY', 'FOLLOWERS', 'QUORUM_TIMEOUT']) expect(leaderEnv).toHaveProperty(k);
+    for (const k of ['WRITE_QUORUM', 'MIN_DELAY', 'MAX_DELAY', 'FOLLOWERS', 'QUORUM_TIMEOUT'])
+      expect(leaderEnv).toHaveProperty(k);
     expect(leaderEnv.FOLLOWERS).toBe(composeFollowerUrls().join(','));
     expect(parseNodeEnv(leaderEnv)).toMatchObject({
       role: 'leader',
@@ -70,7 +75,8 @@ describe('docker-compose.yml', () => {
     const tokens = names.map((name) => compose.services[name].environment.REPLICATION_TOKEN);
     expect(new Set(tokens).size).toBe(1);
     expect(tokens[0]).toMatch(/^\$\{REPLICATION_TOKEN:-[\x21-\x7e]+\}$/);
-    for (const name of names) expect(parseNodeEnv(interpolate(compose.services[name].environment)).replicationToken).toBeTruthy();
+    for (const name of names)
+      expect(parseNodeEnv(interpolate(compose.services[name].environment)).replicationToken).toBeTruthy();
   });
 
   test('one bridge network, health checks on /health, leader waits for healthy followers', () => {
@@ -93,7 +99,11 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^RUN node lib\/build-node.mjs \/out$/m);
     expect(dockerfile).toMatch(/^CMD \["node", "main.mjs"\]$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
-    const runStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM ')).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const runStage = dockerfile
+      .slice(dockerfile.lastIndexOf('\nFROM '))
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n');
     expect(runStage).not.toMatch(/tsx|node_modules|npm ci/);
   });
 });

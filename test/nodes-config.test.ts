@@ -2,18 +2,30 @@ import { describe, expect, test } from 'vitest';
 import { ConfigError, parseNodeEnv, type LeaderEnvConfig } from '../nodes/config.ts';
 import { createLeader } from '../nodes/leader.ts';
 
-const F5 = 'http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003,http://127.0.0.1:8004,http://127.0.0.1:8005';
+const F5 =
+  'http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003,http://127.0.0.1:8004,http://127.0.0.1:8005';
 const leaderEnv = (extra: Record<string, string>) => ({ ROLE: 'leader', FOLLOWERS: F5, ...extra });
 const leader = (extra: Record<string, string>) => parseNodeEnv(leaderEnv(extra)) as LeaderEnvConfig;
 
 describe('parseNodeEnv: accepted forms', () => {
   test('follower defaults', () => {
-    expect(parseNodeEnv({ ROLE: 'follower' })).toEqual({ role: 'follower', port: 5000, host: '127.0.0.1', server: 'http' });
+    expect(parseNodeEnv({ ROLE: 'follower' })).toEqual({
+      role: 'follower',
+      port: 5000,
+      host: '127.0.0.1',
+      server: 'http',
+    });
   });
 
   test('follower with port, host and leader URL (leader-only settings ignored)', () => {
     expect(
-      parseNodeEnv({ ROLE: 'follower', PORT: '0', HOST: '0.0.0.0', LEADER_URL: 'http://leader:5000/', WRITE_QUORUM: '9' }),
+      parseNodeEnv({
+        ROLE: 'follower',
+        PORT: '0',
+        HOST: '0.0.0.0',
+        LEADER_URL: 'http://leader:5000/',
+        WRITE_QUORUM: '9',
+      }),
     ).toEqual({ role: 'follower', port: 0, host: '0.0.0.0', server: 'http', leaderUrl: 'http://leader:5000' });
   });
 
@@ -37,11 +49,15 @@ describe('parseNodeEnv: accepted forms', () => {
   test('LEADER_PRIORITY: auto, realtime or normal', () => {
     expect(leader({ LEADER_PRIORITY: 'normal' }).leaderPriority).toBe('normal');
     expect(leader({ LEADER_PRIORITY: 'realtime' }).leaderPriority).toBe('realtime');
-    expect(() => leader({ LEADER_PRIORITY: 'high' })).toThrow(/^LEADER_PRIORITY: must be one of auto, realtime, normal/);
+    expect(() => leader({ LEADER_PRIORITY: 'high' })).toThrow(
+      /^LEADER_PRIORITY: must be one of auto, realtime, normal/,
+    );
   });
 
   test('REPLICATION_TOKEN: taken as given for both roles; unset or empty means none; spaces are refused', () => {
-    expect(parseNodeEnv({ ROLE: 'follower', REPLICATION_TOKEN: 'abc-123' })).toMatchObject({ replicationToken: 'abc-123' });
+    expect(parseNodeEnv({ ROLE: 'follower', REPLICATION_TOKEN: 'abc-123' })).toMatchObject({
+      replicationToken: 'abc-123',
+    });
     expect(leader({ REPLICATION_TOKEN: 'abc-123' }).replicationToken).toBe('abc-123');
     expect(parseNodeEnv({ ROLE: 'follower', REPLICATION_TOKEN: '' })).not.toHaveProperty('replicationToken');
     expect(() => parseNodeEnv({ ROLE: 'follower', REPLICATION_TOKEN: 'a b' })).toThrow(/^REPLICATION_TOKEN: /);
@@ -101,7 +117,10 @@ describe('parseNodeEnv: accepted forms', () => {
   test('SERVER: http by default, express when asked, for either role', () => {
     expect(leader({}).server).toBe('http');
     expect(leader({ SERVER: 'express' }).server).toBe('express');
-    expect(parseNodeEnv({ ROLE: 'follower', SERVER: 'express' })).toMatchObject({ role: 'follower', server: 'express' });
+    expect(parseNodeEnv({ ROLE: 'follower', SERVER: 'express' })).toMatchObject({
+      role: 'follower',
+      server: 'express',
+    });
   });
 
   test('SCHEDULER=timeout, PORT=65535, REPLICATION_TIMEOUT=1s', () => {
@@ -132,7 +151,11 @@ describe('parseNodeEnv: rejected forms name the variable', () => {
     ['FOLLOWERS empty entry', { ROLE: 'leader', FOLLOWERS: 'http://a:1,,http://b:2' }, 'FOLLOWERS'],
     ['WRITE_QUORUM 0', leaderEnv({ WRITE_QUORUM: '0' }), 'WRITE_QUORUM'],
     ['WRITE_QUORUM above followers', leaderEnv({ WRITE_QUORUM: '6' }), 'WRITE_QUORUM'],
-    ['WRITE_QUORUM default above 1 follower is fine, explicit 2 is not', { ROLE: 'leader', FOLLOWERS: 'http://a:1', WRITE_QUORUM: '2' }, 'WRITE_QUORUM'],
+    [
+      'WRITE_QUORUM default above 1 follower is fine, explicit 2 is not',
+      { ROLE: 'leader', FOLLOWERS: 'http://a:1', WRITE_QUORUM: '2' },
+      'WRITE_QUORUM',
+    ],
     ['WRITE_QUORUM fractional', leaderEnv({ WRITE_QUORUM: '2.5' }), 'WRITE_QUORUM'],
     ['WRITE_QUORUM negative', leaderEnv({ WRITE_QUORUM: '-1' }), 'WRITE_QUORUM'],
     ['WRITE_QUORUM word', leaderEnv({ WRITE_QUORUM: 'three' }), 'WRITE_QUORUM'],

@@ -34,7 +34,10 @@ describe('real cluster under random follower kills, restarts and pauses', () => 
     await cluster.pause('follower4');
     expect(cluster.nodeState('follower4')).toBe('paused');
     const probe = call(`${url}/health`);
-    const raced = await Promise.race([probe.then(() => 'answered'), new Promise((r) => setTimeout(() => r('silent'), 300))]);
+    const raced = await Promise.race([
+      probe.then(() => 'answered'),
+      new Promise((r) => setTimeout(() => r('silent'), 300)),
+    ]);
     expect(raced).toBe('silent');
     await cluster.resume('follower4');
     expect((await probe).body.status).toBe('ok');
@@ -59,7 +62,9 @@ describe('real cluster under random follower kills, restarts and pauses', () => 
     expect(reset.body.error).toBe('unauthorized');
     const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
     expect((await call(`${cluster.leaderUrl}/stats/reset`, 'POST', undefined, auth)).status).toBe(200);
-    expect((await call(`${cluster.followerUrls[0]}/replicate`, 'POST', { key: 'x', value: 1, version: 999 })).status).toBe(401);
+    expect(
+      (await call(`${cluster.followerUrls[0]}/replicate`, 'POST', { key: 'x', value: 1, version: 999 })).status,
+    ).toBe(401);
     expect((await call(`${cluster.followerUrls[0]}/read?key=x`)).status).toBe(404);
   });
 
@@ -86,7 +91,8 @@ describe('real cluster under random follower kills, restarts and pauses', () => 
         }
         statuses.set(tag, (statuses.get(tag) ?? 0) + 1);
         completed++;
-        for (let w = waiters.length - 1; w >= 0; w--) if (completed >= waiters[w]!.n) waiters.splice(w, 1)[0]!.resolve();
+        for (let w = waiters.length - 1; w >= 0; w--)
+          if (completed >= waiters[w]!.n) waiters.splice(w, 1)[0]!.resolve();
       }
     };
     /** The fault clock: N more completed writes (not wall time). */
@@ -141,11 +147,14 @@ describe('real cluster under random follower kills, restarts and pauses', () => 
       20,
     );
     const urls = [cluster.leaderUrl, ...cluster.followerUrls];
-    const dumps = await Promise.all(urls.map(async (u, i) => ({ name: cluster.nodes[i]!.name, data: (await call(`${u}/data`)).body })));
-    const report = checkLostWrites(acked, dumps, { unknownOutcome: unknown });
-    expect(report.nodes.map((n) => [n.name, n.lost, n.corrupted]), JSON.stringify({ actions, statuses: [...statuses] })).toEqual(
-      dumps.map((d) => [d.name, 0, 0]),
+    const dumps = await Promise.all(
+      urls.map(async (u, i) => ({ name: cluster.nodes[i]!.name, data: (await call(`${u}/data`)).body })),
     );
+    const report = checkLostWrites(acked, dumps, { unknownOutcome: unknown });
+    expect(
+      report.nodes.map((n) => [n.name, n.lost, n.corrupted]),
+      JSON.stringify({ actions, statuses: [...statuses] }),
+    ).toEqual(dumps.map((d) => [d.name, 0, 0]));
     expect(report.ok).toBe(true);
     expect(acked.length).toBeGreaterThan(300);
     for (const d of dumps.slice(1)) expect(d.data).toEqual(dumps[0]!.data);

@@ -38,7 +38,13 @@ async function standIn(): Promise<StandIn> {
 }
 
 async function startLeader(options: LeaderOptions): Promise<{ leader: LeaderServer; url: string }> {
-  const leader = createLeader({ closeGraceMs: 300, probeIntervalMs: 40, idleProbeMs: 150, probeTimeoutMs: 300, ...options });
+  const leader = createLeader({
+    closeGraceMs: 300,
+    probeIntervalMs: 40,
+    idleProbeMs: 150,
+    probeTimeoutMs: 300,
+    ...options,
+  });
   const { url } = await leader.listen(0);
   cleanups.push(() => leader.close());
   return { leader, url };
@@ -86,16 +92,25 @@ describe('follower states on the leader', () => {
     for (let i = 20; i < 60; i++) expect((await write(url, `k${i % 11}`, i)).status).toBe(200);
     const down = await waitState(url, 2, 'down');
     expect(down.lastError).toEqual(expect.any(String));
-    expect((await call(`${url}/health`)).body).toMatchObject({ followerStates: ['up', 'up', 'down'], up: 2, available: 2 });
+    expect((await call(`${url}/health`)).body).toMatchObject({
+      followerStates: ['up', 'up', 'down'],
+      up: 2,
+      available: 2,
+    });
     expect((await stats(url)).availability).toMatchObject({ up: 2, down: 1, writable: true });
     for (let i = 60; i < 80; i++) expect((await write(url, `n${i}`, { i })).status).toBe(200);
     expect((await stats(url)).followers[2].skipped).toBeGreaterThanOrEqual(20);
 
     const fresh = await f.start(2);
-    await until(async () => {
-      const s = (await stats(url)).followers[2];
-      return s.state === 'up' && s.bootId === fresh.bootId;
-    }, 'caught up', 500, 10);
+    await until(
+      async () => {
+        const s = (await stats(url)).followers[2];
+        return s.state === 'up' && s.bootId === fresh.bootId;
+      },
+      'caught up',
+      500,
+      10,
+    );
     await waitQuiescent(url);
     const leaderData = (await call(`${url}/data`)).body;
     for (const u of f.urls) expect((await call(`${u}/data`)).body).toEqual(leaderData);
@@ -200,9 +215,17 @@ describe('follower states on the leader', () => {
 
   test('catch-up in many chunks while writes continue: the follower ends equal to the leader', async () => {
     const f = await followers(2);
-    const { url } = await startLeader({ followers: f.urls, writeQuorum: 1, snapshotChunkBytes: 2048, minDelayMs: 0, maxDelayMs: 0.5 });
+    const { url } = await startLeader({
+      followers: f.urls,
+      writeQuorum: 1,
+      snapshotChunkBytes: 2048,
+      minDelayMs: 0,
+      maxDelayMs: 0.5,
+    });
     const batch = (from: number, to: number, prefix: string) =>
-      Promise.all(Array.from({ length: to - from }, (_, j) => write(url, `${prefix}${(from + j) % 300}`, { n: from + j })));
+      Promise.all(
+        Array.from({ length: to - from }, (_, j) => write(url, `${prefix}${(from + j) % 300}`, { n: from + j })),
+      );
     for (let i = 0; i < 600; i += 100) await batch(i, i + 100, 'k');
     await waitQuiescent(url);
     await f.stop(1);
@@ -233,7 +256,12 @@ describe('paused or slow followers', () => {
     cleanups.push(() => hung.close());
     hung.hangHealth = true;
     const maxPendingPerFollower = 16;
-    const { url } = await startLeader({ followers: [...live.urls, hung.url], writeQuorum: 2, maxPendingPerFollower, quorumTimeoutMs: 5000 });
+    const { url } = await startLeader({
+      followers: [...live.urls, hung.url],
+      writeQuorum: 2,
+      maxPendingPerFollower,
+      quorumTimeoutMs: 5000,
+    });
     const t0 = performance.now();
     for (let i = 0; i < 120; i++) expect((await write(url, `k${i % 30}`, i)).status).toBe(200);
     const elapsedMs = performance.now() - t0;
@@ -252,9 +280,12 @@ describe('paused or slow followers', () => {
     await waitState(url, 2, 'up');
     expect(hung.snapshots.length).toBeGreaterThanOrEqual(1);
     const sent = new Map<string, number>();
-    for (const snap of hung.snapshots) for (const e of snap.entries) sent.set(e.key, Math.max(sent.get(e.key) ?? 0, e.version));
+    for (const snap of hung.snapshots)
+      for (const e of snap.entries) sent.set(e.key, Math.max(sent.get(e.key) ?? 0, e.version));
     const leaderData = (await call(`${url}/data`)).body;
-    expect(Object.fromEntries(sent)).toEqual(Object.fromEntries(Object.entries(leaderData).map(([k, e]: [string, any]) => [k, e.version])));
+    expect(Object.fromEntries(sent)).toEqual(
+      Object.fromEntries(Object.entries(leaderData).map(([k, e]: [string, any]) => [k, e.version])),
+    );
   });
 
   test('W=3 with a hung follower: 503 timeout within QUORUM_TIMEOUT, then fail-fast once it is marked down', async () => {
@@ -263,7 +294,12 @@ describe('paused or slow followers', () => {
     cleanups.push(() => hung.close());
     hung.hangHealth = true;
     const quorumTimeoutMs = 600;
-    const { url } = await startLeader({ followers: [...live.urls, hung.url], writeQuorum: 3, quorumTimeoutMs, probeTimeoutMs: 200 });
+    const { url } = await startLeader({
+      followers: [...live.urls, hung.url],
+      writeQuorum: 3,
+      quorumTimeoutMs,
+      probeTimeoutMs: 200,
+    });
     const t0 = performance.now();
     const first = await write(url, 'a', 1);
     expect(first.status).toBe(503);

@@ -7,20 +7,23 @@ import { call, SERVERS } from './nodes-helpers.ts';
 describe('VersionedStore', () => {
   test('any order of (key, version) messages ends at the highest version per key, never moving back', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 1, max: 30 })), { maxLength: 60 }), (msgs) => {
-        const store = new VersionedStore();
-        const best = new Map<string, number>();
-        for (const [key, version] of msgs) {
-          const before = store.get(key)?.version ?? 0;
-          const applied = store.apply(key, `v${version}`, version);
-          expect(applied).toBe(version > before);
-          expect(store.get(key)!.version).toBe(Math.max(before, version));
-          best.set(key, Math.max(best.get(key) ?? 0, version));
-        }
-        for (const [key, version] of best) expect(store.get(key)).toEqual({ value: `v${version}`, version });
-        expect(store.size).toBe(best.size);
-        expect(store.maxVersion).toBe(Math.max(0, ...best.values()));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 1, max: 30 })), { maxLength: 60 }),
+        (msgs) => {
+          const store = new VersionedStore();
+          const best = new Map<string, number>();
+          for (const [key, version] of msgs) {
+            const before = store.get(key)?.version ?? 0;
+            const applied = store.apply(key, `v${version}`, version);
+            expect(applied).toBe(version > before);
+            expect(store.get(key)!.version).toBe(Math.max(before, version));
+            best.set(key, Math.max(best.get(key) ?? 0, version));
+          }
+          for (const [key, version] of best) expect(store.get(key)).toEqual({ value: `v${version}`, version });
+          expect(store.size).toBe(best.size);
+          expect(store.maxVersion).toBe(Math.max(0, ...best.values()));
+        },
+      ),
     );
   });
 
@@ -60,13 +63,23 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
         expect(res.status).toBe(200);
         expect(res.body).toEqual({ status: 'success', applied });
         highest = Math.max(highest, version);
-        expect((await call(`${url}/read?key=ooo`)).body).toEqual({ key: 'ooo', value: `v${highest}`, version: highest });
+        expect((await call(`${url}/read?key=ooo`)).body).toEqual({
+          key: 'ooo',
+          value: `v${highest}`,
+          version: highest,
+        });
       }
       expect((await call(`${url}/read?key=ooo`)).body).toEqual({ key: 'ooo', value: 'v8', version: 8 });
     });
 
     test('concurrent replicate messages in random order converge to the highest version', async () => {
-      const versions = fc.sample(fc.shuffledSubarray(Array.from({ length: 60 }, (_, i) => i + 100), { minLength: 60 }), { numRuns: 1, seed: 42 })[0]!;
+      const versions = fc.sample(
+        fc.shuffledSubarray(
+          Array.from({ length: 60 }, (_, i) => i + 100),
+          { minLength: 60 },
+        ),
+        { numRuns: 1, seed: 42 },
+      )[0]!;
       await Promise.all(versions.map((v) => replicate('race', v, { n: v })));
       expect((await call(`${url}/read?key=race`)).body).toEqual({ key: 'race', value: { n: 159 }, version: 159 });
     });
@@ -90,7 +103,11 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
     test('writes are refused: 403 read_only naming the leader', async () => {
       const res = await call(`${url}/write`, 'POST', { key: 'k', value: 1 });
       expect(res.status).toBe(403);
-      expect(res.body).toMatchObject({ error: 'read_only', message: 'writes go to the leader', leader: 'http://127.0.0.1:8000' });
+      expect(res.body).toMatchObject({
+        error: 'read_only',
+        message: 'writes go to the leader',
+        leader: 'http://127.0.0.1:8000',
+      });
       expect(follower.store.get('k')).toBeUndefined();
     });
 
@@ -103,7 +120,11 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
       expect(stats).toMatchObject({ role: 'follower', keys: Object.keys(data).length, maxVersion: 159 });
       expect(stats.applied + stats.ignored).toBeGreaterThan(0);
       expect((await call(`${url}/stats/reset`, 'POST')).status).toBe(200);
-      expect((await call(`${url}/stats`)).body).toMatchObject({ applied: 0, ignored: 0, keys: Object.keys(data).length });
+      expect((await call(`${url}/stats`)).body).toMatchObject({
+        applied: 0,
+        ignored: 0,
+        keys: Object.keys(data).length,
+      });
     });
 
     test('the Express app serves the same routes', async () => {
@@ -130,7 +151,10 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
     afterAll(() => follower.close());
 
     type Msg = [key: string, version: number];
-    const batch = (msgs: Msg[]) => call(`${url}/replicate/batch`, 'POST', { entries: msgs.map(([key, version]) => ({ key, value: `v${version}`, version })) });
+    const batch = (msgs: Msg[]) =>
+      call(`${url}/replicate/batch`, 'POST', {
+        entries: msgs.map(([key, version]) => ({ key, value: `v${version}`, version })),
+      });
 
     test('a batch with duplicates and reordering applies only what is newer, per entry, and says how many', async () => {
       const res = await batch([
@@ -151,7 +175,10 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
 
     test('any interleaving of single and batched messages, duplicated and shuffled, ends at the highest version per key', async () => {
       const msgs: Msg[] = fc.sample(
-        fc.array(fc.tuple(fc.constantFrom('r1', 'r2', 'r3'), fc.integer({ min: 1, max: 40 })), { minLength: 20, maxLength: 40 }),
+        fc.array(fc.tuple(fc.constantFrom('r1', 'r2', 'r3'), fc.integer({ min: 1, max: 40 })), {
+          minLength: 20,
+          maxLength: 40,
+        }),
         { numRuns: 1, seed: 7 },
       )[0]!;
       const all = [...msgs, ...msgs.slice(0, 10)]; // duplicates
@@ -159,7 +186,11 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
       for (let i = 0; i < all.length; ) {
         const take = (i % 3) + 1;
         const part = all.slice(i, i + take);
-        requests.push(part.length === 1 ? call(`${url}/replicate`, 'POST', { key: part[0]![0], value: `v${part[0]![1]}`, version: part[0]![1] }) : batch(part));
+        requests.push(
+          part.length === 1
+            ? call(`${url}/replicate`, 'POST', { key: part[0]![0], value: `v${part[0]![1]}`, version: part[0]![1] })
+            : batch(part),
+        );
         i += take;
       }
       await Promise.all(requests);

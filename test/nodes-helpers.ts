@@ -38,7 +38,12 @@ export async function call(
 }
 
 /** Poll `probe` until it returns true; bounded by `tries` (not by wall time). */
-export async function until(probe: () => Promise<boolean> | boolean, what: string, tries = 400, intervalMs = 10): Promise<void> {
+export async function until(
+  probe: () => Promise<boolean> | boolean,
+  what: string,
+  tries = 400,
+  intervalMs = 10,
+): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (await probe()) return;
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -148,7 +153,10 @@ export async function createStandIn(options: { autoAck?: boolean; status?: numbe
         return;
       }
       const text = JSON.stringify({ status: 'ok', role: 'follower', ...(self.bootId ? { bootId: self.bootId } : {}) });
-      res.writeHead(self.healthStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(self.healthStatus, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
       return;
     }

@@ -43,22 +43,36 @@ function expectedWrite(raw: Buffer): [number, string?] {
 }
 
 const json = fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' });
-const anyKey = fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('', ' ', '__proto__', 'constructor', 'é/?&=#', '\u0000', '\ud800'));
-const nonKey = fc.oneof(json.filter((v) => typeof v !== 'string'), fc.constant(''));
+const anyKey = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 20 }),
+  fc.constantFrom('', ' ', '__proto__', 'constructor', 'é/?&=#', '\u0000', '\ud800'),
+);
+const nonKey = fc.oneof(
+  json.filter((v) => typeof v !== 'string'),
+  fc.constant(''),
+);
 const nested = (d: number, inner = '1') => '['.repeat(d) + inner + ']'.repeat(d);
 
 /** Bodies for /write: valid and invalid shapes, raw text, random bytes, and sizes around the limits. */
-const writeBody: fc.Arbitrary<Buffer> = fc.oneof(
-  fc.record({ key: anyKey, value: json }).map((b) => JSON.stringify(b)),
-  fc.record({ key: anyKey, value: json, extra: json }, { requiredKeys: ['key'] }).map((b) => JSON.stringify(b)),
-  fc.record({ key: nonKey, value: json }, { requiredKeys: [] }).map((b) => JSON.stringify(b)),
-  json.map((v) => JSON.stringify(v)),
-  fc.string({ unit: 'binary', maxLength: 60 }),
-  fc.constantFrom('{"key":"k","value":1e400}', '{"key":"k","value":-0}', '{"key":"k","key":"","value":1}', '{"key":"k","value":1}garbage', '{"key":"k","value":9007199254740993}'),
-  fc.integer({ min: 150, max: 260 }).map((d) => `{"key":"deep","value":${nested(d)}}`),
-  fc.integer({ min: LIMIT - 40, max: LIMIT + 40 }).map((n) => `{"key":"big","value":"${'x'.repeat(n - 24)}"}`),
-  fc.integer({ min: 700, max: 1600 }).map((n) => `{"key":"grow","value":[${new Array(n).fill('9e20').join(',')}]}`),
-).map((s) => (typeof s === 'string' ? Buffer.from(s) : s));
+const writeBody: fc.Arbitrary<Buffer> = fc
+  .oneof(
+    fc.record({ key: anyKey, value: json }).map((b) => JSON.stringify(b)),
+    fc.record({ key: anyKey, value: json, extra: json }, { requiredKeys: ['key'] }).map((b) => JSON.stringify(b)),
+    fc.record({ key: nonKey, value: json }, { requiredKeys: [] }).map((b) => JSON.stringify(b)),
+    json.map((v) => JSON.stringify(v)),
+    fc.string({ unit: 'binary', maxLength: 60 }),
+    fc.constantFrom(
+      '{"key":"k","value":1e400}',
+      '{"key":"k","value":-0}',
+      '{"key":"k","key":"","value":1}',
+      '{"key":"k","value":1}garbage',
+      '{"key":"k","value":9007199254740993}',
+    ),
+    fc.integer({ min: 150, max: 260 }).map((d) => `{"key":"deep","value":${nested(d)}}`),
+    fc.integer({ min: LIMIT - 40, max: LIMIT + 40 }).map((n) => `{"key":"big","value":"${'x'.repeat(n - 24)}"}`),
+    fc.integer({ min: 700, max: 1600 }).map((n) => `{"key":"grow","value":[${new Array(n).fill('9e20').join(',')}]}`),
+  )
+  .map((s) => (typeof s === 'string' ? Buffer.from(s) : s));
 const bytes = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
 
 function expectErrorShape(res: { status: number; body: any; headers: Record<string, unknown> }) {
@@ -81,7 +95,7 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
   }
 
   beforeAll(async () => {
-    followers = [0, 1].map(() => createFollower({ createListener, bodyLimitBytes: LIMIT, replicationBodyLimitBytes: REPL_LIMIT }));
+    followers = [0, 1].map(() => createFollower({ createListener, replicationBodyLimitBytes: REPL_LIMIT }));
     followerUrls = (await Promise.all(followers.map((f) => f.listen(0)))).map((l) => l.url);
     leader = createLeader({
       createListener,
@@ -112,7 +126,10 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
             const body = JSON.parse(raw.toString('utf8'));
             expect(res.body).toMatchObject({ status: 'success', key: body.key, version: before.version + 1, acks: 2 });
             expect(res.body.value).toEqual(normal(body.value));
-            expect(normal(leader.store.get(body.key))).toEqual({ value: normal(body.value), version: before.version + 1 });
+            expect(normal(leader.store.get(body.key))).toEqual({
+              value: normal(body.value),
+              version: before.version + 1,
+            });
           } else {
             expect({ version: leader.store.maxVersion, size: leader.store.size }).toEqual(before);
           }
@@ -127,34 +144,57 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
 
     test('any method on any path: 2xx/4xx JSON, never a 5xx', async () => {
       const paths = fc.oneof(
-        fc.constantFrom('/write', '/read', '/read?key=k', '/data', '/health', '/stats', '/stats/reset', '/config', '/replicate', '/snapshot', '/', '//write', '/write/', '/WRITE'),
+        fc.constantFrom(
+          '/write',
+          '/read',
+          '/read?key=k',
+          '/data',
+          '/health',
+          '/stats',
+          '/stats/reset',
+          '/config',
+          '/replicate',
+          '/snapshot',
+          '/',
+          '//write',
+          '/write/',
+          '/WRITE',
+        ),
         fc.webPath(),
       );
       const version = () => leader.store.maxVersion;
       await fc.assert(
-        fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'), paths, fc.option(bytes), async (method, path, body) => {
-          const v = version();
-          const quorum = leader.writeQuorum;
-          const res = await call(`${url}${path}`, method, body ?? undefined, { raw: true });
-          expect(res.status).toBeLessThan(500);
-          if (method !== 'HEAD' && res.status >= 400) expect(typeof res.body.error).toBe('string');
-          if (!(method === 'POST' && path === '/write')) expect(version()).toBe(v);
-          if (!(method === 'PUT' && path === '/config')) expect(leader.writeQuorum).toBe(quorum);
-        }),
+        fc.asyncProperty(
+          fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
+          paths,
+          fc.option(bytes),
+          async (method, path, body) => {
+            const v = version();
+            const quorum = leader.writeQuorum;
+            const res = await call(`${url}${path}`, method, body ?? undefined, { raw: true });
+            expect(res.status).toBeLessThan(500);
+            if (method !== 'HEAD' && res.status >= 400) expect(typeof res.body.error).toBe('string');
+            if (!(method === 'POST' && path === '/write')) expect(version()).toBe(v);
+            if (!(method === 'PUT' && path === '/config')) expect(leader.writeQuorum).toBe(quorum);
+          },
+        ),
         { numRuns: RUNS },
       );
     });
 
     test('PUT /config: 200 only for an integer W in 1..followers', async () => {
       await fc.assert(
-        fc.asyncProperty(fc.oneof(json, fc.record({ writeQuorum: json }), fc.record({ writeQuorum: fc.integer({ min: -3, max: 5 }) })), async (body) => {
-          const before = leader.writeQuorum;
-          const res = await call(`${url}/config`, 'PUT', body);
-          const w = isObject(body) ? body.writeQuorum : undefined;
-          const valid = typeof w === 'number' && Number.isInteger(w) && w >= 1 && w <= 2;
-          expect(res.status).toBe(valid ? 200 : 400);
-          expect(leader.writeQuorum).toBe(valid ? w : before);
-        }),
+        fc.asyncProperty(
+          fc.oneof(json, fc.record({ writeQuorum: json }), fc.record({ writeQuorum: fc.integer({ min: -3, max: 5 }) })),
+          async (body) => {
+            const before = leader.writeQuorum;
+            const res = await call(`${url}/config`, 'PUT', body);
+            const w = isObject(body) ? body.writeQuorum : undefined;
+            const valid = typeof w === 'number' && Number.isInteger(w) && w >= 1 && w <= 2;
+            expect(res.status).toBe(valid ? 200 : 400);
+            expect(leader.writeQuorum).toBe(valid ? w : before);
+          },
+        ),
         { numRuns: RUNS },
       );
       await call(`${url}/config`, 'PUT', { writeQuorum: 2 });
@@ -164,7 +204,9 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
       await fc.assert(
         fc.asyncProperty(
           fc.oneof(
-            fc.uint8Array({ maxLength: 12 }).map((a) => `key=${[...a].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`),
+            fc
+              .uint8Array({ maxLength: 12 })
+              .map((a) => `key=${[...a].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`),
             fc.string({ unit: 'binary-ascii', maxLength: 20 }).map((s) => encodeURI(s)),
             fc.constantFrom('key=%', 'key=%ZZ', 'key=%E0%A4', 'key', 'key=&key=', 'KEY=a', 'key=a&key=a'),
           ),
@@ -229,7 +271,7 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
     let f: FollowerServer;
     let furl: string;
     beforeAll(async () => {
-      f = createFollower({ createListener, bodyLimitBytes: LIMIT, replicationBodyLimitBytes: REPL_LIMIT });
+      f = createFollower({ createListener, replicationBodyLimitBytes: REPL_LIMIT });
       ({ url: furl } = await f.listen(0));
     });
     afterAll(() => f.close());
@@ -242,14 +284,22 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
     const message = fc.record({ key: keys, value: json, version: versions }, { requiredKeys: [] });
 
     function validMessage(m: Record<string, unknown>): m is { key: string; value: unknown; version: number } {
-      return typeof m.key === 'string' && m.key !== '' && 'value' in m && Number.isSafeInteger(m.version) && (m.version as number) >= 1;
+      return (
+        typeof m.key === 'string' &&
+        m.key !== '' &&
+        'value' in m &&
+        Number.isSafeInteger(m.version) &&
+        (m.version as number) >= 1
+      );
     }
 
     test('POST /replicate: duplicates, stale and bad versions never move a key back; only valid newer messages apply', async () => {
       const model = new Map<string, { value: unknown; version: number }>();
       await fc.assert(
         fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: message }, { weight: 1, arbitrary: bytes }), async (m) => {
-          const res = Buffer.isBuffer(m) ? await post('/replicate', m, furl) : await call(`${furl}/replicate`, 'POST', m);
+          const res = Buffer.isBuffer(m)
+            ? await post('/replicate', m, furl)
+            : await call(`${furl}/replicate`, 'POST', m);
           expectErrorShape(res);
           if (!Buffer.isBuffer(m) && validMessage(m)) {
             const cur = model.get(m.key);
@@ -279,7 +329,8 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
           if (entries.every(validMessage)) {
             expect(res.status).toBe(200);
             expect(res.body.applied + res.body.ignored).toBe(entries.length);
-            for (const e of entries as Array<{ key: string; version: number }>) expect(f.store.get(e.key)!.version).toBeGreaterThanOrEqual(e.version);
+            for (const e of entries as Array<{ key: string; version: number }>)
+              expect(f.store.get(e.key)!.version).toBeGreaterThanOrEqual(e.version);
           } else {
             expect(res.status).toBe(400);
             expect(JSON.stringify(f.store.toJSON())).toBe(before);
@@ -291,12 +342,16 @@ describe.each(SERVERS)('$name server', ({ createListener }) => {
 
     test('client endpoints on a follower never change its store', async () => {
       await fc.assert(
-        fc.asyncProperty(fc.constantFrom('/write', '/read', '/data', '/health', '/stats', '/stats/reset', '/config'), fc.oneof(writeBody, bytes), async (path, raw) => {
-          const before = JSON.stringify(f.store.toJSON());
-          const res = await post(path, raw, furl);
-          expectErrorShape(res);
-          expect(JSON.stringify(f.store.toJSON())).toBe(before);
-        }),
+        fc.asyncProperty(
+          fc.constantFrom('/write', '/read', '/data', '/health', '/stats', '/stats/reset', '/config'),
+          fc.oneof(writeBody, bytes),
+          async (path, raw) => {
+            const before = JSON.stringify(f.store.toJSON());
+            const res = await post(path, raw, furl);
+            expectErrorShape(res);
+            expect(JSON.stringify(f.store.toJSON())).toBe(before);
+          },
+        ),
         { numRuns: RUNS },
       );
     });

@@ -25,7 +25,9 @@ async function standIns(n: number, opts: { autoAck?: boolean; status?: number } 
   return s;
 }
 
-async function startLeader(options: Parameters<typeof createLeader>[0]): Promise<{ leader: LeaderServer; url: string }> {
+async function startLeader(
+  options: Parameters<typeof createLeader>[0],
+): Promise<{ leader: LeaderServer; url: string }> {
   const leader = createLeader({ closeGraceMs: 500, ...options });
   const { url } = await leader.listen(0);
   // Registered last, so it runs before the followers are closed.
@@ -46,12 +48,27 @@ describe('leader when followers fail', () => {
     let i = 0;
     const rng = { next: () => draws[i++ % draws.length]!, int: () => 0 };
     // No probes: the dead followers are found out by this write's own replications.
-    const { url } = await startLeader({ followers: [...live.urls, ...dead], writeQuorum: 3, quorumTimeoutMs, minDelayMs: 0, maxDelayMs: 300, rng, probeIntervalMs: 0 });
+    const { url } = await startLeader({
+      followers: [...live.urls, ...dead],
+      writeQuorum: 3,
+      quorumTimeoutMs,
+      minDelayMs: 0,
+      maxDelayMs: 300,
+      rng,
+      probeIntervalMs: 0,
+    });
     const t0 = performance.now();
     const res = await call(`${url}/write`, 'POST', { key: 'x', value: 42 });
     const elapsedMs = performance.now() - t0;
     expect(res.status).toBe(503);
-    expect(res.body).toMatchObject({ error: 'quorum_not_reached', key: 'x', version: 1, acks: 2, quorum: 3, reason: 'unreachable' });
+    expect(res.body).toMatchObject({
+      error: 'quorum_not_reached',
+      key: 'x',
+      version: 1,
+      acks: 2,
+      quorum: 3,
+      reason: 'unreachable',
+    });
     expect(res.body.applied).toMatch(/not rolled back/);
     // Known from connection errors, so far sooner than the quorum timeout.
     expect(elapsedMs).toBeGreaterThanOrEqual(290);
@@ -93,7 +110,11 @@ describe('leader when followers fail', () => {
   test('W=5 with one follower answering 500: 503 without waiting for the timeout', async () => {
     const live = await realFollowers(4);
     const [broken] = await standIns(1, { autoAck: true, status: 500 });
-    const { url } = await startLeader({ followers: [...live.urls, broken!.url], writeQuorum: 5, quorumTimeoutMs: 10_000 });
+    const { url } = await startLeader({
+      followers: [...live.urls, broken!.url],
+      writeQuorum: 5,
+      quorumTimeoutMs: 10_000,
+    });
     const t0 = performance.now();
     const res = await call(`${url}/write`, 'POST', { key: 'z', value: 1 });
     expect(res.status).toBe(503);
@@ -121,7 +142,13 @@ describe('leader when followers fail', () => {
 
   test('after W acks, background replication still reaches every live follower', async () => {
     const f = await realFollowers(5);
-    const { url } = await startLeader({ followers: f.urls, writeQuorum: 1, minDelayMs: 0.1, maxDelayMs: 3, delaySeed: 3 });
+    const { url } = await startLeader({
+      followers: f.urls,
+      writeQuorum: 1,
+      minDelayMs: 0.1,
+      maxDelayMs: 3,
+      delaySeed: 3,
+    });
     const writes = Array.from({ length: 40 }, (_, i) => call(`${url}/write`, 'POST', { key: `k${i % 7}`, value: i }));
     const results = await Promise.all(writes);
     expect(results.every((r) => r.status === 200 && r.body.acks === 1)).toBe(true);

@@ -69,7 +69,12 @@ describe('leader quorum semantics with controlled acks', () => {
   });
 
   test('concurrent writes each wait for their own W acks', async () => {
-    const leader = createLeader({ followers: standIns.map((s) => s.url), writeQuorum: 2, minDelayMs: 0, maxDelayMs: 0 });
+    const leader = createLeader({
+      followers: standIns.map((s) => s.url),
+      writeQuorum: 2,
+      minDelayMs: 0,
+      maxDelayMs: 0,
+    });
     const { url } = await leader.listen(0);
     try {
       const before = standIns.map((s) => s.received.length);

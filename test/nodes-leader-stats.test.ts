@@ -17,7 +17,10 @@ describe('leader /stats, /stats/reset and /config', () => {
     await Promise.all(followers.map((f) => f.close()));
   });
 
-  async function withLeader<T>(options: Partial<Parameters<typeof createLeader>[0]>, fn: (url: string) => Promise<T>): Promise<T> {
+  async function withLeader<T>(
+    options: Partial<Parameters<typeof createLeader>[0]>,
+    fn: (url: string) => Promise<T>,
+  ): Promise<T> {
     const leader = createLeader({ followers: urls, writeQuorum: 2, ...options });
     const { url } = await leader.listen(0);
     try {
@@ -28,7 +31,8 @@ describe('leader /stats, /stats/reset and /config', () => {
   }
 
   async function writeN(url: string, n: number): Promise<void> {
-    for (let i = 0; i < n; i++) expect((await call(`${url}/write`, 'POST', { key: `s${i % 4}`, value: i })).status).toBe(200);
+    for (let i = 0; i < n; i++)
+      expect((await call(`${url}/write`, 'POST', { key: `s${i % 4}`, value: i })).status).toBe(200);
     await until(async () => (await call(`${url}/stats`)).body.replication.pending === 0, 'replication drained');
   }
 
@@ -45,7 +49,14 @@ describe('leader /stats, /stats/reset and /config', () => {
       expect(s.followers).toHaveLength(5);
       for (const [i, f] of s.followers.entries()) {
         expect(f).toMatchObject({ url: urls[i], acked: 30, failed: 0, pending: 0, ackedVersion: 30, lagVersions: 0 });
-        expect(f).toMatchObject({ state: 'up', transitions: 0, lastError: null, skipped: 0, catchUps: 0, bootId: followers[i]!.bootId });
+        expect(f).toMatchObject({
+          state: 'up',
+          transitions: 0,
+          lastError: null,
+          skipped: 0,
+          catchUps: 0,
+          bootId: followers[i]!.bootId,
+        });
         expect(Object.keys(f.ackLatencyUs).sort()).toEqual(SUMMARY_KEYS);
         expect(f.ackLatencyUs.count).toBe(30);
       }
@@ -80,7 +91,10 @@ describe('leader /stats, /stats/reset and /config', () => {
   test('PUT /config changes W for later writes; GET /config and /health report it', async () => {
     await withLeader({ writeQuorum: 1 }, async (url) => {
       expect((await call(`${url}/write`, 'POST', { key: 'a', value: 1 })).body.acks).toBe(1);
-      expect(await call(`${url}/config`, 'PUT', { writeQuorum: 5 })).toMatchObject({ status: 200, body: { quorum: 5 } });
+      expect(await call(`${url}/config`, 'PUT', { writeQuorum: 5 })).toMatchObject({
+        status: 200,
+        body: { quorum: 5 },
+      });
       expect((await call(`${url}/health`)).body).toEqual({
         status: 'ok',
         role: 'leader',
@@ -91,7 +105,11 @@ describe('leader /stats, /stats/reset and /config', () => {
         available: 5,
       });
       expect((await call(`${url}/config`)).body).toMatchObject({ quorum: 5, followers: urls, quorumTimeoutMs: 2000 });
-      expect((await call(`${url}/write`, 'POST', { key: 'a', value: 2 })).body).toMatchObject({ acks: 5, quorum: 5, version: 2 });
+      expect((await call(`${url}/write`, 'POST', { key: 'a', value: 2 })).body).toMatchObject({
+        acks: 5,
+        quorum: 5,
+        version: 2,
+      });
     });
   });
 
@@ -105,7 +123,13 @@ describe('leader /stats, /stats/reset and /config', () => {
       expect(Object.values(s.acksAtResponse).every((v) => v === 0)).toBe(true);
       expect(s.replication).toMatchObject({ pending: 0, sent: 0, acked: 0, failed: 0, skipped: 0, thread: true });
       expect(s.replication.engine).toMatchObject({ requests: 0, entries: 0, batches: 0 });
-      expect(s.delays).toMatchObject({ count: 0, early: 0, targetUs: { count: 0 }, realisedUs: { count: 0 }, errorUs: { count: 0 } });
+      expect(s.delays).toMatchObject({
+        count: 0,
+        early: 0,
+        targetUs: { count: 0 },
+        realisedUs: { count: 0 },
+        errorUs: { count: 0 },
+      });
       expect(s.followers[0]).toMatchObject({ acked: 0, ackedVersion: 8, lagVersions: 0, ackLatencyUs: { count: 0 } });
       expect((await call(`${url}/read?key=s3`)).body).toEqual({ key: 's3', value: 7, version: 8 });
       expect((await call(`${url}/write`, 'POST', { key: 'n', value: 0 })).body.version).toBe(9);

@@ -20,9 +20,25 @@ interface Proc {
 
 function run(entry: string, env: Record<string, string>, args: string[] = [], detached = false): Proc {
   const clean = { ...process.env };
-  for (const k of ['ROLE', 'PORT', 'HOST', 'WRITE_QUORUM', 'MIN_DELAY', 'MAX_DELAY', 'FOLLOWERS', 'QUORUM_TIMEOUT', 'DELAY_SEED', 'SCHEDULER']) delete clean[k];
+  for (const k of [
+    'ROLE',
+    'PORT',
+    'HOST',
+    'WRITE_QUORUM',
+    'MIN_DELAY',
+    'MAX_DELAY',
+    'FOLLOWERS',
+    'QUORUM_TIMEOUT',
+    'DELAY_SEED',
+    'SCHEDULER',
+  ])
+    delete clean[k];
   // The bundled node program runs as plain JavaScript, like every node; the CLIs run through tsx.
-  const child = spawn(process.execPath, [...(entry.endsWith('.mjs') ? [] : tsx), entry, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
+  const child = spawn(process.execPath, [...(entry.endsWith('.mjs') ? [] : tsx), entry, ...args], {
+    env: { ...clean, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
+  });
   let out = '';
   let err = '';
   const watchers: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
@@ -85,7 +101,14 @@ describe('the node program (nodes/main.ts, bundled)', () => {
   test('SIGTERM: stops accepting, finishes the in-flight write, exits 0', async () => {
     const standIn = await createStandIn();
     try {
-      const p = run(MAIN, { ROLE: 'leader', PORT: '0', FOLLOWERS: standIn.url, WRITE_QUORUM: '1', MIN_DELAY: '0', MAX_DELAY: '0' });
+      const p = run(MAIN, {
+        ROLE: 'leader',
+        PORT: '0',
+        FOLLOWERS: standIn.url,
+        WRITE_QUORUM: '1',
+        MIN_DELAY: '0',
+        MAX_DELAY: '0',
+      });
       const [, url] = await p.waitFor(/listening on (http:\/\/\S+)/);
       const write = track(call(`${url}/write`, 'POST', { key: 'k', value: 1 }));
       await standIn.waitForRequests(1);
@@ -104,12 +127,17 @@ describe('the node program (nodes/main.ts, bundled)', () => {
 describe('npm run node (lib/run-node.mjs)', () => {
   const RUN_NODE = fileURLToPath(new URL('../lib/run-node.mjs', import.meta.url));
   const node = (args: string[], env: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, [RUN_NODE, ...args], { env: { ...process.env, ROLE: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [RUN_NODE, ...args], {
+      env: { ...process.env, ROLE: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (err += d));
-    return new Promise<{ code: number | null; out: string; err: string }>((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+    return new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
+      child.on('exit', (code) => resolve({ code, out, err })),
+    );
   };
 
   test('--help and -h: the variables on stdout, exit 0', async () => {
@@ -143,7 +171,12 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
 
   test('starts, prints the URLs, serves, and stops every node on Ctrl-C', async () => {
     // Own process group, so the SIGINT below reaches it the way a terminal's Ctrl-C does.
-    cli = run(CLI, { WRITE_QUORUM: '2', MIN_DELAY: '200us' }, ['--leader-port', '0', '--follower-count', '2', '--quiet'], true);
+    cli = run(
+      CLI,
+      { WRITE_QUORUM: '2', MIN_DELAY: '200us' },
+      ['--leader-port', '0', '--follower-count', '2', '--quiet'],
+      true,
+    );
     await cli.waitFor(/Ctrl-C to stop/);
     const out = cli.stdout();
     expect(out).toMatch(/W=2, delays 200us\.\.1ms/);
@@ -151,7 +184,10 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
     const pids = [...out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(3);
     for (let i = 1; i <= 2; i++) expect(out).toMatch(new RegExp(`follower${i}\\s+http://127\\.0\\.0\\.1:\\d+`));
-    expect((await call(`${leaderUrl}/write`, 'POST', { key: 'a', value: 1 })).body).toMatchObject({ acks: 2, quorum: 2 });
+    expect((await call(`${leaderUrl}/write`, 'POST', { key: 'a', value: 1 })).body).toMatchObject({
+      acks: 2,
+      quorum: 2,
+    });
     process.kill(-cli.child.pid!, 'SIGINT');
     // The whole exit (code and signal) is compared, so a failure shows which signal ended it.
     expect(await cli.exit).toEqual({ code: 0, signal: null });
@@ -163,7 +199,15 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
   test('a taken port: exit 1 with a clear message', async () => {
     const busy = await occupyPort();
     try {
-      const p = run(CLI, {}, ['--leader-port', '0', '--follower-count', '2', '--follower-ports', `0,${busy.port}`, '--quiet']);
+      const p = run(CLI, {}, [
+        '--leader-port',
+        '0',
+        '--follower-count',
+        '2',
+        '--follower-ports',
+        `0,${busy.port}`,
+        '--quiet',
+      ]);
       expect((await p.exit).code).toBe(1);
       expect(p.stderr()).toContain(`cluster: follower2: port ${busy.port} on 127.0.0.1 is already in use`);
     } finally {
@@ -172,10 +216,25 @@ describe('npm run cluster (nodes/cluster-cli.ts)', () => {
   });
 
   test.each([
-    ['a bad flag value names the flag', {}, ['--quorum', '9'], /^cluster: --quorum: expected an integer in 1\.\.5, got "9" \(see --help\)$/],
-    ['a bad environment value names the variable', { WRITE_QUORUM: '9' }, [], /^cluster: WRITE_QUORUM: expected an integer in 1\.\.5/],
+    [
+      'a bad flag value names the flag',
+      {},
+      ['--quorum', '9'],
+      /^cluster: --quorum: expected an integer in 1\.\.5, got "9" \(see --help\)$/,
+    ],
+    [
+      'a bad environment value names the variable',
+      { WRITE_QUORUM: '9' },
+      [],
+      /^cluster: WRITE_QUORUM: expected an integer in 1\.\.5/,
+    ],
     ['an unknown flag', {}, ['--bogus'], /^cluster: Unknown argument: bogus/],
-    ['--followers (a URL list in the experiment) names --follower-count', {}, ['--followers', '2'], /^cluster: --followers: .*--follower-count/],
+    [
+      '--followers (a URL list in the experiment) names --follower-count',
+      {},
+      ['--followers', '2'],
+      /^cluster: --followers: .*--follower-count/,
+    ],
   ])('%s: exit 2 with one line', async (_name, env, args, message) => {
     const p = run(CLI, env, ['--leader-port', '0', ...args]);
     expect((await p.exit).code).toBe(2);

@@ -19,7 +19,11 @@ describe('leader priority', () => {
     expect(resolvePriority('auto', () => true)).toBe('realtime');
     expect(resolvePriority('auto', () => false)).toBe('normal');
     expect(resolvePriority('realtime', () => false)).toBeNull();
-    expect(resolvePriority('normal', () => { throw new Error('must not probe'); })).toBe('normal');
+    expect(
+      resolvePriority('normal', () => {
+        throw new Error('must not probe');
+      }),
+    ).toBe('normal');
   });
 
   test('auto (the default): the replication thread alone runs SCHED_FIFO when permitted; main thread and followers stay normal', async () => {
@@ -28,7 +32,11 @@ describe('leader priority', () => {
       const permitted = canRunRealtime();
       expect(cluster.leaderPriority).toBe(permitted ? 'realtime' : 'normal');
       const s = (await call(`${cluster.leaderUrl}/stats`)).body;
-      expect(s.replication).toMatchObject({ thread: true, priority: permitted ? 'realtime' : 'normal', engine: { wanted: 'auto' } });
+      expect(s.replication).toMatchObject({
+        thread: true,
+        priority: permitted ? 'realtime' : 'normal',
+        engine: { wanted: 'auto' },
+      });
       expect(typeof s.replication.reason).toBe('string');
       const leaderPid = cluster.pids[0]!;
       const policies = threadPolicies(leaderPid);
@@ -39,7 +47,8 @@ describe('leader priority', () => {
         expect(fifo).not.toContain(String(leaderPid));
       } else expect(fifo).toEqual([]);
       expect(policies.get(String(leaderPid))).toBe(0);
-      for (const pid of cluster.pids.slice(1)) expect([...threadPolicies(pid).values()].every((p) => p === 0)).toBe(true);
+      for (const pid of cluster.pids.slice(1))
+        expect([...threadPolicies(pid).values()].every((p) => p === 0)).toBe(true);
       // Still replicates at that priority.
       expect((await call(`${cluster.leaderUrl}/write`, 'POST', { key: 'k', value: 1 })).status).toBe(200);
     } finally {

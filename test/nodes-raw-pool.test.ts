@@ -37,7 +37,8 @@ async function rawServer(answer: (req: string, socket: net.Socket) => void): Pro
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-const ok = (boot: string) => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Boot-Id: ${boot}\r\nContent-Length: 2\r\n\r\n{}`;
+const ok = (boot: string) =>
+  `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Boot-Id: ${boot}\r\nContent-Length: 2\r\n\r\n{}`;
 const post = (pool: Pool, body = '{"k":1}') =>
   new Promise<{ err: (Error & { code?: string }) | null; status?: number; bootId?: string | null }>((resolve) =>
     pool.post('/replicate', body, (err, status, bootId) => resolve({ err, status, bootId })),
@@ -76,7 +77,9 @@ describe('raw replication pool', () => {
   });
 
   test('a chunked answer, a hung follower and a refused connection fail their requests with a code', async () => {
-    const chunked = await rawServer((_req, socket) => socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'));
+    const chunked = await rawServer((_req, socket) =>
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'),
+    );
     const hung = await rawServer(() => {});
     const refused = await rawServer(() => {});
     await new Promise((r) => servers.pop()!.close(r));

@@ -18,7 +18,10 @@ function busyWaitMs(ms: number): void {
 }
 
 /** Schedule every delay, resolve with the indices in firing order and each realised µs. */
-function fireAll(s: DelayScheduler, delaysUs: number[]): Promise<{ order: number[]; realised: number[]; independentUs: number[] }> {
+function fireAll(
+  s: DelayScheduler,
+  delaysUs: number[],
+): Promise<{ order: number[]; realised: number[]; independentUs: number[] }> {
   return new Promise((resolve) => {
     const order: number[] = [];
     const realised: number[] = new Array(delaysUs.length);
@@ -66,7 +69,10 @@ describe('precise scheduler: order and never early', () => {
 
   test('equal delays fire first-in first-out', async () => {
     const s = make();
-    const { order } = await fireAll(s, Array.from({ length: 40 }, () => 300));
+    const { order } = await fireAll(
+      s,
+      Array.from({ length: 40 }, () => 300),
+    );
     expect(order).toEqual(Array.from({ length: 40 }, (_, i) => i));
   });
 
@@ -161,11 +167,17 @@ describe('precise scheduler: order and never early', () => {
   test('rejects bad delays and options with stable codes', () => {
     const s = make();
     for (const bad of [NaN, Infinity, undefined, '5']) {
-      expect(() => s.schedule(bad as number, () => {})).toThrow(expect.objectContaining({ code: 'QL_ERR_SCHEDULER_DELAY' }));
+      expect(() => s.schedule(bad as number, () => {})).toThrow(
+        expect.objectContaining({ code: 'QL_ERR_SCHEDULER_DELAY' }),
+      );
     }
     expect(() => createDelayScheduler({ strategy: 'spin' as 'precise' })).toThrow(SchedulerError);
-    expect(() => createDelayScheduler({ spinUs: -1 })).toThrow(expect.objectContaining({ code: 'QL_ERR_SCHEDULER_OPTION' }));
-    expect(() => createDelayScheduler({ timerSlackNs: 1.5 })).toThrow(expect.objectContaining({ code: 'QL_ERR_SCHEDULER_OPTION' }));
+    expect(() => createDelayScheduler({ spinUs: -1 })).toThrow(
+      expect.objectContaining({ code: 'QL_ERR_SCHEDULER_OPTION' }),
+    );
+    expect(() => createDelayScheduler({ timerSlackNs: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'QL_ERR_SCHEDULER_OPTION' }),
+    );
   });
 });
 

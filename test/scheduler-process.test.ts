@@ -9,9 +9,15 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX_ARGS = ['--import', 'tsx'];
 
 /** Run an ES module snippet in a child `node --import tsx`; resolves with its exit code and stdout. */
-function runChild(code: string, timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function runChild(
+  code: string,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...TSX_ARGS, '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...TSX_ARGS, '--input-type=module', '-e', code], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));

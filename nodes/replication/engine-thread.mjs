@@ -103,7 +103,8 @@ function accept(msg) {
 }
 
 function drain() {
-  for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort)) accept(m.message);
+  for (let m = receiveMessageOnPort(parentPort); m !== undefined; m = receiveMessageOnPort(parentPort))
+    accept(m.message);
 }
 
 /** Send the given legs now: per follower in order of first appearance, one request each. */

@@ -103,7 +103,8 @@ export class ReplicationEngine {
         if (Array.isArray(m)) opts.onResults(m);
         else if ('ready' in m) {
           this.info = m;
-          if (opts.priority === 'realtime' && m.priority !== 'realtime') reject(new EngineError('QL_ERR_ENGINE_REALTIME', `replication thread: ${m.reason}`));
+          if (opts.priority === 'realtime' && m.priority !== 'realtime')
+            reject(new EngineError('QL_ERR_ENGINE_REALTIME', `replication thread: ${m.reason}`));
           else resolve(m);
         } else if ('fatal' in m && m.fatal) this.failure = m.fatal;
       });

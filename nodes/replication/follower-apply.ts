@@ -14,7 +14,15 @@ import { REPLICATE_BATCH_PATH, REPLICATE_PATH } from '../../contracts/replicatio
 import { monotonicUs } from '../../contracts/trace.ts';
 import { isTraced } from '../trace-ring.ts';
 import { guarded } from '../auth.ts';
-import { BOOT_ID_HEADER, HttpError, assertValueDepth, isPlainObject, readJsonBody, sendJson, type RouteTable } from '../http-util.ts';
+import {
+  BOOT_ID_HEADER,
+  HttpError,
+  assertValueDepth,
+  isPlainObject,
+  readJsonBody,
+  sendJson,
+  type RouteTable,
+} from '../http-util.ts';
 import type { VersionedStore } from '../store.ts';
 
 /** Framing a /snapshot or /replicate/batch body may add on top of its entries, bytes. */
@@ -37,7 +45,13 @@ export interface ApplyCounters {
 }
 
 /** Called for every entry that asked for a trace, after it was applied (or found older). */
-export type ApplyTraceHook = (key: string, version: number, receivedUs: number, appliedUs: number, applied: boolean) => void;
+export type ApplyTraceHook = (
+  key: string,
+  version: number,
+  receivedUs: number,
+  appliedUs: number,
+  applied: boolean,
+) => void;
 
 export interface ReplicateRoutesOptions {
   store: VersionedStore;
@@ -52,9 +66,11 @@ export interface ReplicateRoutesOptions {
 
 /** Validate a `/replicate` body: `{ key: non-empty string, value: any JSON, version: positive integer }`. */
 export function parseReplicateBody(body: unknown): ParsedEntry {
-  if (!isPlainObject(body)) throw new HttpError(400, 'invalid_body', 'body must be a JSON object {"key","value","version"}');
+  if (!isPlainObject(body))
+    throw new HttpError(400, 'invalid_body', 'body must be a JSON object {"key","value","version"}');
   const { key, version } = body;
-  if (typeof key !== 'string' || key === '') throw new HttpError(400, 'invalid_key', '"key" must be a non-empty string');
+  if (typeof key !== 'string' || key === '')
+    throw new HttpError(400, 'invalid_key', '"key" must be a non-empty string');
   if (!('value' in body)) throw new HttpError(400, 'missing_value', '"value" is required (any JSON, null included)');
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     throw new HttpError(400, 'invalid_version', '"version" must be a positive integer');
@@ -66,7 +82,11 @@ export function parseReplicateBody(body: unknown): ParsedEntry {
 /** Validate `{ entries: [{key, value, version, trace?}, ...] }` (a batch or a snapshot chunk); the first bad entry names its index. */
 export function parseEntries(body: unknown): ParsedEntry[] {
   if (!isPlainObject(body) || !Array.isArray(body.entries)) {
-    throw new HttpError(400, 'invalid_body', 'body must be a JSON object {"entries": [{"key","value","version"}, ...]}');
+    throw new HttpError(
+      400,
+      'invalid_body',
+      'body must be a JSON object {"entries": [{"key","value","version"}, ...]}',
+    );
   }
   const entries = body.entries as unknown[];
   const out = new Array<ParsedEntry>(entries.length);
@@ -74,7 +94,8 @@ export function parseEntries(body: unknown): ParsedEntry[] {
     try {
       out[i] = parseReplicateBody(entries[i]);
     } catch (err) {
-      if (err instanceof HttpError) throw new HttpError(err.status, err.code, `entries[${i}]: ${err.message}`, { index: i });
+      if (err instanceof HttpError)
+        throw new HttpError(err.status, err.code, `entries[${i}]: ${err.message}`, { index: i });
       throw err;
     }
   }
@@ -83,7 +104,11 @@ export function parseEntries(body: unknown): ParsedEntry[] {
 
 /** A fixed 200 JSON answer with the boot id, serialised once. */
 function fixedAnswer(text: string, bootId: string): Record<string, string | number> {
-  return { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), [BOOT_ID_HEADER]: bootId };
+  return {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    [BOOT_ID_HEADER]: bootId,
+  };
 }
 
 export function createReplicateRoutes(options: ReplicateRoutesOptions): RouteTable {
@@ -124,7 +149,11 @@ export function createReplicateRoutes(options: ReplicateRoutesOptions): RouteTab
     const n = applyAll(entries, receivedUs);
     counters.batches++;
     const text = `{"status":"success","applied":${n},"ignored":${entries.length - n}}`;
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': text.length, ...bootHeader });
+    res.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': text.length,
+      ...bootHeader,
+    });
     res.end(text);
   };
 

@@ -5,7 +5,18 @@
 import { createLatencySummary } from '../stats.ts';
 
 export function createLeaderStats(followers: number) {
-  const counters = { ok: 0, failed: 0, rejected: 0, unavailable: 0, sent: 0, acked: 0, replFailed: 0, skipped: 0, delayCount: 0, early: 0 };
+  const counters = {
+    ok: 0,
+    failed: 0,
+    rejected: 0,
+    unavailable: 0,
+    sent: 0,
+    acked: 0,
+    replFailed: 0,
+    skipped: 0,
+    delayCount: 0,
+    early: 0,
+  };
   const acksAtResponse = new Array<number>(followers + 1).fill(0);
   const targetUs = createLatencySummary();
   const realisedUs = createLatencySummary();
@@ -31,7 +42,12 @@ export function createLeaderStats(followers: number) {
     },
     writesJson() {
       return {
-        writes: { ok: counters.ok, failed: counters.failed, rejected: counters.rejected, unavailable: counters.unavailable },
+        writes: {
+          ok: counters.ok,
+          failed: counters.failed,
+          rejected: counters.rejected,
+          unavailable: counters.unavailable,
+        },
         acksAtResponse: Object.fromEntries(acksAtResponse.map((c, i) => [String(i), c])),
       };
     },

@@ -24,7 +24,11 @@ export function createRawPool(origin, o) {
   const u = new URL(origin);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port || 80);
-  const fixedHead = `Host: ${u.host}\r\n` + Object.entries(o.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const fixedHead =
+    `Host: ${u.host}\r\n` +
+    Object.entries(o.headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
   /** @type {Conn[]} */
   const conns = [];
   let closed = false;
@@ -67,7 +71,8 @@ class Conn {
     this.socket.setTimeout(timeoutMs);
     this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('timeout', () => {
-      if (this.inflight.length > 0) this.fail(new RequestError('UND_ERR_HEADERS_TIMEOUT', `no answer within ${timeoutMs} ms`));
+      if (this.inflight.length > 0)
+        this.fail(new RequestError('UND_ERR_HEADERS_TIMEOUT', `no answer within ${timeoutMs} ms`));
     });
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('close', () => this.fail(new RequestError('UND_ERR_SOCKET', 'connection closed by the follower')));

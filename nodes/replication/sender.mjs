@@ -16,7 +16,9 @@ export const RECEIVED = 3;
  */
 export function createSender(o) {
   const headers = { 'content-type': 'application/json', ...o.headers };
-  const pools = o.urls.map((url) => createRawPool(url, { connections: o.connections, timeoutMs: o.timeoutMs, headers }));
+  const pools = o.urls.map((url) =>
+    createRawPool(url, { connections: o.connections, timeoutMs: o.timeoutMs, headers }),
+  );
   const noBatch = o.urls.map(() => false);
   let inflight = 0;
 
@@ -32,7 +34,8 @@ export function createSender(o) {
       else if (status === 200) o.onResult([i, ACKED, versions, firedNs, sentNs, ackNs, boot]);
       else if (status === 404 && versions.length > 1 && !noBatch[i]) {
         noBatch[i] = true;
-        for (let k = 0; k < versions.length; k++) dispatch(i, '/replicate', payloads[k], [versions[k]], firedNs, [payloads[k]]);
+        for (let k = 0; k < versions.length; k++)
+          dispatch(i, '/replicate', payloads[k], [versions[k]], firedNs, [payloads[k]]);
       } else o.onResult([i, FAILED, versions, firedNs, sentNs, ackNs, `${path} answered ${status}`]);
     });
   }
@@ -52,7 +55,14 @@ export function createSender(o) {
         return;
       }
       const payloads = writes.map((w) => w.payload);
-      dispatch(i, '/replicate/batch', `{"entries":[${payloads.join(',')}]}`, writes.map((w) => w.version), firedNs, payloads);
+      dispatch(
+        i,
+        '/replicate/batch',
+        `{"entries":[${payloads.join(',')}]}`,
+        writes.map((w) => w.version),
+        firedNs,
+        payloads,
+      );
     },
     /** Close every pool, in-flight requests first (bounded by graceMs). */
     async close(graceMs) {

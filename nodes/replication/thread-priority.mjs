@@ -17,7 +17,10 @@ export function ownTid() {
 }
 
 function chrt(tid) {
-  const r = spawnSync('chrt', ['-f', '-p', String(REALTIME_PRIORITY), String(tid)], { encoding: 'utf8', timeout: 5000 });
+  const r = spawnSync('chrt', ['-f', '-p', String(REALTIME_PRIORITY), String(tid)], {
+    encoding: 'utf8',
+    timeout: 5000,
+  });
   if (r.error) return r.error.code === 'ENOENT' ? 'chrt is not installed (util-linux)' : r.error.message;
   if (r.status !== 0) return (r.stderr || `chrt exited ${r.status}`).trim().split('\n').pop();
   return null;
@@ -37,7 +40,12 @@ export function applyThreadPriority(wanted, helperTids) {
     const err = chrt(tid);
     if (err !== null) return { wanted, priority: 'normal', reason: `SCHED_FIFO not permitted: ${err}`, tids };
   }
-  return { wanted, priority: 'realtime', reason: `SCHED_FIFO ${REALTIME_PRIORITY} on the replication threads only`, tids };
+  return {
+    wanted,
+    priority: 'realtime',
+    reason: `SCHED_FIFO ${REALTIME_PRIORITY} on the replication threads only`,
+    tids,
+  };
 }
 
 /** Timer slack 1 ns for this thread's timed waits (no privilege needed; real-time threads ignore it). */

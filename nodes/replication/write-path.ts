@@ -92,7 +92,10 @@ export function createWritePath(o: WritePathOptions) {
   async function handleWrite(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startMs = performance.now();
     const receivedUs = isTraced(req) ? monotonicUs() : 0;
-    const { key, value, keyJson, valueJson } = parseWrite(await readJsonBody(req, o.bodyLimitBytes), o.replicationBodyLimitBytes);
+    const { key, value, keyJson, valueJson } = parseWrite(
+      await readJsonBody(req, o.bodyLimitBytes),
+      o.replicationBodyLimitBytes,
+    );
     const quorum = o.quorum();
     if (o.followers.available < quorum) {
       rejectUnavailable(o, res, key, quorum, startMs);
@@ -104,11 +107,34 @@ export function createWritePath(o: WritePathOptions) {
     o.store.apply(key, value, v);
     const n = o.followers.size;
     const w: PendingWrite = {
-      res, keyJson, valueJson, version: v, quorum, acks: 0, failed: 0, done: false, startMs, timer: undefined,
-      scheduledNs: o.engine.nowNs(), receivedNs: NaN, delaysUs: new Array<number>(n), generations: new Array<number>(n), legsLeft: 0, trace: undefined,
+      res,
+      keyJson,
+      valueJson,
+      version: v,
+      quorum,
+      acks: 0,
+      failed: 0,
+      done: false,
+      startMs,
+      timer: undefined,
+      scheduledNs: o.engine.nowNs(),
+      receivedNs: NaN,
+      delaysUs: new Array<number>(n),
+      generations: new Array<number>(n),
+      legsLeft: 0,
+      trace: undefined,
     };
     if (receivedUs !== 0) {
-      w.trace = { version: v, key, receivedUs, versionUs: monotonicUs(), quorumUs: null, responseUs: null, quorum, legs: [] };
+      w.trace = {
+        version: v,
+        key,
+        receivedUs,
+        versionUs: monotonicUs(),
+        quorumUs: null,
+        responseUs: null,
+        quorum,
+        legs: [],
+      };
       o.traces.push(w.trace);
     }
     w.timer = setTimeout(() => {
@@ -164,7 +190,14 @@ function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>
   }
 
   /** One leg's outcome, as part of a request's result. */
-  function settleLeg(i: number, w: PendingWrite, outcome: LegResult[1], firedNs: number, sentNs: number, detail: string | null): void {
+  function settleLeg(
+    i: number,
+    w: PendingWrite,
+    outcome: LegResult[1],
+    firedNs: number,
+    sentNs: number,
+    detail: string | null,
+  ): void {
     const link = followers.links[i]!;
     stats.recordDelay(w.delaysUs[i]!, (firedNs - w.receivedNs) / 1000);
     if (w.trace) {
@@ -218,7 +251,11 @@ function finishWrite(o: WritePathOptions, w: PendingWrite, ok: boolean, reason?:
   if (ok) {
     counters.ok++;
     // Built from the texts already serialised for replication: no second JSON.stringify of the value.
-    sendJsonText(w.res, 200, `{"status":"success","key":${w.keyJson},"value":${w.valueJson},"version":${w.version},"acks":${w.acks},"quorum":${w.quorum}}`);
+    sendJsonText(
+      w.res,
+      200,
+      `{"status":"success","key":${w.keyJson},"value":${w.valueJson},"version":${w.version},"acks":${w.acks},"quorum":${w.quorum}}`,
+    );
   } else {
     counters.failed++;
     const message =
@@ -244,22 +281,34 @@ function noteReceived(o: WritePathOptions, w: PendingWrite, receivedNs: number):
   if (w.trace) for (const leg of w.trace.legs) leg.scheduledUs = o.engine.epochUs + receivedNs / 1000;
 }
 
-function rejectUnavailable(o: WritePathOptions, res: ServerResponse, key: string, quorum: number, startMs: number): void {
+function rejectUnavailable(
+  o: WritePathOptions,
+  res: ServerResponse,
+  key: string,
+  quorum: number,
+  startMs: number,
+): void {
   const { counters } = o.stats;
   // Fail fast, before a version is used: the outcome is known (not written), unlike a timeout.
   counters.failed++;
   counters.unavailable++;
   o.stats.acksAtResponse[0]!++;
   o.stats.writeLatencyUs.record((performance.now() - startMs) * 1000);
-  sendError(res, 503, 'quorum_not_reached', `only ${o.followers.available} of ${o.followers.size} followers are up or catching up; W=${quorum}`, {
-    key,
-    acks: 0,
-    quorum,
-    up: o.followers.up,
-    available: o.followers.available,
-    reason: 'insufficient_followers',
-    applied: NOT_APPLIED,
-  });
+  sendError(
+    res,
+    503,
+    'quorum_not_reached',
+    `only ${o.followers.available} of ${o.followers.size} followers are up or catching up; W=${quorum}`,
+    {
+      key,
+      acks: 0,
+      quorum,
+      up: o.followers.up,
+      available: o.followers.available,
+      reason: 'insufficient_followers',
+      applied: NOT_APPLIED,
+    },
+  );
 }
 
 function newLeg(targetDelayUs: number, scheduledUs: number): LeaderLegTrace {
@@ -267,10 +316,14 @@ function newLeg(targetDelayUs: number, scheduledUs: number): LeaderLegTrace {
 }
 
 /** Validate a write body; the replication message must fit the followers' limit (413 otherwise). */
-function parseWrite(body: unknown, replLimit: number): { key: string; value: unknown; keyJson: string; valueJson: string } {
+function parseWrite(
+  body: unknown,
+  replLimit: number,
+): { key: string; value: unknown; keyJson: string; valueJson: string } {
   if (!isPlainObject(body)) throw new HttpError(400, 'invalid_body', 'body must be a JSON object {"key","value"}');
   const key = body.key;
-  if (typeof key !== 'string' || key === '') throw new HttpError(400, 'invalid_key', '"key" must be a non-empty string');
+  if (typeof key !== 'string' || key === '')
+    throw new HttpError(400, 'invalid_key', '"key" must be a non-empty string');
   if (!('value' in body)) throw new HttpError(400, 'missing_value', '"value" is required (any JSON, null included)');
   assertValueDepth(body.value);
   const keyJson = JSON.stringify(key);
@@ -278,7 +331,9 @@ function parseWrite(body: unknown, replLimit: number): { key: string; value: unk
   // UTF-8 is at most 3 bytes per UTF-16 unit: measure only when it could matter.
   const approx = keyJson.length + valueJson.length + 48;
   if (approx * 3 > replLimit && Buffer.byteLength(keyJson) + Buffer.byteLength(valueJson) + 48 > replLimit) {
-    throw new HttpError(413, 'payload_too_large', `the replication message would exceed ${replLimit} bytes`, { limitBytes: replLimit });
+    throw new HttpError(413, 'payload_too_large', `the replication message would exceed ${replLimit} bytes`, {
+      limitBytes: replLimit,
+    });
   }
   return { key, value: body.value, keyJson, valueJson };
 }
