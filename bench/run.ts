@@ -104,13 +104,13 @@ const BENCHMARKS: Benchmark[] = [
   {
     name: 'harness-soak',
     describe:
-      "10 minutes of open-loop load (W=3, 300 writes/s, full read-back, tracing on, a follower restarted every 2 min): the harness's own memory per minute",
+      "10 minutes of open-loop load (W=3, 200 writes/s, full read-back, tracing on, a follower restarted every 2 min): the harness's own memory per minute",
     run: async (quick) => {
       const m = await import('./soak.ts');
       const result = await m.run(
         quick
           ? { quick: true }
-          : { durationS: 600, rate: 300, restartEveryS: 120, readback: 1, clients: 10, sampleMs: 5000 },
+          : { durationS: 600, rate: 200, restartEveryS: 120, readback: 1, clients: 10, sampleMs: 5000 },
       );
       const perMinute = result.samples.filter(
         (s, i, all) => s.t >= 0 && (i === all.length - 1 || Math.floor(s.t / 60) !== Math.floor(all[i + 1]!.t / 60)),
