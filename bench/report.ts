@@ -55,7 +55,7 @@ function section(v: BenchFileView): string {
   const commit = m.gitCommit
     ? `\`${m.gitCommit.slice(0, 10)}\`${m.gitDirty ? ' (+uncommitted changes)' : ''}`
     : 'unknown';
-  const noise = `load average ${n.loadavgAtStart[0]?.toFixed(2) ?? '?'} at start; other processes used ${n.foreignCores ?? '?'} cores${n.noisy ? ' (**noisy run**: figures are pessimistic)' : ''}`;
+  const noise = `load average ${n.loadavgAtStart?.[0]?.toFixed(2) ?? '?'} at start; other processes used ${n.foreignCores ?? '?'} cores${n.noisy ? ' (**noisy run**: figures are pessimistic)' : ''}`;
   return [
     `## ${v.benchmark}`,
     '',
