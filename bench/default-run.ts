@@ -214,9 +214,10 @@ export function verdict(r: DefaultRunResult): string {
   }
   for (const v of [d, c1]) {
     if (!v) continue;
-    const traceErr = worst(v, (q) =>
+    const traceErrRaw = worst(v, (q) =>
       q.staleTraceModel === null || q.staleMeasured === null ? null : q.staleTraceModel - q.staleMeasured,
     );
+    const traceErr = traceErrRaw === null ? null : round1(traceErrRaw);
     const decomp = worst(v, (q) => q.decompositionErrorPct);
     parts.push(
       `${v.variant}: trace model vs measured stale worst ${f(traceErr)} pp (≤ 1: ${holds(traceErr, 1)}), decomposition worst ${f(decomp)} % (≤ 2: ${holds(decomp, 2)})`,

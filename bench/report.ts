@@ -72,7 +72,9 @@ function section(v: BenchFileView): string {
 }
 
 export function renderBenchmarks(views: readonly BenchFileView[]): string {
-  const glance = views.filter((v) => v.verdict).map((v) => `| ${v.benchmark} | ${v.verdict!.replace(/\|/g, '\\|')} |`);
+  const glance = views
+    .filter((v) => v.verdict)
+    .map((v) => `| ${v.benchmark} | ${v.verdict!.replace(/\|/g, '\\|').replace(/\n/g, '; ')} |`);
   const parts = [INTRO];
   if (glance.length > 0)
     parts.push(['## Targets at a glance', '', '| benchmark | figure vs target |', '|---|---|', ...glance].join('\n'));
