@@ -139,10 +139,24 @@ async function stopExitsZero(composeCmd: (args: string[]) => string[], urls: str
   }
 }
 
+/** The Dockerfile builds FROM node:20-slim: present locally, or pullable; else why not (null when fine). */
+function baseImageProblem(): string | null {
+  const has = (args: string[], timeoutMs: number): boolean =>
+    spawnSync('docker', args, { stdio: 'ignore', timeout: timeoutMs }).status === 0;
+  if (has(['image', 'inspect', 'node:20-slim'], 30_000)) return null;
+  if (has(['pull', 'node:20-slim'], 120_000)) return null;
+  return 'the node:20-slim base image is not here and cannot be pulled (no registry reachable; ../shared/tools/docker-offline-base.sh builds a local stand-in)';
+}
+
 async function main(): Promise<number> {
   const found = findCompose();
   if ('reason' in found) {
     say(`skipped: ${found.reason}`);
+    return 3;
+  }
+  const base = baseImageProblem();
+  if (base !== null) {
+    say(`skipped: ${base}`);
     return 3;
   }
   const project = `qlcompose${process.pid}`;
