@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import type { Client, Dispatcher } from 'undici';
 import { TRACE_HEADER, type ClientWriteTrace } from '../contracts/trace.ts';
-import { createReadEngine } from './client-reads.ts';
+import { createReadEngine, type ReadEngine } from './client-reads.ts';
 import {
   createReadbacks,
   type Interpret,
@@ -489,6 +489,61 @@ async function drain(t: Thread): Promise<void> {
   while (t.pending.size > 0) await Promise.all([...t.pending]);
 }
 
+/** Progress messages to the main thread while the measured phase runs. */
+function startProgress(port: MessagePort, task: ClientTask, t: Thread): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    port.postMessage({
+      cmd: 'progress',
+      data: { done: t.done, histogram: task.progressHistogram ? encodeHistogram(t.latency) : undefined },
+    } satisfies Message);
+  }, task.progressIntervalMs);
+  timer.unref();
+  return timer;
+}
+
+/** What a thread hands back to the main thread at the end of its task. */
+function threadResult(
+  task: ClientTask,
+  t: Thread,
+  rb: ReadbackState,
+  x: {
+    engine: ReadEngine;
+    warm: { ok: number; errors: number };
+    t0: number;
+    uninterpretable: ClientResult['uninterpretable'];
+  },
+): ClientResult {
+  const { engine, warm, t0, uninterpretable } = x;
+  return {
+    thread: task.thread,
+    latency: encodeHistogram(t.latency),
+    sendLag: encodeHistogram(t.sendLag),
+    ok: t.ok,
+    errors: t.errors,
+    replicas: replicaResults(rb),
+    staleCounts: rb.staleCounts,
+    incompleteReadbacks: rb.incompleteReadbacks,
+    visibility: rb.visibility,
+    elapsedMs: t.lastAt - t0,
+    warmup: warm,
+    stopped: t.stopped,
+    windows: {
+      all: windowResult(t.windows.all),
+      fault: windowResult(t.windows.fault),
+      normal: windowResult(t.windows.normal),
+    },
+    capWaits: t.capWaits,
+    readsNotSent: engine.notSent().reduce((a, n) => a + n, 0),
+    acked: [...t.acked].map(([key, e]): AckedEntry => [key, e.version, e.value]),
+    unknownOutcome: t.unknownOutcome,
+    traces: t.ring.list(),
+    tracesDropped: t.ring.dropped(),
+    readQuorums: rb.readQuorums,
+    uninterpretable,
+    unversionedAcks: t.unversionedAcks,
+  };
+}
+
 export async function runClients(task: ClientTask, port?: MessagePort): Promise<ClientResult> {
   const nodeUrls = [task.leaderUrl, ...task.followerUrls];
   // Closed loop: one keep-alive connection per logical client (one write in flight each). Open loop:
@@ -547,49 +602,13 @@ export async function runClients(task: ClientTask, port?: MessagePort): Promise<
       port.postMessage({ cmd: 'warmed', data: { ok: warm.ok, errors: warm.errors } } satisfies Message);
       await goSignal;
     }
-    if (port && task.progressIntervalMs > 0) {
-      progressTimer = setInterval(() => {
-        port.postMessage({
-          cmd: 'progress',
-          data: { done: t.done, histogram: task.progressHistogram ? encodeHistogram(t.latency) : undefined },
-        } satisfies Message);
-      }, task.progressIntervalMs);
-      progressTimer.unref();
-    }
+    if (port && task.progressIntervalMs > 0) progressTimer = startProgress(port, task, t);
     const t0 = performance.now();
     t.lastAt = t0;
     if (openPool) await Promise.all(task.clientIds.map((c) => runOpenClient(t, c, openPool, t0)));
     else await closedPhase('measure', task.writes);
     await drain(t);
-    const rb = readbacks.state;
-    return {
-      thread: task.thread,
-      latency: encodeHistogram(t.latency),
-      sendLag: encodeHistogram(t.sendLag),
-      ok: t.ok,
-      errors: t.errors,
-      replicas: replicaResults(rb),
-      staleCounts: rb.staleCounts,
-      incompleteReadbacks: rb.incompleteReadbacks,
-      visibility: rb.visibility,
-      elapsedMs: t.lastAt - t0,
-      warmup: warm,
-      stopped: t.stopped,
-      windows: {
-        all: windowResult(t.windows.all),
-        fault: windowResult(t.windows.fault),
-        normal: windowResult(t.windows.normal),
-      },
-      capWaits: t.capWaits,
-      readsNotSent: engine.notSent().reduce((a, n) => a + n, 0),
-      acked: [...t.acked].map(([key, e]): AckedEntry => [key, e.version, e.value]),
-      unknownOutcome: t.unknownOutcome,
-      traces: t.ring.list(),
-      tracesDropped: t.ring.dropped(),
-      readQuorums: rb.readQuorums,
-      uninterpretable,
-      unversionedAcks: t.unversionedAcks,
-    };
+    return threadResult(task, t, readbacks.state, { engine, warm, t0, uninterpretable });
   } finally {
     if (progressTimer) clearInterval(progressTimer);
     port?.off('message', onMessage);
