@@ -137,6 +137,16 @@ const BENCHMARKS: Benchmark[] = [
     },
   },
   {
+    name: 'faults',
+    describe:
+      'W=3 at 600 writes/s (and 300) with follower2 paused, partitioned or killed for 12 s: writes sent on time, client vs leader latency, unavailable reads, lost writes (issue 12)',
+    run: async (quick) => {
+      const m = await import('./faults.ts');
+      const result = await m.run({ quick });
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
     name: 'reference-exchange',
     describe:
       'the yardstick: CPU of one bare node:http JSON exchange with an undici client (10 keep-alive connections), per side',
