@@ -9,13 +9,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitHealthy } from '../harness/cluster-command.ts';
 import { createControl } from '../harness/control.ts';
 import { runExperiment } from '../harness/experiment.ts';
+import { freePorts } from '../test/free-ports.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FOLLOWERS = ['follower1', 'follower2', 'follower3', 'follower4', 'follower5'];
@@ -44,22 +44,6 @@ export function findCompose(): { compose: string[] } | { reason: string } {
   if (run(['docker', 'compose', 'version'], 20_000).ok) return { compose: ['docker', 'compose'] };
   if (run(['docker-compose', 'version'], 20_000).ok) return { compose: ['docker-compose'] };
   return { reason: 'neither `docker compose` (v2 plugin) nor `docker-compose` (v1) is installed' };
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve) => {
-          const s = net.createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 function shellQuote(args: string[]): string {

@@ -4,7 +4,6 @@
  * --cluster-cmd per W, bodies the harness cannot read, and replicas that differed before the run.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { createFollower } from '../nodes/follower.ts';
 import { createLeader } from '../nodes/leader.ts';
 import { startForeignCluster, type ForeignCluster } from './foreign-cluster.ts';
 import { call } from './nodes-helpers.ts';
+import { freePorts } from './free-ports.ts';
 
 const dirs: string[] = [];
 const clusters: ForeignCluster[] = [];
@@ -38,23 +38,6 @@ async function foreign(writeQuorum: number, extra: { garbledReadFollowers?: numb
   const c = await startForeignCluster({ writeQuorum, ...extra });
   clusters.push(c);
   return c;
-}
-
-/** Six ports that were free a moment ago (the cluster processes of --cluster-cmd need them fixed). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve) => {
-          const s = net.createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 const SMALL: ExperimentInput = {

@@ -3,6 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureNodeBundle } from '../lib/node-bundle.mjs';
+import { NODE_ENV_NAMES } from '../nodes/cluster.ts';
 import { TSX_IMPORT_ARGS } from '../lib/ts-run.ts';
 import { alive, call, createStandIn, track } from './nodes-helpers.ts';
 
@@ -20,19 +21,8 @@ interface Proc {
 
 function run(entry: string, env: Record<string, string>, args: string[] = [], detached = false): Proc {
   const clean = { ...process.env };
-  for (const k of [
-    'ROLE',
-    'PORT',
-    'HOST',
-    'WRITE_QUORUM',
-    'MIN_DELAY',
-    'MAX_DELAY',
-    'FOLLOWERS',
-    'QUORUM_TIMEOUT',
-    'DELAY_SEED',
-    'SCHEDULER',
-  ])
-    delete clean[k];
+  // Never let the parent's node settings leak into the child (the launcher's own list).
+  for (const k of NODE_ENV_NAMES) delete clean[k];
   // The bundled node program runs as plain JavaScript, like every node; the CLIs run through tsx.
   const child = spawn(process.execPath, [...(entry.endsWith('.mjs') ? [] : tsx), entry, ...args], {
     env: { ...clean, ...env },
