@@ -358,7 +358,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     defaultText: '0.25 (at most 18,000 per W)',
     group: 'Measurements',
     describe:
-      "Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock). A sample, because tracing is not free: --trace 1 made writes ~15 % slower and the run ~20 % more CPU-hungry in a 3,000-write test (BENCHMARKS.md); decomposition.csv then describes the traced sample. Capped at 90 % of the nodes' 20,000-record rings",
+      "Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock). A sample, because tracing is not free: tracing every write slowed the writes and raised the run's CPU measurably in a single-client test; decomposition.csv then describes the traced sample. Capped at 90 % of the nodes' 20,000-record rings",
   },
   {
     key: 'convergenceTimeout',
