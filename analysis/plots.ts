@@ -50,6 +50,11 @@ export function quorumAxis(quorums: number[]) {
   };
 }
 
+/** Line style by data source (measured, model, ...), the same in every chart that compares them. */
+function sourceDash(sources: string[]) {
+  return { field: 'source', type: 'nominal', title: 'source', scale: dashScale(sources), legend: LINE_LEGEND } as const;
+}
+
 function dashScale(sources: string[]) {
   const dashes: Record<string, number[]> = {
     [MEASURED]: [1, 0],
@@ -93,13 +98,7 @@ export function latencyVsQuorumSpec(cmp: Comparison): PlotSpec {
         x: quorumAxis(cmp.rows.map((r) => r.quorum)),
         y: { field: 'latency_us', type: 'quantitative', title: 'write latency (µs)', scale: { zero: true } },
         color: { field: 'statistic', type: 'nominal', title: 'statistic', sort: ['mean', 'p50', 'p99'] },
-        strokeDash: {
-          field: 'source',
-          type: 'nominal',
-          title: 'source',
-          scale: dashScale(sources),
-          legend: LINE_LEGEND,
-        },
+        strokeDash: sourceDash(sources),
         detail: { field: 'source' },
         tooltip: [
           { field: 'source' },
@@ -327,13 +326,7 @@ export function visibilitySpec(run: RunData, cmp: Comparison): PlotSpec | null {
               scale: { domain: [0, 1] },
             },
             color: { field: 'quorum', type: 'nominal', title: 'write quorum', scale: { scheme: 'category10' } },
-            strokeDash: {
-              field: 'source',
-              type: 'nominal',
-              title: 'source',
-              scale: dashScale(sources),
-              legend: LINE_LEGEND,
-            },
+            strokeDash: sourceDash(sources),
           },
         },
         {
