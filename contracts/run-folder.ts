@@ -183,6 +183,11 @@ export const AVAILABILITY_TABLE = {
       'num?',
       "the leader's own mean write latency in the window, from its /stats at the window boundaries, µs (fault runs; empty otherwise)",
     ),
+    leader_latency_p50_us: c(
+      'num?',
+      "the leader's own p50 write latency in the window: its /stats histograms at the window boundaries subtracted, µs (fault runs; empty otherwise)",
+    ),
+    leader_latency_p99_us: c('num?', "the leader's own p99 write latency in the window, as leader_latency_p50_us, µs"),
   },
 } as const satisfies TableSpec;
 

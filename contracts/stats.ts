@@ -73,6 +73,9 @@ export interface LeaderStatsBody {
   };
   /** Leader-side request → response time. */
   writeLatencyUs: SummaryJson;
+  /** hdr-histogram-js compressed base64 of writeLatencyUs since the last reset: the harness subtracts
+   * two of them to get the percentiles of the writes in between (a fault window). */
+  writeLatencyHdr: string;
 }
 
 /** Follower GET /stats. */

@@ -10,6 +10,7 @@ import { runExperiment, type ExperimentHooks, type ExperimentResult } from './ex
 import { runLoadSweep, type LoadSweepResult } from './sweep.ts';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
 import { formatIncomplete, formatLoadWarnings, formatProgressLine, formatSummaryTable } from './summary.ts';
+import type { LeaderLatency } from './leader-windows.ts';
 import { describeError } from '../contracts/errors.ts';
 import type { Comparison } from '../analysis/compare.ts';
 import { headline, headlineLines } from '../analysis/headline.ts';
@@ -137,9 +138,17 @@ const printQuorumDone: QuorumDone = (r) => {
   process.stdout.write(
     `W=${r.quorum}: during faults (${(r.faults.faultWindowMs / 1000).toFixed(2)} s) ${fault.okOnTime} of ${fault.intended} intended writes sent on time and ok (${pct}; ${fault.ok}/${fault.attempted} of those sent ok), ${fault.readsUnavailable} reads unavailable` +
       `${fault.latency.count > 0 ? `, p50 ${fault.latency.p50} µs, p99 ${fault.latency.p99} µs, mean ${fault.latency.mean} µs` : ''}` +
-      `${fault.leaderLatencyMeanUs !== null ? ` (the leader's own mean ${fault.leaderLatencyMeanUs} µs)` : ''}${recovery}\n`,
+      `${leaderOwn(fault.leaderLatency)}${recovery}\n`,
   );
 };
+
+/** The leader's own figures for the window, beside the client's: a gap between them is harness or network time. */
+function leaderOwn(l: LeaderLatency | null): string {
+  if (!l) return '';
+  return l.p50Us === null
+    ? ` (the leader's own mean ${l.meanUs} µs)`
+    : ` (the leader's own p50 ${l.p50Us} µs, p99 ${l.p99Us} µs, mean ${l.meanUs} µs)`;
+}
 
 const printCalibration: Calibrated = (c) => {
   process.stdout.write(

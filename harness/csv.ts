@@ -147,7 +147,9 @@ export function availabilityRows(r: QuorumResult): Row<typeof AVAILABILITY_COLUM
     achieved_per_sec: w.achievedPerSec === null ? null : round(w.achievedPerSec, 1),
     reads_unavailable: w.readsUnavailable,
     latency_mean_us: w.latency.count > 0 ? w.latency.mean : null,
-    leader_latency_mean_us: w.leaderLatencyMeanUs,
+    leader_latency_mean_us: w.leaderLatency?.meanUs ?? null,
+    leader_latency_p50_us: w.leaderLatency?.p50Us ?? null,
+    leader_latency_p99_us: w.leaderLatency?.p99Us ?? null,
   }));
 }
 

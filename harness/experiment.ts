@@ -29,7 +29,7 @@ import { calibrate, calibratedWrites, type Calibration } from './calibrate.ts';
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import { QuorumLabError } from '../contracts/errors.ts';
 import { createValueVersions } from './value-versions.ts';
-import { leaderWindowMeans, type LeaderSample, type LeaderWindowMeans } from './leader-windows.ts';
+import { leaderWindowLatency, type LeaderSample, type LeaderWindows } from './leader-windows.ts';
 import type { LeaderStatsBody } from '../contracts/stats.ts';
 import { checkPartitionSupport, createPartitionOps, type PartitionOps } from './partition.ts';
 
@@ -145,7 +145,7 @@ interface StepFaults {
   schedule: FaultSchedule;
   partitions: PartitionOps | null;
   shared: SharedArrayBuffer;
-  /** The leader's running write-latency {count, mean} at every fault-window boundary (leader-windows.ts). */
+  /** The leader's running write latency {count, mean, histogram} at every fault-window boundary (leader-windows.ts). */
   leaderSamples: Promise<LeaderSample>[];
 }
 
@@ -258,7 +258,7 @@ async function runLoad(step: LoadStep): Promise<LoadOutcome> {
       signal: hooks.signal,
       onGo: () => {
         // The stats were just reset: the load starts in the normal window at count 0.
-        faults?.leaderSamples.push(Promise.resolve({ faulted: false, count: 0, meanUs: 0 }));
+        faults?.leaderSamples.push(Promise.resolve({ faulted: false, count: 0, meanUs: 0, hdr: null }));
         faults?.schedule.start();
       },
       onWarmed: async () => {
@@ -292,14 +292,14 @@ async function runLoad(step: LoadStep): Promise<LoadOutcome> {
   return { results, goAt, warmupS: (goAt - warmupAt) / 1000, measureS, harnessCpu };
 }
 
-/** After the load: the leader's per-window means and the healing's report. */
+/** After the load: the leader's per-window latency and the healing's report. */
 async function healFaults(
   faults: StepFaults,
   target: ClusterTarget,
   progress: () => void,
-): Promise<{ report: FaultReport; leaderWindows: LeaderWindowMeans; healS: number }> {
+): Promise<{ report: FaultReport; leaderWindows: LeaderWindows; healS: number }> {
   faults.leaderSamples.push(sampleLeader(target.control, target.leaderUrl, false));
-  const leaderWindows = leaderWindowMeans(await Promise.all(faults.leaderSamples));
+  const leaderWindows = leaderWindowLatency(await Promise.all(faults.leaderSamples));
   progress();
   const healAt = performance.now();
   const report = await faults.schedule.heal();
@@ -449,9 +449,14 @@ function clientTracesOf(merged: unknown, perThread: readonly unknown[]): ClientW
 async function sampleLeader(control: Control, leaderUrl: string, faulted: boolean): Promise<LeaderSample> {
   try {
     const body = await control.getJson<LeaderStatsBody>(leaderUrl, '/stats');
-    return { faulted, count: body.writeLatencyUs?.count ?? null, meanUs: body.writeLatencyUs?.mean ?? null };
+    return {
+      faulted,
+      count: body.writeLatencyUs?.count ?? null,
+      meanUs: body.writeLatencyUs?.mean ?? null,
+      hdr: typeof body.writeLatencyHdr === 'string' ? body.writeLatencyHdr : null,
+    };
   } catch {
-    return { faulted, count: null, meanUs: null };
+    return { faulted, count: null, meanUs: null, hdr: null };
   }
 }
 

@@ -5,7 +5,7 @@
 import type { ClientWriteTrace } from '../contracts/trace.ts';
 import type { ClientResult, ErrorCounts, WindowName } from './client.ts';
 import type { ReadQuorumState } from './client-readback.ts';
-import type { LeaderWindowMeans } from './leader-windows.ts';
+import type { LeaderLatency, LeaderWindows } from './leader-windows.ts';
 import type { ClusterTarget } from './cluster-target.ts';
 import type { ConvergenceResult } from './convergence.ts';
 import type { FaultReport } from './fault-schedule.ts';
@@ -61,8 +61,8 @@ export interface AvailabilityWindow {
   /** Read-back reads of the window's writes that went unanswered within --read-timeout. */
   readsUnavailable: number;
   latency: HistogramStats;
-  /** The leader's own mean write latency in the window (from /stats at its boundaries); null when not sampled. */
-  leaderLatencyMeanUs: number | null;
+  /** The leader's own write latency in the window (from /stats at its boundaries); null when not sampled. */
+  leaderLatency: LeaderLatency | null;
 }
 
 export interface QuorumResult {
@@ -153,8 +153,8 @@ export interface MergeContext {
   phases: PhaseTimes;
   faults: FaultReport | null;
   lostWrites: LostWritesSummary;
-  /** The leader's mean write latency per window (fault runs); null otherwise. */
-  leaderWindows?: LeaderWindowMeans | null;
+  /** The leader's write latency per window (fault runs); null otherwise. */
+  leaderWindows?: LeaderWindows | null;
 }
 
 function errorTotal(e: ErrorCounts): number {
@@ -177,7 +177,7 @@ export function availabilityRowOf(
   window: AvailabilityWindowName,
   c: WindowCounts,
   windowS: number,
-  leaderLatencyMeanUs: number | null = null,
+  leaderLatency: LeaderLatency | null = null,
 ): AvailabilityWindow {
   const attempted = c.ok + errorTotal(c.errors);
   const perSec = (n: number): number | null => (windowS > 0 ? n / windowS : null);
@@ -196,7 +196,7 @@ export function availabilityRowOf(
     achievedPerSec: perSec(c.ok),
     readsUnavailable: c.readsUnavailable,
     latency: histogramStats(c.latency),
-    leaderLatencyMeanUs,
+    leaderLatency,
   };
 }
 
@@ -221,7 +221,7 @@ export function availabilityWindows(
   results: readonly ClientResult[],
   durationS: number,
   faults: FaultReport | null,
-  leader: LeaderWindowMeans | null = null,
+  leader: LeaderWindows | null = null,
 ): AvailabilityWindow[] {
   const rows = [availabilityRowOf('all', mergeWindow(results, 'all'), durationS, leader?.all ?? null)];
   if (!faults) return rows;

@@ -243,6 +243,7 @@ function leaderRoutes(
       ...stats.delaysJson(),
     },
     writeLatencyUs: stats.writeLatencyUs.toJSON(),
+    writeLatencyHdr: stats.writeLatencyUs.encode(),
   });
   const traceDump = (): TraceDump => ({
     role: 'leader',

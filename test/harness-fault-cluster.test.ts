@@ -105,6 +105,12 @@ function expectAvailable(r: QuorumResult): void {
   // ≥ 99 % rather than 100 %: a 500 ms quorum timeout could still expire on a saturated machine.
   expect(f.availability!, `W=${r.quorum}`).toBeGreaterThanOrEqual(0.99);
   expect(win(r, 'all').availability!, `W=${r.quorum}`).toBeGreaterThanOrEqual(0.99);
+  // The leader's own latency in the window sits beside the client's: every client latency contains
+  // the leader's, so its p50 cannot be far above the client's (the windows' edges differ slightly).
+  const leader = f.leaderLatency;
+  expect(leader?.p50Us, `W=${r.quorum}`).toBeGreaterThan(0);
+  expect(leader!.p50Us!, `W=${r.quorum}`).toBeLessThanOrEqual(leader!.p99Us!);
+  expect(leader!.p50Us!, `W=${r.quorum}`).toBeLessThanOrEqual(1.5 * f.latency.p50);
 }
 
 describe.skipIf(!HAVE_NODES)('fault experiments on the real local cluster', () => {

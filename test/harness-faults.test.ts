@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { leaderWindowMeans } from '../harness/leader-windows.ts';
+import { leaderWindowLatency } from '../harness/leader-windows.ts';
 import { SHARED_ACTIVE_FAULTS, SHARED_DONE, SHARED_SLOTS, type ClientResult } from '../harness/client.ts';
 import { AVAILABILITY_COLUMNS, SUMMARY_COLUMNS } from '../harness/csv.ts';
 import { runExperiment } from '../harness/experiment.ts';
@@ -463,20 +463,43 @@ describe('availability windows and the nothing-lost merge', () => {
     });
   });
 
-  test("the leader's mean latency per window, differenced from its running /stats at the boundaries", () => {
-    const samples = [
-      { faulted: false, count: 0, meanUs: 0 },
-      { faulted: true, count: 100, meanUs: 1000 },
-      { faulted: false, count: 150, meanUs: 2000 },
-      { faulted: false, count: 250, meanUs: 1600 },
-    ];
-    // normal: 100 writes at 1000 µs, then 100 at (400000 - 300000) / 100 = 1000; fault: (300000 - 100000) / 50 = 4000.
-    expect(leaderWindowMeans(samples)).toEqual({ all: 1600, fault: 4000, normal: 1000 });
+  test("the leader's latency per window, subtracted from its running /stats histograms at the boundaries", () => {
+    // Cumulative leader histograms as /stats gives them: 100 writes at 1000 µs (normal), then 50 at
+    // 4000 µs (fault), then 100 at 500 µs (normal).
+    const cumulative = createHistogram();
+    const snapshot = (faulted: boolean, count: number, meanUs: number) => ({
+      faulted,
+      count,
+      meanUs,
+      hdr: encodeHistogram(cumulative),
+    });
+    const samples = [snapshot(false, 0, 0)];
+    for (let i = 0; i < 100; i++) recordUs(cumulative, 1000);
+    samples.push(snapshot(true, 100, 1000));
+    for (let i = 0; i < 50; i++) recordUs(cumulative, 4000);
+    samples.push(snapshot(false, 150, 2000));
+    for (let i = 0; i < 100; i++) recordUs(cumulative, 500);
+    samples.push(snapshot(false, 250, 1400));
+    const near = (us: number | null | undefined, want: number): boolean =>
+      us != null && Math.abs(us - want) <= want / 1000 + 1;
+    const w = leaderWindowLatency(samples);
+    // The fault window's own p50, not the cumulative one (which would be 1000 µs at its end).
+    expect(w.fault?.meanUs).toBe(4000);
+    expect(near(w.fault?.p50Us, 4000) && near(w.fault?.p99Us, 4000)).toBe(true);
+    // normal: 100 at 1000 and 100 at 500: mean 750, p50 500, p99 1000.
+    expect(w.normal?.meanUs).toBe(750);
+    expect(near(w.normal?.p50Us, 500) && near(w.normal?.p99Us, 1000)).toBe(true);
+    // all: 250 writes, the 125th is at 1000 µs.
+    expect(w.all?.meanUs).toBe(1400);
+    expect(near(w.all?.p50Us, 1000) && near(w.all?.p99Us, 4000)).toBe(true);
     // A failed sample drops the segments it bounds, not the whole window.
-    expect(
-      leaderWindowMeans([samples[0]!, samples[1]!, { faulted: false, count: null, meanUs: null }, samples[3]!]),
-    ).toEqual({ all: 1000, fault: null, normal: 1000 });
-    expect(leaderWindowMeans([])).toEqual({ all: null, fault: null, normal: null });
+    const failed = { faulted: false, count: null, meanUs: null, hdr: null };
+    expect(leaderWindowLatency([samples[0]!, samples[1]!, failed, samples[3]!]).fault).toBeNull();
+    expect(leaderWindowLatency([samples[0]!, samples[1]!, failed, samples[3]!]).normal?.meanUs).toBe(1000);
+    // A leader without histograms (older or foreign): means only.
+    const noHdr = samples.map((s) => ({ ...s, hdr: null }));
+    expect(leaderWindowLatency(noHdr).fault).toEqual({ meanUs: 4000, p50Us: null, p99Us: null });
+    expect(leaderWindowLatency([])).toEqual({ all: null, fault: null, normal: null });
   });
 
   test('the highest acknowledged version per key is checked on every node', () => {
