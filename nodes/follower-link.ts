@@ -66,37 +66,40 @@ export class FollowerLink {
   private readonly snapshotHeaders: Record<string, string>;
   private readonly opts: FollowerLinkOptions;
 
-  acked = 0;
-  failed = 0;
-  /** Live writes not sent because the follower was down or over its backlog (included in `failed`). */
-  skipped = 0;
-  pending = 0;
-  ackedVersion = 0;
-
-  state: FollowerState = 'up';
+  /** What /stats reports per follower since the last reset: live legs and catch-ups. */
+  private readonly counts = {
+    acked: 0,
+    failed: 0,
+    /** Live writes not sent because the follower was down or over its backlog (included in `failed`). */
+    skipped: 0,
+    transitions: 0,
+    restarts: 0,
+    catchUps: 0,
+    catchUpFailures: 0,
+    catchUpMsSum: 0,
+    catchUpMsMax: 0,
+  };
+  /** Legs scheduled or in flight. */
+  private pendingLegs = 0;
+  /** Highest version the follower acked or received in a snapshot (0 after it restarted empty). */
+  private ackedVersion = 0;
+  private current: FollowerState = 'up';
   /** Bumped on every state change: a probe or catch-up started in an earlier epoch is stale. */
-  epoch = 0;
+  private epoch = 0;
   /**
    * Bumped when a catch-up starts. A live replication sent in an earlier generation is covered by
    * that snapshot, so its late failure does not take the follower down again; one sent since
    * (catching up, or up afterwards) is not covered, so its failure must.
    */
-  generation = 0;
-  transitions = 0;
-  lastError: string | null = null;
-  lastErrorAt: string | null = null;
+  private catchUpGeneration = 0;
+  private lastError: string | null = null;
+  private lastErrorAt: string | null = null;
   /** Boot id last seen (follower /health or x-boot-id); a change means it restarted empty. */
-  bootId: string | undefined;
-  restarts = 0;
-  lastContactMs = -Infinity;
+  private bootId: string | undefined;
+  private lastContactMs = -Infinity;
   private probing = false;
   private closed = false;
-
-  catchUps = 0;
-  catchUpFailures = 0;
-  catchUpMsSum = 0;
-  catchUpMsMax = 0;
-  lastCatchUp: CatchUpRecord | null = null;
+  private lastCatchUp: CatchUpRecord | null = null;
 
   constructor(opts: FollowerLinkOptions) {
     this.opts = opts;
@@ -113,16 +116,50 @@ export class FollowerLink {
     this.snapshotHeaders = { 'content-type': 'application/json', ...authHeaders(opts.token) };
   }
 
+  get state(): FollowerState {
+    return this.current;
+  }
+
   get catchingUp(): boolean {
-    return this.state === 'catching_up';
+    return this.current === 'catching_up';
+  }
+
+  get pending(): number {
+    return this.pendingLegs;
+  }
+
+  /** The generation a leg sent now belongs to (see catchUpGeneration). */
+  get generation(): number {
+    return this.catchUpGeneration;
+  }
+
+  /** A leg was scheduled to this follower. */
+  admitLeg(): void {
+    this.pendingLegs++;
+  }
+
+  /** A leg left the pending set (acked, failed or skipped at its deadline). */
+  settleLeg(): void {
+    this.pendingLegs--;
+  }
+
+  countAck(version: number): void {
+    this.counts.acked++;
+    if (version > this.ackedVersion) this.ackedVersion = version;
+  }
+
+  /** A leg that did not reach the follower; `skipped` when it was not even sent. */
+  countFailure(skipped: boolean): void {
+    this.counts.failed++;
+    if (skipped) this.counts.skipped++;
   }
 
   private setState(to: FollowerState): void {
-    const from = this.state;
+    const from = this.current;
     this.epoch++;
     if (from === to) return;
-    this.state = to;
-    this.transitions++;
+    this.current = to;
+    this.counts.transitions++;
     this.opts.onStateChange(this, from, to);
   }
 
@@ -134,7 +171,7 @@ export class FollowerLink {
   /** A live replication sent in `generation` failed. Only a current-generation failure takes the follower down. */
   replicationFailed(generation: number, reason: string): void {
     this.noteError(reason);
-    if (generation === this.generation && this.state !== 'down') this.setState('down');
+    if (generation === this.catchUpGeneration && this.state !== 'down') this.setState('down');
   }
 
   /** Take the follower down now (backlog over the cap, failed probe). */
@@ -157,7 +194,7 @@ export class FollowerLink {
     if (id === this.bootId) return;
     // It restarted with an empty store: whatever it acked before is gone.
     this.bootId = id;
-    this.restarts++;
+    this.counts.restarts++;
     this.ackedVersion = 0;
     this.noteError('restarted (new boot id)');
     if (this.state !== 'down') this.startCatchUp();
@@ -207,7 +244,7 @@ export class FollowerLink {
   startCatchUp(): void {
     if (this.closed) return;
     // Set before the snapshot starts: every write from now on is also sent live.
-    this.generation++;
+    this.catchUpGeneration++;
     this.setState('catching_up');
     const epoch = this.epoch;
     const started = performance.now();
@@ -215,9 +252,9 @@ export class FollowerLink {
       (rec) => {
         if (epoch !== this.epoch || this.closed) return;
         rec.ms = performance.now() - started;
-        this.catchUps++;
-        this.catchUpMsSum += rec.ms;
-        if (rec.ms > this.catchUpMsMax) this.catchUpMsMax = rec.ms;
+        this.counts.catchUps++;
+        this.counts.catchUpMsSum += rec.ms;
+        if (rec.ms > this.counts.catchUpMsMax) this.counts.catchUpMsMax = rec.ms;
         this.lastCatchUp = rec;
         if (rec.version > this.ackedVersion) this.ackedVersion = rec.version;
         this.lastContactMs = performance.now();
@@ -225,7 +262,7 @@ export class FollowerLink {
       },
       (err: Error) => {
         if (epoch !== this.epoch || this.closed) return;
-        this.catchUpFailures++;
+        this.counts.catchUpFailures++;
         this.markDown(`catch-up: ${err.message}`);
       },
     );
@@ -285,41 +322,39 @@ export class FollowerLink {
   }
 
   statsJson(leaderVersion: number) {
+    const c = this.counts;
     return {
       url: this.url,
-      state: this.state,
-      transitions: this.transitions,
+      state: this.current,
+      transitions: c.transitions,
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
       bootId: this.bootId ?? null,
-      restarts: this.restarts,
-      acked: this.acked,
-      failed: this.failed,
-      skipped: this.skipped,
-      pending: this.pending,
+      restarts: c.restarts,
+      acked: c.acked,
+      failed: c.failed,
+      skipped: c.skipped,
+      pending: this.pendingLegs,
       ackedVersion: this.ackedVersion,
       lagVersions: leaderVersion - this.ackedVersion,
-      catchUps: this.catchUps,
-      catchUpFailures: this.catchUpFailures,
+      catchUps: c.catchUps,
+      catchUpFailures: c.catchUpFailures,
       catchUpMs: {
-        count: this.catchUps,
-        mean: this.catchUps ? round3(this.catchUpMsSum / this.catchUps) : 0,
-        max: round3(this.catchUpMsMax),
+        count: c.catchUps,
+        mean: c.catchUps ? round3(c.catchUpMsSum / c.catchUps) : 0,
+        max: round3(c.catchUpMsMax),
       },
       lastCatchUp: this.lastCatchUp && { ...this.lastCatchUp, ms: round3(this.lastCatchUp.ms) },
     };
   }
 
   resetCounters(): void {
-    this.acked = 0;
-    this.failed = 0;
-    this.skipped = 0;
-    this.transitions = 0;
-    this.restarts = 0;
-    this.catchUps = 0;
-    this.catchUpFailures = 0;
-    this.catchUpMsSum = 0;
-    this.catchUpMsMax = 0;
+    for (const k of Object.keys(this.counts) as Array<keyof typeof this.counts>) this.counts[k] = 0;
+  }
+
+  /** Probe when down, or when up and silent for `idleProbeMs` (a silent restart or a pause without traffic). */
+  probeIfDue(nowMs: number, idleProbeMs: number): void {
+    if (this.current === 'down' || (this.current === 'up' && nowMs - this.lastContactMs >= idleProbeMs)) this.probe();
   }
 
   /** Stop probing and catching up; close the control pool (bounded by `graceMs`). */
@@ -345,9 +380,7 @@ export function startProbing(links: readonly FollowerLink[], intervalMs: number,
   if (intervalMs <= 0) return () => {};
   const tick = () => {
     const now = performance.now();
-    for (const l of links) {
-      if (l.state === 'down' || (l.state === 'up' && now - l.lastContactMs >= idleProbeMs)) l.probe();
-    }
+    for (const l of links) l.probeIfDue(now, idleProbeMs);
   };
   tick();
   const timer = setInterval(tick, intervalMs);

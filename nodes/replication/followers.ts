@@ -84,14 +84,14 @@ export class Followers {
       link.markDown(`backlog of ${link.pending} pending replications`);
       return false;
     }
-    link.pending++;
+    link.admitLeg();
     this.pending++;
     return true;
   }
 
   /** A leg left the pending set (acked, failed or skipped at its deadline). */
   settle(i: number): void {
-    this.links[i]!.pending--;
+    this.links[i]!.settleLeg();
     if (--this.pending === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

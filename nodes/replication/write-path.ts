@@ -162,22 +162,16 @@ function createAckCounter(o: WritePathOptions, writes: Map<number, PendingWrite>
 
   /** A leg that did not reach its follower: never retried, the catch-up snapshot covers it. */
   function countFailure(i: number, w: PendingWrite, skipped: boolean): void {
-    const link = followers.links[i]!;
-    link.failed++;
+    followers.links[i]!.countFailure(skipped);
     counters.replFailed++;
-    if (skipped) {
-      link.skipped++;
-      counters.skipped++;
-    }
+    if (skipped) counters.skipped++;
     if (w.trace) w.trace.legs[i]!.outcome = skipped ? 'skipped' : 'failed';
     if (!w.done && ++w.failed > n - w.quorum) finish(w, false, 'unreachable');
   }
 
   function ackLeg(i: number, w: PendingWrite): void {
-    const link = followers.links[i]!;
-    link.acked++;
+    followers.links[i]!.countAck(w.version);
     counters.acked++;
-    if (w.version > link.ackedVersion) link.ackedVersion = w.version;
     if (w.trace) {
       const leg = w.trace.legs[i]!;
       leg.outcome = 'acked';
