@@ -78,34 +78,70 @@ interface TaggedApply extends FollowerApplyTrace {
   bootId: string | null;
 }
 
-/** One follower's applies, every boot together, by (key, version); the earliest applied record wins. */
+/**
+ * One key's applies on one follower, by version ascending, with the earliest appliedUs at or after
+ * each position: "visible since" for a version is one binary search instead of a scan of the key.
+ */
+interface KeyApplies {
+  versions: number[];
+  earliestFromUs: number[];
+}
+
+/** One follower's applies, every boot together: by (key, version), the earliest applied record wins; and per key. */
 function indexApplies(dumps: readonly TraceDump[]): {
   byId: Map<string, TaggedApply>;
-  byKey: Map<string, TaggedApply[]>;
+  byKey: Map<string, KeyApplies>;
 } {
   const byId = new Map<string, TaggedApply>();
-  const byKey = new Map<string, TaggedApply[]>();
+  const lists = new Map<string, FollowerApplyTrace[]>();
   for (const d of dumps) {
+    const bootId = d.bootId ?? null;
     for (const a of d.applies ?? []) {
-      const t: TaggedApply = { ...a, bootId: d.bootId ?? null };
       const k = id(a.key, a.version);
       const prev = byId.get(k);
-      if (prev === undefined || (t.applied && (!prev.applied || t.appliedUs < prev.appliedUs))) byId.set(k, t);
-      const list = byKey.get(a.key) ?? [];
-      list.push(t);
-      byKey.set(a.key, list);
+      if (prev === undefined || (a.applied && (!prev.applied || a.appliedUs < prev.appliedUs)))
+        byId.set(k, {
+          version: a.version,
+          key: a.key,
+          receivedUs: a.receivedUs,
+          appliedUs: a.appliedUs,
+          applied: a.applied,
+          bootId,
+        });
+      const list = lists.get(a.key);
+      if (list === undefined) lists.set(a.key, [a]);
+      else list.push(a);
     }
   }
+  const byKey = new Map<string, KeyApplies>();
+  for (const [key, list] of lists) byKey.set(key, keyApplies(list));
   return { byId, byKey };
 }
 
-/** Earliest time a follower held `version` or newer of `key`: an applied record, or one that found a newer version there. */
-function visibleSince(list: readonly TaggedApply[] | undefined, version: number): number | null {
-  let best: number | null = null;
-  for (const a of list ?? []) {
-    if (a.version >= version && (best === null || a.appliedUs < best)) best = a.appliedUs;
+function keyApplies(list: FollowerApplyTrace[]): KeyApplies {
+  list.sort((a, b) => a.version - b.version);
+  const versions = list.map((a) => a.version);
+  const earliestFromUs = new Array<number>(list.length);
+  let best = Infinity;
+  for (let i = list.length - 1; i >= 0; i--) {
+    best = Math.min(best, list[i]!.appliedUs);
+    earliestFromUs[i] = best;
   }
-  return best;
+  return { versions, earliestFromUs };
+}
+
+/** Earliest time a follower held `version` or newer of `key`: an applied record, or one that found a newer version there. */
+function visibleSince(applies: KeyApplies | undefined, version: number): number | null {
+  if (applies === undefined) return null;
+  const { versions, earliestFromUs } = applies;
+  let lo = 0;
+  let hi = versions.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (versions[mid]! < version) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < versions.length ? earliestFromUs[lo]! : null;
 }
 
 function joinLeg(

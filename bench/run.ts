@@ -167,6 +167,16 @@ const BENCHMARKS: Benchmark[] = [
     },
   },
   {
+    name: 'trace-cost',
+    describe:
+      'CPU per write of the harness and the nodes at --trace 0, 0.25 and 1 (W=3, 10 clients open loop at 150 writes/s, read-back), client p50/p99, and the end-of-step trace collection apart',
+    run: async (quick) => {
+      const m = await import('./trace-cost.ts');
+      const result = await m.run({ quick });
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
     name: 'cluster-start',
     describe: '`npm run cluster` until all six /health answer, and startCluster() alone (the harness path)',
     run: async (quick) => {

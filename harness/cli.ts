@@ -11,6 +11,7 @@ import { runLoadSweep, type LoadSweepResult } from './sweep.ts';
 import { OPTION_SPECS, OptionError, resolveOptions, type ExperimentInput } from './options.ts';
 import { formatIncomplete, formatLoadWarnings, formatProgressLine, formatSummaryTable } from './summary.ts';
 import type { LeaderLatency } from './leader-windows.ts';
+import type { PhaseTimes } from './results.ts';
 import { describeError } from '../contracts/errors.ts';
 import type { Comparison } from '../analysis/compare.ts';
 import { headline, headlineLines } from '../analysis/headline.ts';
@@ -231,11 +232,10 @@ function printWallTimeAndFiles(result: ExperimentResult, started: number): void 
   const o = result.options;
   if (o.faults.length > 0)
     process.stdout.write(`faults: ${o.faults.map((f) => f.text).join(', ')} (healed after each load)\n`);
-  const sum = (k: 'clusterStartS' | 'warmupS' | 'measureS' | 'healS' | 'convergenceS' | 'stopS'): string =>
-    result.results.reduce((a, r) => a + r.phases[k], 0).toFixed(1);
+  const sum = (k: keyof PhaseTimes): string => result.results.reduce((a, r) => a + r.phases[k], 0).toFixed(1);
   process.stdout.write(
     `wall time ${((Date.now() - started) / 1000).toFixed(1)} s: cluster start ${sum('clusterStartS')} s, warm-up ${sum('warmupS')} s, ` +
-      `load ${sum('measureS')} s, ${o.faults.length > 0 ? `healing ${sum('healS')} s, ` : ''}convergence check ${sum('convergenceS')} s, cluster stop ${sum('stopS')} s` +
+      `load ${sum('measureS')} s, ${o.faults.length > 0 ? `healing ${sum('healS')} s, ` : ''}convergence check ${sum('convergenceS')} s, ${o.trace > 0 ? `trace collection ${sum('traceS')} s, ` : ''}cluster stop ${sum('stopS')} s` +
       (result.analysis.elapsedMs !== undefined ? `, analysis ${(result.analysis.elapsedMs / 1000).toFixed(1)} s` : '') +
       '\n',
   );

@@ -46,6 +46,8 @@ export interface ExperimentHooks {
   onProgress?: (progress: ProgressView) => void;
   /** Called once the cluster of a quorum is up (tests use it to see the pids). */
   onCluster?: (target: ClusterTarget) => void | Promise<void>;
+  /** Called when a quorum's measured load has ended, before the convergence check (benchmarks read the nodes' CPU there). */
+  onLoadDone?: (target: ClusterTarget) => void;
   onQuorumDone?: (result: QuorumResult) => void;
   onWarning?: (message: string) => void;
   /** Called once the calibration step (`--rate auto` or `N%`) has fixed the rate. */
@@ -367,6 +369,7 @@ async function runQuorum(
     measureS: 0,
     healS: 0,
     convergenceS: 0,
+    traceS: 0,
     stopS: 0,
   };
   let faults: StepFaults | null = null;
@@ -378,6 +381,7 @@ async function runQuorum(
     const load = await runLoad({ options, quorum, pool, target, workload, offsetsUs, faults, hooks });
     phases.warmupS = load.warmupS;
     phases.measureS = load.measureS;
+    hooks.onLoadDone?.(target);
     const afterLoad = (phase: 'healing' | 'converging') =>
       hooks.onProgress?.({
         quorum,
@@ -416,7 +420,9 @@ async function runQuorum(
       lostWrites: lostWritesOf(load.results, dumps, target),
       leaderWindows: healed?.leaderWindows ?? null,
     });
+    const traceAt = performance.now();
     const trace = await collectStepTraces(options, quorum, target, result, load.results);
+    phases.traceS = (performance.now() - traceAt) / 1000;
     return { result, cluster, leaderStats: convergence.leaderStats, trace };
   } finally {
     releaseFaults(faults);

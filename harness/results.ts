@@ -128,6 +128,8 @@ export interface PhaseTimes {
   /** Restarting and resuming faulted followers and waiting for their catch-up (0 without faults). */
   healS: number;
   convergenceS: number;
+  /** Collecting the nodes' traces, joining them and writing trace_q<W>.csv (0 when nothing was traced). */
+  traceS: number;
   stopS: number;
 }
 

@@ -39,6 +39,8 @@ export interface TraceCollectReport {
   nodes: NodeTraceInfo[];
   /** The file written (name inside the run folder), null when there was nothing to write. */
   file: string | null;
+  /** CPU this process spent collecting, joining and writing (the nodes' share of GET /trace not included), s. */
+  harnessCpuS: number;
 }
 
 /** A reading `nodeNowUs` taken between `beforeUs` and `afterUs` on the harness's clock is on the same clock. */
@@ -91,6 +93,7 @@ export interface TraceCollectInput {
 }
 
 export async function collectTraces(input: TraceCollectInput): Promise<TraceCollectReport> {
+  const cpu0 = process.cpuUsage();
   const leader = await fetchDump(input.control, input.leaderUrl, 'leader');
   const followers = await Promise.all(input.followerUrls.map((u) => fetchDump(input.control, u, 'follower')));
   const nodes = [leader.info, ...followers.map((f) => f.info)];
@@ -125,8 +128,14 @@ export async function collectTraces(input: TraceCollectInput): Promise<TraceColl
     dropped: joined.dropped,
     nodes,
     file,
+    harnessCpuS: cpuSince(cpu0),
   };
 }
+
+const cpuSince = (start: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1e6;
+};
 
 /** meta.json `trace`: shared only if every traced step was (false if any was not); undefined when nothing was traced. */
 export function traceMeta(

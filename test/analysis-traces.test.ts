@@ -174,6 +174,37 @@ describe('joining traces across nodes', () => {
     });
     expect(res.writes[0]!.legs[0]!.visibleUs).toBe(12);
   });
+
+  test('visible since = the earliest apply of that version or any newer one, whatever the order of the records', () => {
+    const ws = [write('k', 1, 0, 1, 0), write('k', 2, 1_000, 1, 0), write('k', 3, 2_000, 1, 0)];
+    const at = (version: number, appliedUs: number): FollowerApplyTrace => ({
+      key: 'k',
+      version,
+      receivedUs: appliedUs - 1,
+      appliedUs,
+      applied: true,
+    });
+    // Out of order: version 3 landed before version 2 (which then found it newer), version 1 last of all.
+    const applies = [at(3, 500), { ...at(2, 700), applied: false }, at(1, 900), at(4, 400)];
+    const res = joinTraces({
+      quorum: 1,
+      followers: 1,
+      clientTraces: ws.map((w) => w.client),
+      leader: null,
+      followerDumps: [[dump('follower', { applies })]],
+    });
+    const visible = (v: number) => res.writes.find((w) => w.version === v)!.legs[0]!.visibleUs;
+    expect([visible(1), visible(2), visible(3)]).toEqual([400, 400, 400]);
+    const only = joinTraces({
+      quorum: 1,
+      followers: 1,
+      clientTraces: ws.map((w) => w.client),
+      leader: null,
+      followerDumps: [[dump('follower', { applies: [at(2, 700), at(1, 900)] })]],
+    });
+    const v = (x: number) => only.writes.find((w) => w.version === x)!.legs[0]!.visibleUs;
+    expect([v(1), v(2), v(3)]).toEqual([700, 700, null]);
+  });
 });
 
 describe('decomposition', () => {
