@@ -113,79 +113,115 @@ export function traceCsv(writes: readonly JoinedWrite[]): string {
   return out.join('');
 }
 
-const num = (s: string | undefined, what: string): number | null => {
-  if (s === undefined || s === '') return null;
-  const n = Number(s);
-  if (!Number.isFinite(n)) throw new TraceCsvError(`${what}: not a number: ${JSON.stringify(s)}`);
-  return n;
-};
+type Column = (typeof TRACE_COLUMNS)[number];
 
-function legOf(r: Record<string, string>, follower: number, at: string): JoinedLeg {
-  const n = (c: string) => num(r[c], `${at} ${c}`);
+/** One data row of the file: its cells by column name, and where it is (for errors). A class: no closures per row. */
+class RowView {
+  constructor(
+    private readonly cells: readonly string[],
+    private readonly index: Readonly<Record<Column, number>>,
+    private readonly file: string,
+    private readonly line: number,
+  ) {}
+
+  at(): string {
+    return `${this.file} line ${this.line}`;
+  }
+
+  text(c: Column): string | undefined {
+    return this.cells[this.index[c]];
+  }
+
+  num(c: Column): number | null {
+    const s = this.cells[this.index[c]];
+    if (s === undefined || s === '') return null;
+    const n = Number(s);
+    if (!Number.isFinite(n)) throw new TraceCsvError(`${this.at()} ${c}: not a number: ${JSON.stringify(s)}`);
+    return n;
+  }
+}
+
+function legOf(r: RowView, follower: number): JoinedLeg {
+  const applied = r.text('follower_applied');
   return {
     follower,
-    targetDelayUs: n('target_delay_us'),
-    scheduledUs: n('scheduled_us'),
-    firedUs: n('fired_us'),
-    sentUs: n('leg_sent_us'),
-    ackUs: n('ack_us'),
-    outcome: (r.leg_outcome || null) as LeaderLegTrace['outcome'] | null,
-    receivedUs: n('follower_received_us'),
-    appliedUs: n('follower_applied_us'),
-    applied: r.follower_applied === '' || r.follower_applied === undefined ? null : r.follower_applied === 'true',
-    bootId: r.boot_id || null,
-    visibleUs: n('visible_us'),
+    targetDelayUs: r.num('target_delay_us'),
+    scheduledUs: r.num('scheduled_us'),
+    firedUs: r.num('fired_us'),
+    sentUs: r.num('leg_sent_us'),
+    ackUs: r.num('ack_us'),
+    outcome: (r.text('leg_outcome') || null) as LeaderLegTrace['outcome'] | null,
+    receivedUs: r.num('follower_received_us'),
+    appliedUs: r.num('follower_applied_us'),
+    applied: applied === '' || applied === undefined ? null : applied === 'true',
+    bootId: r.text('boot_id') || null,
+    visibleUs: r.num('visible_us'),
   };
 }
 
-function readOf(r: Record<string, string>, at: string): ClientReadTrace | null {
-  if (!r.read_outcome) return null;
-  const n = (c: string) => num(r[c], `${at} ${c}`);
+function readOf(r: RowView): ClientReadTrace | null {
+  const outcome = r.text('read_outcome');
+  if (!outcome) return null;
   return {
-    replica: r.replica!,
-    sentUs: n('read_sent_us') ?? 0,
-    servedUs: n('read_served_us'),
-    receivedUs: n('read_received_us') ?? 0,
-    version: n('read_version'),
-    outcome: r.read_outcome as ClientReadTrace['outcome'],
+    replica: r.text('replica')!,
+    sentUs: r.num('read_sent_us') ?? 0,
+    servedUs: r.num('read_served_us'),
+    receivedUs: r.num('read_received_us') ?? 0,
+    version: r.num('read_version'),
+    outcome: outcome as ClientReadTrace['outcome'],
   };
+}
+
+function writeOf(r: RowView): JoinedWrite {
+  return {
+    quorum: r.num('quorum')!,
+    key: r.text('key')!,
+    version: r.num('version')!,
+    client: r.num('client'),
+    intendedUs: r.num('intended_us'),
+    clientSentUs: r.num('client_sent_us'),
+    clientReceivedUs: r.num('client_received_us'),
+    leaderReceivedUs: r.num('leader_received_us'),
+    versionUs: r.num('version_us'),
+    quorumUs: r.num('quorum_us'),
+    responseUs: r.num('response_us'),
+    legs: [],
+    reads: [],
+  };
+}
+
+/** Rows of cells. What traceCsv writes has no quotes unless a key or boot id needs them: then the full parser. */
+function csvRows(text: string): string[][] {
+  if (/["\r]/.test(text)) return parse(text, { skip_empty_lines: true }) as string[][];
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.split(','));
 }
 
 /** Parse a trace CSV back into joined writes (the inverse of traceCsv). `file` names it in errors. */
 export function parseTraceCsv(text: string, file = 'trace.csv'): JoinedWrite[] {
-  const records = parse(text, { columns: true, skip_empty_lines: true }) as Record<string, string>[];
-  const missing = TRACE_COLUMNS.filter((c) => records.length > 0 && !(c in records[0]!));
+  const rows = csvRows(text);
+  const header = rows[0] ?? [];
+  const missing = TRACE_COLUMNS.filter((c) => rows.length > 1 && !header.includes(c));
   if (missing.length > 0) throw new TraceCsvError(`${file}: missing column(s) ${missing.join(', ')}`);
+  const index = Object.fromEntries(TRACE_COLUMNS.map((c) => [c, header.indexOf(c)])) as Record<Column, number>;
   const writes = new Map<string, JoinedWrite>();
-  records.forEach((r, i) => {
-    const at = `${file} line ${i + 2}`;
-    const n = (c: string) => num(r[c], `${at} ${c}`);
-    const k = `${r.quorum}\u0000${r.version}\u0000${r.key}`;
+  for (let i = 1; i < rows.length; i++) {
+    const r = new RowView(rows[i]!, index, file, i + 1);
+    const k = `${r.text('quorum')}\u0000${r.text('version')}\u0000${r.text('key')}`;
     let w = writes.get(k);
     if (w === undefined) {
-      w = {
-        quorum: n('quorum')!,
-        key: r.key!,
-        version: n('version')!,
-        client: n('client'),
-        intendedUs: n('intended_us'),
-        clientSentUs: n('client_sent_us'),
-        clientReceivedUs: n('client_received_us'),
-        leaderReceivedUs: n('leader_received_us'),
-        versionUs: n('version_us'),
-        quorumUs: n('quorum_us'),
-        responseUs: n('response_us'),
-        legs: [],
-        reads: [],
-      };
+      w = writeOf(r);
       writes.set(k, w);
     }
-    const m = /^follower(\d+)$/.exec(r.replica ?? '');
-    if (m) w.legs.push(legOf(r, Number(m[1]), at));
-    else if (r.replica !== 'leader')
-      throw new TraceCsvError(`${at}: replica must be leader or followerN, got ${JSON.stringify(r.replica)}`);
-    const read = readOf(r, at);
+    const replica = r.text('replica') ?? '';
+    const m = /^follower(\d+)$/.exec(replica);
+    if (m) w.legs.push(legOf(r, Number(m[1])));
+    else if (replica !== 'leader')
+      throw new TraceCsvError(`${r.at()}: replica must be leader or followerN, got ${JSON.stringify(replica)}`);
+    const read = readOf(r);
     if (read) w.reads.push(read);
-  });
+  }
   return [...writes.values()];
 }
