@@ -254,37 +254,52 @@ export function createReadbacks(o: ReadbacksOptions): Readbacks {
   const quorumRead = createQuorumReader(o, state);
   let seq = 0;
 
-  const start = (w: AckedWrite): ReadbackHandle => {
-    const sentAt = performance.now();
+  /** Round 0: every replica read once, in rotating order; `live` settles when the awaited ones answered. */
+  const readAll = (w: AckedWrite): { live: Promise<void>; readback: Promise<Judged[]> } => {
     // Requests leave in the order they are issued, so a fixed order would make the first replica
     // systematically the earliest-read (and most stale); rotating the first replica spreads that evenly.
     const first = seq++ % o.nodes;
-    const reads = new Array<Promise<Judged>>(o.nodes);
-    const waited: Promise<unknown>[] = [];
+    const replies = new Array<Judged>(o.nodes);
+    let left = o.nodes;
+    let liveLeft = 0;
+    let liveDone!: () => void;
+    let allDone!: (replies: Judged[]) => void;
+    const live = new Promise<void>((resolve) => (liveDone = resolve));
+    const readback = new Promise<Judged[]>((resolve) => (allDone = resolve));
     for (let i = 0; i < o.nodes; i++) {
       const node = (first + i) % o.nodes;
-      const p = o.engine.read(node, w.key, w.trace !== null).then((raw) => {
+      const waited = !suspect[node];
+      if (waited) liveLeft++;
+      // Callbacks, not a promise per read: the engine never calls back synchronously, so the
+      // counts above are complete before the first answer.
+      o.engine.readThen(node, w.key, w.trace !== null, (raw) => {
         const r = judge(o, raw, w);
         suspect[node] = r.outcome === 'unavailable';
         if (w.readback) count(state, w, node, r);
         traceRead(o, w, node, r);
-        return r;
-      });
-      reads[node] = p;
-      if (!suspect[node]) waited.push(p);
-    }
-    const readback = Promise.all(reads);
-    const probing =
-      w.visibility && o.offsetsUs.length > 0 ? probe(o, state.visibility, w, sentAt, readback) : Promise.resolve();
-    const quorum = w.readback && state.readQuorums.length > 0 ? quorumRead(w) : Promise.resolve();
-    const all = Promise.all([
-      readback.then((replies) => {
+        replies[node] = r;
+        if (waited && --liveLeft === 0) liveDone();
+        if (--left > 0) return;
         if (w.readback) tally(state, w, replies);
-      }),
-      probing,
-      quorum,
+        allDone(replies);
+      });
+    }
+    if (liveLeft === 0) liveDone();
+    return { live, readback };
+  };
+
+  const start = (w: AckedWrite): ReadbackHandle => {
+    const sentAt = performance.now();
+    const { live, readback } = readAll(w);
+    const probing = w.visibility && o.offsetsUs.length > 0;
+    const quorum = w.readback && state.readQuorums.length > 0;
+    if (!probing && !quorum) return { live, all: readback.then(() => undefined) };
+    const all = Promise.all([
+      readback,
+      probing ? probe(o, state.visibility, w, sentAt, readback) : undefined,
+      quorum ? quorumRead(w) : undefined,
     ]).then(() => undefined);
-    return { live: Promise.all(waited).then(() => undefined), all };
+    return { live, all };
   };
 
   return { state, start };

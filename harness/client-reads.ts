@@ -11,10 +11,10 @@
  * at once (`notSent`), so a dead node cannot pile up sockets.
  */
 import { performance } from 'node:perf_hooks';
-import type { Pool } from 'undici';
+import type { Client } from 'undici';
 import { SERVED_AT_HEADER, TRACE_HEADER } from '../contracts/trace.ts';
-import { fastRequest } from './fast-client.ts';
-import { createPool, parseReadReply, type ReadOutcome } from './http.ts';
+import { createConnection, fastDispatch, type FastReply } from './fast-client.ts';
+import { parseReadReply, type ReadOutcome } from './http.ts';
 
 export interface TimedRead {
   /** The node's answer; null when it gave none within the budget (unavailable). */
@@ -28,12 +28,17 @@ export interface TimedRead {
   notSent: boolean;
 }
 
+/** Gets each read's outcome exactly once. */
+export type ReadCallback = (r: TimedRead) => void;
+
 export interface ReadEngine {
   /** Read `key` from node `node` (0 = leader); never rejects. */
   read(node: number, key: string, traced: boolean): Promise<TimedRead>;
+  /** The same with a callback, called exactly once (never synchronously): no promise per read. */
+  readThen(node: number, key: string, traced: boolean, done: ReadCallback): void;
   /** Reads not sent because of the cap, per node. */
   notSent(): number[];
-  /** Wait for every read still in flight to settle, then close the pools. */
+  /** Wait for every read still in flight to settle, then close the connections. */
   close(): Promise<void>;
 }
 
@@ -46,63 +51,137 @@ const TRACE_HEADERS = { [TRACE_HEADER]: '1' };
 /** undici's own timeout, as a multiple of the budget: it frees the connection of a node that never answers. */
 const BACKSTOP_FACTOR = 5;
 
+/** One read in flight: settled by its answer or by its deadline, whichever comes first. */
+interface Pending {
+  key: string;
+  sentMs: number;
+  deadlineMs: number;
+  settled: boolean;
+  done: ReadCallback;
+}
+
+function settle(p: Pending, reply: ReadOutcome | null, servedUs: number | null): void {
+  if (p.settled) return;
+  p.settled = true;
+  p.done({ reply, sentMs: p.sentMs, receivedMs: performance.now(), servedUs, notSent: false });
+}
+
+/**
+ * The budgets of all reads in flight, on one timer. Every read gets the same budget, so deadlines
+ * come in send order and a FIFO queue is a deadline queue: no timer object per read.
+ */
+function createDeadlines(): { add(p: Pending): void; stop(): void } {
+  let queue: Pending[] = [];
+  let head = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const arm = (now: number): void => {
+    while (head < queue.length && queue[head]!.settled) head++;
+    if (head === queue.length) {
+      queue = [];
+      head = 0;
+      timer = null;
+      return;
+    }
+    // Unref'd: a read in flight keeps the loop alive by its socket, and a settled one needs no timer.
+    timer = setTimeout(expire, Math.max(1, queue[head]!.deadlineMs - now)).unref();
+  };
+  const expire = (): void => {
+    const now = performance.now();
+    const due: Pending[] = [];
+    while (head < queue.length && (queue[head]!.settled || queue[head]!.deadlineMs <= now)) {
+      const p = queue[head++]!;
+      if (!p.settled) due.push(p);
+    }
+    if (head > 1024) {
+      queue = queue.slice(head);
+      head = 0;
+    }
+    // After a stall of this thread's event loop the timers phase runs before the poll phase that
+    // would read an answer already waiting on the socket: setImmediate (after poll) lets such an
+    // answer win, so the harness's own lateness is not counted as the node's unavailability.
+    if (due.length > 0) setImmediate(() => due.forEach((p) => settle(p, null, null)));
+    arm(now);
+  };
+  return {
+    add(p) {
+      queue.push(p);
+      if (timer === null) arm(p.sentMs);
+    },
+    stop() {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}
+
+function onReply(p: Pending, err: Error | null, res: FastReply | null): void {
+  // No answer at all (refused, reset, undici's own timeout): unavailable like a silent node.
+  if (err !== null || res === null) {
+    settle(p, null, null);
+    return;
+  }
+  const served = res.header === null ? NaN : Number(res.header);
+  settle(p, parseReadReply(res.status, res.text, p.key), Number.isFinite(served) ? served : null);
+}
+
 export function createReadEngine(urls: readonly string[], o: ReadEngineOptions): ReadEngine {
   const backstopMs = o.timeoutMs * BACKSTOP_FACTOR;
-  const pools: Pool[] = urls.map((url) => createPool(url, { connections: o.capPerNode, timeoutMs: backstopMs }));
+  // Per node, the idle keep-alive connections; one is opened when none is idle (at most capPerNode).
+  const idle: Client[][] = urls.map(() => []);
+  const all: Client[] = [];
   const inFlight = urls.map(() => 0);
   const skipped = urls.map(() => 0);
-  const pending = new Set<Promise<unknown>>();
+  const deadlines = createDeadlines();
+  let drained: (() => void) | null = null;
 
-  const read = (node: number, key: string, traced: boolean): Promise<TimedRead> => {
+  const readThen = (node: number, key: string, traced: boolean, done: ReadCallback): void => {
     const sentMs = performance.now();
     if (inFlight[node]! >= o.capPerNode) {
       skipped[node]!++;
-      return Promise.resolve({ reply: null, sentMs, receivedMs: sentMs, servedUs: null, notSent: true });
+      const r: TimedRead = { reply: null, sentMs, receivedMs: sentMs, servedUs: null, notSent: true };
+      queueMicrotask(() => done(r));
+      return;
     }
     inFlight[node]!++;
-    return new Promise<TimedRead>((resolve) => {
-      let settled = false;
-      const settle = (r: Omit<TimedRead, 'sentMs' | 'receivedMs' | 'notSent'>): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        resolve({ ...r, sentMs, receivedMs: performance.now(), notSent: false });
-      };
-      // After a stall of this thread's event loop the timers phase runs before the poll phase that
-      // would read an answer already waiting on the socket: setImmediate (after poll) lets such an
-      // answer win, so the harness's own lateness is not counted as the node's unavailability.
-      const deadline = setTimeout(() => setImmediate(() => settle({ reply: null, servedUs: null })), o.timeoutMs);
-      const request = fastRequest(pools[node]!, {
+    let conn = idle[node]!.pop();
+    if (conn === undefined) {
+      conn = createConnection(urls[node]!, { timeoutMs: backstopMs });
+      all.push(conn);
+    }
+    const p: Pending = { key, sentMs, deadlineMs: sentMs + o.timeoutMs, settled: false, done };
+    deadlines.add(p);
+    // The request runs on past the budget until answered or undici's backstop frees its connection.
+    const c = conn;
+    let dispatching = true;
+    fastDispatch(
+      c,
+      {
         method: 'GET',
         path: `/read?key=${encodeURIComponent(key)}`,
         timeoutMs: backstopMs,
         headers: traced ? TRACE_HEADERS : undefined,
         captureHeader: traced ? SERVED_AT_HEADER : undefined,
-      }).then(
-        (res) => {
-          const served = res.header === null ? NaN : Number(res.header);
-          settle({
-            reply: parseReadReply(res.status, res.text, key),
-            servedUs: Number.isFinite(served) ? served : null,
-          });
-        },
-        // No answer at all (refused, reset, undici's own timeout): unavailable like a silent node.
-        () => settle({ reply: null, servedUs: null }),
-      );
-      const done = request.finally(() => {
+      },
+      (err, res) => {
         inFlight[node]!--;
-        pending.delete(done);
-      });
-      pending.add(done);
-    });
+        idle[node]!.push(c);
+        // undici reports a request it refused at once (a closed connection) synchronously.
+        if (dispatching) queueMicrotask(() => onReply(p, err, res));
+        else onReply(p, err, res);
+        if (drained !== null && inFlight.every((n) => n === 0)) drained();
+      },
+    );
+    dispatching = false;
   };
 
   return {
-    read,
+    readThen,
+    read: (node, key, traced) => new Promise<TimedRead>((resolve) => readThen(node, key, traced, resolve)),
     notSent: () => [...skipped],
     async close() {
-      await Promise.allSettled([...pending]);
-      await Promise.allSettled(pools.map((p) => p.close().catch(() => p.destroy())));
+      if (inFlight.some((n) => n > 0)) await new Promise<void>((resolve) => (drained = resolve));
+      deadlines.stop();
+      await Promise.allSettled(all.map((c) => c.close().catch(() => c.destroy())));
     },
   };
 }

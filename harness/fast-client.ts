@@ -46,51 +46,83 @@ function findHeader(raw: Buffer[], name: string): string | null {
   return null;
 }
 
+/** Called once per request: the whole reply, or the error undici reported. */
+export type FastCallback = (err: Error | null, reply: FastReply | null) => void;
+
+/**
+ * Collects one reply for `fastDispatch`. A class rather than closures: one object per request, and
+ * undici calls its methods on it.
+ */
+class Collector implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private header: string | null = null;
+  private first: Buffer | null = null;
+  private rest: Buffer[] | null = null;
+
+  constructor(
+    private readonly captureHeader: string | undefined,
+    private readonly done: FastCallback,
+  ) {}
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, raw: Buffer[]): boolean {
+    this.status = statusCode;
+    if (this.captureHeader !== undefined) this.header = findHeader(raw, this.captureHeader);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.first === null) this.first = chunk;
+    else {
+      this.rest ??= [this.first];
+      this.rest.push(chunk);
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    const text =
+      this.rest !== null
+        ? Buffer.concat(this.rest).toString('utf8')
+        : this.first !== null
+          ? this.first.toString('utf8')
+          : '';
+    this.done(null, { status: this.status, text, header: this.header });
+  }
+
+  onError(err: Error): void {
+    this.done(err, null);
+  }
+}
+
+function requestHeaders(req: FastRequest): Record<string, string> | undefined {
+  if (req.headers === undefined) return req.jsonBody === undefined ? undefined : JSON_HEADERS;
+  return req.jsonBody === undefined ? req.headers : { ...JSON_HEADERS, ...req.headers };
+}
+
+/**
+ * One request through `dispatcher.dispatch()`; `done` gets the status and the whole body once the
+ * body has been read to its end, or the error. The callback form spares the hot paths a promise.
+ */
+export function fastDispatch(dispatcher: Dispatcher, req: FastRequest, done: FastCallback): void {
+  dispatcher.dispatch(
+    {
+      method: req.method,
+      path: req.path,
+      headers: requestHeaders(req),
+      body: req.jsonBody,
+      headersTimeout: req.timeoutMs,
+      bodyTimeout: req.timeoutMs,
+    },
+    new Collector(req.captureHeader, done),
+  );
+}
+
 /** One request through `dispatcher.dispatch()`; resolves with the status and the whole body. */
 export function fastRequest(dispatcher: Dispatcher, req: FastRequest): Promise<FastReply> {
   return new Promise<FastReply>((resolve, reject) => {
-    let status = 0;
-    let header: string | null = null;
-    let first: Buffer | null = null;
-    let rest: Buffer[] | null = null;
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect() {},
-      onHeaders(statusCode, raw) {
-        status = statusCode;
-        if (req.captureHeader !== undefined) header = findHeader(raw, req.captureHeader);
-        return true;
-      },
-      onData(chunk) {
-        if (first === null) first = chunk;
-        else {
-          rest ??= [first];
-          rest.push(chunk);
-        }
-        return true;
-      },
-      onComplete() {
-        const text =
-          rest !== null ? Buffer.concat(rest).toString('utf8') : first !== null ? first.toString('utf8') : '';
-        resolve({ status, text, header });
-      },
-      onError: reject,
-    };
-    dispatcher.dispatch(
-      {
-        method: req.method,
-        path: req.path,
-        headers:
-          req.headers === undefined
-            ? req.jsonBody === undefined
-              ? undefined
-              : JSON_HEADERS
-            : { ...(req.jsonBody === undefined ? {} : JSON_HEADERS), ...req.headers },
-        body: req.jsonBody,
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
-      },
-      handler,
-    );
+    fastDispatch(dispatcher, req, (err, reply) => (err === null ? resolve(reply!) : reject(err)));
   });
 }
 
