@@ -48,18 +48,34 @@ server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }
 process.on('disconnect', () => process.exit(0));
 `;
 
-async function exchanges(pool: Pool, origin: string, count: number, connections: number): Promise<void> {
+/** One kind of request a load loop sends: `body` may depend on the request's sequence number. */
+export interface RequestSpec {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: (seq: number) => string;
+  headers?: Record<string, string>;
+}
+
+const REFERENCE_BODY = JSON.stringify({ key: 'k42', value: 'v-0123456789abcdef' });
+/** What the reference client sends: a small JSON write. */
+export const REFERENCE_REQUEST: RequestSpec = {
+  method: 'POST',
+  path: '/write',
+  body: () => REFERENCE_BODY,
+  headers: { 'content-type': 'application/json' },
+};
+
+/** `count` requests back to back over `connections` loops, one in flight on each; every body read to its end. */
+export async function hammer(pool: Pool, spec: RequestSpec, count: number, connections: number): Promise<void> {
   let next = 0;
-  const body = JSON.stringify({ key: 'k42', value: 'v-0123456789abcdef' });
   const loop = async () => {
     while (next < count) {
-      next++;
+      const seq = next++;
       const res = await pool.request({
-        origin,
-        path: '/write',
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json' },
+        path: spec.path,
+        method: spec.method,
+        body: spec.body?.(seq),
+        headers: spec.headers,
       });
       await res.body.json();
     }
@@ -67,10 +83,8 @@ async function exchanges(pool: Pool, origin: string, count: number, connections:
   await Promise.all(Array.from({ length: connections }, loop));
 }
 
-/** Measure the reference exchange (used alone and inside other benchmarks). */
-export async function measureReference(options: ReferenceOptions = {}): Promise<ReferenceResult> {
-  const requests = options.requests ?? 20_000;
-  const connections = options.connections ?? 10;
+/** The reference server in its own process; `stop` ends it. */
+export async function startReferenceServer(): Promise<{ pid: number; origin: string; stop: () => void }> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -79,17 +93,29 @@ export async function measureReference(options: ReferenceOptions = {}): Promise<
       child.once('message', (m) => resolve((m as { port: number }).port));
       child.once('exit', (code) => reject(new Error(`reference server exited (${code}) before listening`)));
     });
-    const origin = `http://127.0.0.1:${port}`;
-    const pool = new Pool(origin, { connections, pipelining: 1 });
+    return { pid: child.pid!, origin: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw err;
+  }
+}
+
+/** Measure the reference exchange (used alone and inside other benchmarks). */
+export async function measureReference(options: ReferenceOptions = {}): Promise<ReferenceResult> {
+  const requests = options.requests ?? 20_000;
+  const connections = options.connections ?? 10;
+  const server = await startReferenceServer();
+  try {
+    const pool = new Pool(server.origin, { connections, pipelining: 1 });
     try {
-      await exchanges(pool, origin, options.warmup ?? 2000, connections);
-      const server0 = processCpuS(child.pid!) ?? 0;
+      await hammer(pool, REFERENCE_REQUEST, options.warmup ?? 2000, connections);
+      const server0 = processCpuS(server.pid) ?? 0;
       const client0 = process.cpuUsage();
       const t0 = performance.now();
-      await exchanges(pool, origin, requests, connections);
+      await hammer(pool, REFERENCE_REQUEST, requests, connections);
       const wallS = (performance.now() - t0) / 1000;
       const client = process.cpuUsage(client0);
-      const serverS = (processCpuS(child.pid!) ?? server0) - server0;
+      const serverS = (processCpuS(server.pid) ?? server0) - server0;
       const serverCpuUs = (serverS * 1e6) / requests;
       const clientCpuUs = (client.user + client.system) / requests;
       return {
@@ -105,7 +131,7 @@ export async function measureReference(options: ReferenceOptions = {}): Promise<
       await pool.close();
     }
   } finally {
-    child.kill('SIGTERM');
+    server.stop();
   }
 }
 

@@ -195,6 +195,16 @@ const BENCHMARKS: Benchmark[] = [
       return { result, table: m.format(result), verdict: m.verdict(result) };
     },
   },
+  {
+    name: 'node-requests',
+    describe:
+      "a node's CPU per request, isolated: a follower's GET /read, /replicate, /replicate/batch; a leader's writes with and without read-back; beside the reference server of the same rounds",
+    run: async (quick) => {
+      const m = await import('./node-requests.ts');
+      const result = await m.run(quick ? { requests: 2000, warmup: 300, rounds: 1 } : {});
+      return { result, table: m.format(result) };
+    },
+  },
 ];
 
 export interface BenchFile {
