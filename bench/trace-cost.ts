@@ -68,7 +68,8 @@ export interface FractionFigures {
    * this fraction minus trace 0 (their start and warm-up are alike), per write, ÷ total at trace 0.
    */
   sameSizeShare: number | null;
-  /** Client latency of the larger run. */
+  /** Achieved rate and client latency of the larger run (the same load for every fraction, unless the machine fell behind). */
+  achievedWritesPerSec: number;
   latencyP50Us: number;
   latencyP99Us: number;
   /** End of step of the larger run: trace collection wall and harness CPU, and its CPU per traced write. */
@@ -173,6 +174,7 @@ function figuresOf(
       base === null || base.usPerWrite <= 0
         ? null
         : round3(perWriteUs(loadCpuS(base.large), loadCpuS(large), large.writes) / base.usPerWrite),
+    achievedWritesPerSec: large.achievedWritesPerSec,
     latencyP50Us: large.latencyP50Us,
     latencyP99Us: large.latencyP99Us,
     traceCollectS: round2(large.traceCollectS),
@@ -215,6 +217,7 @@ export function format(r: TraceCostResult): string {
       'total µs/write',
       'vs trace 0',
       'same-size check',
+      'writes/s',
       'p50 µs',
       'p99 µs',
       'traced',
@@ -231,6 +234,7 @@ export function format(r: TraceCostResult): string {
       f.totalUsPerWrite,
       pct(f.overheadShare),
       pct(f.sameSizeShare),
+      f.achievedWritesPerSec,
       f.latencyP50Us,
       f.latencyP99Us,
       f.tracedWrites,
