@@ -94,8 +94,11 @@ export interface TraceCollectInput {
 
 export async function collectTraces(input: TraceCollectInput): Promise<TraceCollectReport> {
   const cpu0 = process.cpuUsage();
-  const leader = await fetchDump(input.control, input.leaderUrl, 'leader');
-  const followers = await Promise.all(input.followerUrls.map((u) => fetchDump(input.control, u, 'follower')));
+  // All at once: each node serialises its ring while the others do.
+  const [leader, ...followers] = await Promise.all([
+    fetchDump(input.control, input.leaderUrl, 'leader'),
+    ...input.followerUrls.map((u) => fetchDump(input.control, u, 'follower')),
+  ]);
   const nodes = [leader.info, ...followers.map((f) => f.info)];
   const answered = nodes.filter((n) => n.clockOffsetUs !== null);
   const sharedClock = answered.length === 0 ? null : answered.every((n) => n.clockOffsetUs === 0);
