@@ -169,10 +169,16 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Characters that make URLSearchParams split or decode a query. */
+const PARAM_SPECIALS = /[&%+]/;
+
 /**
  * The one `key` query parameter of a /read request. Missing, empty or repeated → 400 invalid_key.
  */
 export function readKeyParam(query: string): string {
+  // Hot path of every read: `key=<plain>` (one parameter, nothing to decode) is what URLSearchParams
+  // would return unchanged, without building one.
+  if (query.length > 4 && query.startsWith('key=') && !PARAM_SPECIALS.test(query)) return query.slice(4);
   const values = new URLSearchParams(query).getAll('key');
   if (values.length !== 1 || values[0] === '') {
     throw new HttpError(400, 'invalid_key', 'query parameter "key" is required exactly once and must be non-empty');
@@ -242,15 +248,17 @@ export function runHandler(
 export function createDispatcher(routes: RouteTable, hooks: RouterHooks = {}): RequestListener {
   const allow = allowedMethods(routes);
   const fail = createErrorResponder(hooks);
+  // Maps, not the route objects: lookups by path and method run on every request, and a Map.get is
+  // cheaper than a megamorphic keyed load on a dictionary-mode object.
+  const table = new Map(Object.entries(routes).map(([path, methods]) => [path, new Map(Object.entries(methods))]));
   return (req, res) => {
     const url = parseRequestUrl(req.url ?? '/');
-    const methods = Object.hasOwn(routes, url.path) ? routes[url.path] : undefined;
+    const methods = table.get(url.path);
     if (!methods) {
       sendError(res, 404, 'unknown_route', `no route ${url.path}`);
       return;
     }
-    const method = req.method === 'HEAD' ? 'GET' : (req.method as keyof typeof methods);
-    const handler = methods[method];
+    const handler = methods.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));
     if (!handler) {
       sendError(
         res,
