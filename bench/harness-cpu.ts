@@ -9,8 +9,8 @@
  * repetition with a small and a large number of writes; this process's CPU (main thread and client
  * threads, process.cpuUsage) differs by the marginal cost of the extra writes, fixed costs cancel.
  * A write with its read-back is 7 client requests (1 POST /write + 6 GET /read). Each repetition
- * measures its own reference exchange right before, and the result is the median of the repetitions'
- * ratios, since the machine is shared.
+ * measures the reference client before, between and after its two runs (the machine's load drifts),
+ * and the result is the median of the repetitions' ratios, since the machine is shared.
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,10 @@ async function stepCpuS(pool: ClientPool, bc: BenchCluster, writes: number): Pro
   return (d.user + d.system) / 1e6;
 }
 
+async function referenceClientUs(): Promise<number> {
+  return (await measureReference({ requests: 5000, warmup: 1000 })).clientCpuUs;
+}
+
 export async function run(options: HarnessCpuOptions = {}): Promise<HarnessCpuResult> {
   const [small, large] = options.writes ?? [500, 2500];
   const threads = options.threads ?? 2;
@@ -89,18 +93,23 @@ export async function run(options: HarnessCpuOptions = {}): Promise<HarnessCpuRe
   const pool = createClientPool(threads);
   const reps: HarnessCpuRep[] = [];
   try {
-    await stepCpuS(pool, bc, small); // JIT warm-up of the client threads
+    // JIT warm-up of the client threads and of this thread's reference client.
+    await stepCpuS(pool, bc, small);
+    await referenceClientUs();
     for (let i = 0; i < (options.reps ?? 3); i++) {
-      const reference = await measureReference({ requests: 5000, warmup: 1000 });
+      const r0 = await referenceClientUs();
       const a = await stepCpuS(pool, bc, small);
+      const r1 = await referenceClientUs();
       const b = await stepCpuS(pool, bc, large);
+      const r2 = await referenceClientUs();
+      const referenceUs = (r0 + 2 * r1 + r2) / 4;
       const perWrite = ((b - a) * 1e6) / (large - small);
       const perRequest = perWrite / REQUESTS_PER_WRITE;
       reps.push({
-        referenceClientUs: reference.clientCpuUs,
+        referenceClientUs: round1(referenceUs),
         harnessUsPerWrite: round1(perWrite),
         harnessUsPerRequest: round1(perRequest),
-        ratio: round2(perRequest / reference.clientCpuUs),
+        ratio: round2(perRequest / referenceUs),
       });
     }
   } finally {
