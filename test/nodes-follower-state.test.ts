@@ -256,17 +256,22 @@ describe('paused or slow followers', () => {
     cleanups.push(() => hung.close());
     hung.hangHealth = true;
     const maxPendingPerFollower = 16;
+    const quorumTimeoutMs = 5000;
     const { url } = await startLeader({
       followers: [...live.urls, hung.url],
       writeQuorum: 2,
       maxPendingPerFollower,
-      quorumTimeoutMs: 5000,
+      quorumTimeoutMs,
     });
-    const t0 = performance.now();
-    for (let i = 0; i < 120; i++) expect((await write(url, `k${i % 30}`, i)).status).toBe(200);
-    const elapsedMs = performance.now() - t0;
-    // 120 writes in far less than one quorum timeout: none waited on the hung follower.
-    expect(elapsedMs).toBeLessThan(5000);
+    // None waited on the hung follower: each write answered within one quorum timeout. Per write, not
+    // the 120 together: on a loaded machine their sum reached 7.1 s (~60 ms a write).
+    let slowestMs = 0;
+    for (let i = 0; i < 120; i++) {
+      const t0 = performance.now();
+      expect((await write(url, `k${i % 30}`, i)).status).toBe(200);
+      slowestMs = Math.max(slowestMs, performance.now() - t0);
+    }
+    expect(slowestMs).toBeLessThan(quorumTimeoutMs);
     const s = (await stats(url)).followers[2];
     expect(s.state).toBe('down');
     expect(s.pending).toBeLessThanOrEqual(maxPendingPerFollower);
