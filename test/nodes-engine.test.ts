@@ -9,7 +9,10 @@ import { createLeader, type LeaderServer } from '../nodes/leader.ts';
 import { call } from './nodes-helpers.ts';
 
 const DELAY_MS = 1;
-const BLOCK_MS = 5;
+// A block 50× the delay: a leg that does not wait for the main thread still leaves before the block
+// ends when the replication thread or a follower is kept off the CPU for tens of ms (a crowded
+// 2-core machine); with 5 ms, one 4 ms preemption per write already used up the margin.
+const BLOCK_MS = 50;
 
 describe('replication thread', () => {
   // Followers in their own processes, so a blocked main thread here does not block them.
