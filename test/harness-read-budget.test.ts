@@ -131,9 +131,10 @@ describe('a paused follower does not stall the load', () => {
     expect(fault.intended).toBeGreaterThan(due * 0.95);
     expect(fault.intended).toBeLessThan(due * 1.05);
     // The leader's own count depends on this process keeping up (server and clients share its event
-    // loop): on a quiet machine it is ~100 % of `due`, on a starved one far less; writes waiting on
-    // follower2 (the bug of issue 12) would let at most one write per client through.
-    expect(writesWhilePaused).toBeGreaterThan(4 * 4);
+    // loop): on a quiet machine it is ~100 % of `due`, on a starved one far less (15 seen at load
+    // average 17); writes waiting on follower2 (the bug of issue 12) would let at most one write per
+    // client through, so twice that is the bound.
+    expect(writesWhilePaused).toBeGreaterThan(2 * 4);
     expect(r.windows.all.intended).toBe(700);
     expect(r.ok).toBe(700);
     // Every read-back of follower2 due during the pause went unanswered; the other replicas answered.
