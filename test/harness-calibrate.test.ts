@@ -1,11 +1,16 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import { calibrate, calibratedWrites, type calibrationOptions, rateFromCapacity } from '../harness/calibrate.ts';
 import { runExperiment } from '../harness/experiment.ts';
 import { resolveOptions } from '../harness/options.ts';
 import { startFakeCluster } from './harness-fake.ts';
+
+// On a starved machine the calibration measures a low capacity and every step then runs open loop at
+// a share of it, so the runs below take time in proportion to 1/capacity: 38 s at load average 16
+// (capacity 13 writes/s) against ~5 s on a quiet machine. A timeout, not an assertion: it may be long.
+vi.setConfig({ testTimeout: 90_000 });
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
