@@ -83,6 +83,27 @@ export function processCpuS(pid: number): number | null {
   return readProcStat(pid)?.selfS ?? null;
 }
 
+/**
+ * CPU time of a live process in µs at nanosecond resolution: the run time of each of its threads
+ * (/proc/<pid>/task/<tid>/schedstat), summed. For short measurements, where processCpuS's 10 ms
+ * ticks are too coarse; threads that already exited are not counted. null when the process is gone.
+ */
+export function processRunUs(pid: number): number | null {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+    return ns / 1000;
+  } catch {
+    return null;
+  }
+}
+
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
 export function machineCpuS(): { busyS: number; totalS: number } | null {
   try {

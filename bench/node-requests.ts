@@ -1,7 +1,7 @@
 /**
  * Node CPU per request, isolated (issue 13): node processes started as nodes/cluster.ts starts them
  * (the bundled node program), hammered by undici over 10 keep-alive connections with one kind of
- * request at a time; CPU from /proc of the node process ÷ requests, beside the reference server
+ * request at a time; CPU from /proc of the node process (its threads' schedstat, ns) ÷ requests, beside the reference server
  * (bench/reference-exchange.ts) measured in the same round. Rounds interleave every kind with the
  * reference, so a burst of foreign load lands on all of them; the figures are medians over rounds.
  *
@@ -20,11 +20,11 @@ import { Pool } from 'undici';
 import { ensureNodeBundle } from '../lib/node-bundle.mjs';
 import { NODE_ENV_NAMES } from '../nodes/cluster.ts';
 import { TRACE_HEADER } from '../contracts/trace.ts';
-import { formatTable, processCpuS, round1, round2 } from './common.ts';
+import { formatTable, processRunUs, round1, round2 } from './common.ts';
 import { REFERENCE_REQUEST, hammer, startReferenceServer, type RequestSpec } from './reference-exchange.ts';
 
 export interface NodeRequestsOptions {
-  /** Measured requests per kind per round. Default 10000. */
+  /** Measured requests per kind per round. Default 6000. */
   requests?: number;
   /** Unmeasured requests before each measurement. Default 1000. */
   warmup?: number;
@@ -171,12 +171,12 @@ export async function measure(
   connections = o.connections,
 ): Promise<{ pidUs: number[]; clientUs: number }> {
   await hammer(pool, spec, o.warmup, connections);
-  const before = pids.map((p) => processCpuS(p) ?? 0);
+  const before = pids.map((p) => processRunUs(p) ?? 0);
   const own0 = process.cpuUsage();
   await hammer(pool, spec, o.requests, connections);
   const own = process.cpuUsage(own0);
   return {
-    pidUs: pids.map((p, i) => (((processCpuS(p) ?? 0) - before[i]!) * 1e6) / o.requests),
+    pidUs: pids.map((p, i) => ((processRunUs(p) ?? 0) - before[i]!) / o.requests),
     clientUs: (own.user + own.system) / o.requests,
   };
 }
@@ -270,9 +270,9 @@ export async function writesWithReadback(rig: Rig, count: number, connections: n
 /** [leader µs, mean follower µs] per write of writesWithReadback. */
 async function measureReadback(rig: Rig, o: Opts): Promise<[number, number]> {
   await writesWithReadback(rig, o.warmup, o.connections);
-  const before = rig.leader.pids.map((p) => processCpuS(p) ?? 0);
+  const before = rig.leader.pids.map((p) => processRunUs(p) ?? 0);
   await writesWithReadback(rig, o.requests, o.connections);
-  const us = rig.leader.pids.map((p, i) => (((processCpuS(p) ?? 0) - before[i]!) * 1e6) / o.requests);
+  const us = rig.leader.pids.map((p, i) => ((processRunUs(p) ?? 0) - before[i]!) / o.requests);
   const f = us.slice(1);
   return [us[0]!, f.reduce((x, y) => x + y, 0) / f.length];
 }
@@ -303,12 +303,16 @@ async function engineCounters(pool: Pool): Promise<EngineCounters> {
   return body.replication.engine;
 }
 
-async function oneRound(rig: Rig, o: Opts, fk: Kind[], lk: Kind[]): Promise<RoundSample> {
+async function oneRound(rig: Rig, o: Opts, fk: Kind[], lk: Kind[], round: number): Promise<RoundSample> {
   const ref = await measure(rig.ref.pool, REFERENCE_REQUEST, [rig.ref.pid], o);
   const ref1 = await measure(rig.ref.pool, REFERENCE_REQUEST, [rig.ref.pid], o, 1);
-  const follower: number[] = [];
-  for (const k of fk)
-    follower.push((await measure(rig.follower.pool, k.spec, [rig.follower.pid], o, k.connections)).pidUs[0]!);
+  // A different kind first in each round: the first measurement after a change of load reads high.
+  const follower = new Array<number>(fk.length);
+  for (let j = 0; j < fk.length; j++) {
+    const i = (j + round) % fk.length;
+    const k = fk[i]!;
+    follower[i] = (await measure(rig.follower.pool, k.spec, [rig.follower.pid], o, k.connections)).pidUs[0]!;
+  }
   const leader: Array<[number, number]> = [];
   let engine = { requestsPerWrite: NaN, waitsPerWrite: NaN };
   for (const [i, k] of lk.entries()) {
@@ -355,7 +359,7 @@ function kindResult(
 
 export async function run(options: NodeRequestsOptions = {}): Promise<NodeRequestsResult> {
   const o: Opts = {
-    requests: options.requests ?? 10_000,
+    requests: options.requests ?? 6000,
     warmup: options.warmup ?? 1000,
     rounds: options.rounds ?? 3,
     connections: options.connections ?? 10,
@@ -365,7 +369,7 @@ export async function run(options: NodeRequestsOptions = {}): Promise<NodeReques
   const lk = leaderKinds();
   const samples: RoundSample[] = [];
   try {
-    for (let r = 0; r < o.rounds; r++) samples.push(await oneRound(rig, o, fk, lk));
+    for (let r = 0; r < o.rounds; r++) samples.push(await oneRound(rig, o, fk, lk, r));
   } finally {
     await rig.stop();
   }
