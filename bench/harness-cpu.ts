@@ -1,8 +1,6 @@
 /**
  * The harness's own CPU per client request (issue 13: "the harness must not be the bottleneck"), as a
- * ratio to the reference client request measured in the same run. Not part of `npm run bench`.
- *
- *   npx tsx bench/harness-cpu.ts [--reps 3] [--writes 500,2500] [--threads 2]
+ * ratio to the reference client request measured in the same run: `npm run bench -- harness-cpu`.
  *
  * One cluster at W = 3; the default experiment's client load (10 closed-loop clients on `--threads`
  * piscina threads, read-back of all six replicas, 25 % of the writes traced) runs twice per
@@ -12,10 +10,6 @@
  * measures the reference client before, between and after its two runs (the machine's load drifts),
  * and the result is the median of the repetitions' ratios, since the machine is shared.
  */
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { hideBin } from 'yargs/helpers';
-import { cliParser } from '../lib/cli.ts';
 import { createClientPool, type ClientPool, type StepTask } from '../harness/client-pool.ts';
 import { DEFAULT_READ_TIMEOUT_MS } from '../harness/client.ts';
 import { startBenchCluster, type BenchCluster } from './cluster.ts';
@@ -144,25 +138,6 @@ export function format(r: HarnessCpuResult): string {
   return formatTable(['', 'harness µs / write', 'µs / request', 'reference client µs', 'ratio'], rows);
 }
 
-async function main(): Promise<void> {
-  const values = cliParser(
-    'harness-cpu',
-    'npx tsx bench/harness-cpu.ts',
-    "$0 [options]\n\nThe harness's CPU per client request, as a ratio to a reference undici client request.",
-    hideBin(process.argv),
-  )
-    .option('reps', { type: 'number', describe: 'repetitions (the median is reported)' })
-    .option('writes', { type: 'string', describe: 'small,large measured writes per repetition' })
-    .option('threads', { type: 'number', describe: 'client threads' })
-    .parseSync();
-  const writes = values.writes?.split(',').map(Number) as [number, number] | undefined;
-  const r = await run({ reps: values.reps, writes, threads: values.threads });
-  console.log(format(r));
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
+export function verdict(r: HarnessCpuResult): string {
+  return `harness CPU per client request ÷ reference client request of the same run: ${r.ratio} (median of ${r.reps.length}; the harness must not be the bottleneck: no numeric target)`;
 }

@@ -177,6 +177,16 @@ const BENCHMARKS: Benchmark[] = [
     },
   },
   {
+    name: 'harness-cpu',
+    describe:
+      "the harness's own marginal CPU per client request (W=3, 10 closed-loop clients, read-back of 6, 25 % traced) ÷ a bare undici client request measured in the same run",
+    run: async (quick) => {
+      const m = await import('./harness-cpu.ts');
+      const result = await m.run(quick ? { reps: 1, writes: [300, 1200] } : {});
+      return { result, table: m.format(result), verdict: m.verdict(result) };
+    },
+  },
+  {
     name: 'cluster-start',
     describe: '`npm run cluster` until all six /health answer, and startCluster() alone (the harness path)',
     run: async (quick) => {
