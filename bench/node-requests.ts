@@ -11,6 +11,8 @@
  * Then the same writes each followed by a read-back of all six nodes (the default experiment's
  * closed loop in miniature): the difference to writes alone is what a read-back costs in place,
  * which is what cpu-per-write's marginal figures contain, beside what the same read costs hammered.
+ * Last, paced: one request at a time with the server asleep 5 ms before each, for the reference server
+ * and a follower's GET /read alike: what waking a process costs, which the in-place figures pay often.
  *
  *   node --import tsx bench/node-requests.ts [--quick] [--requests N] [--rounds N] [--cpu-prof <dir>]
  * With --cpu-prof the lone follower and the leader's first follower run under `node --cpu-prof`.
@@ -59,6 +61,11 @@ export interface NodeRequestsResult {
   followerUsPerWriteEntry: number;
   /** The same writes each followed by a read-back of all six nodes: µs per write, medians. */
   withReadback: { leaderUs: number; followerUs: number };
+  /**
+   * One request at a time with the server asleep before each (PACED_GAP_MS idle): CPU per request of
+   * the reference server and of a follower's GET /read, medians. The cost of waking a process.
+   */
+  paced: { gapMs: number; requests: number; refServerUs: number; followerReadUs: number };
 }
 
 interface NodeProc {
@@ -277,6 +284,20 @@ async function measureReadback(rig: Rig, o: Opts): Promise<[number, number]> {
   return [us[0]!, f.reduce((x, y) => x + y, 0) / f.length];
 }
 
+/** Requests and idle gap of the paced measurement: one request at a time, the server asleep before each. */
+const PACED_REQUESTS = 300;
+const PACED_GAP_MS = 5;
+
+/** CPU of `pid` per request when each request wakes a server that slept PACED_GAP_MS since the last one. */
+async function measurePaced(pool: Pool, spec: RequestSpec, pid: number): Promise<number> {
+  const before = processRunUs(pid) ?? 0;
+  for (let i = 0; i < PACED_REQUESTS; i++) {
+    await hammer(pool, spec, 1, 1);
+    await new Promise((r) => setTimeout(r, PACED_GAP_MS));
+  }
+  return ((processRunUs(pid) ?? 0) - before) / PACED_REQUESTS;
+}
+
 interface RoundSample {
   refServerUs: number;
   refClientUs: number;
@@ -287,6 +308,8 @@ interface RoundSample {
   leader: Array<[number, number]>;
   /** Writes each followed by a read-back of all six nodes: [leader µs, mean follower µs] per write. */
   readback: [number, number];
+  /** Paced (a sleeping server woken by each request): [reference server µs, follower GET /read µs]. */
+  paced: [number, number];
   /** Leader's replication engine during its writes: requests and thread waits per write. */
   engine: { requestsPerWrite: number; waitsPerWrite: number };
 }
@@ -329,7 +352,12 @@ async function oneRound(rig: Rig, o: Opts, fk: Kind[], lk: Kind[], round: number
     leader.push([m.pidUs[0]!, f.reduce((x, y) => x + y, 0) / f.length]);
   }
   const readback = await measureReadback(rig, o);
+  const paced: [number, number] = [
+    await measurePaced(rig.ref.pool, REFERENCE_REQUEST, rig.ref.pid),
+    await measurePaced(rig.follower.pool, fk.find((k) => k.kind === 'GET /read')!.spec, rig.follower.pid),
+  ];
   return {
+    paced,
     refServerUs: ref.pidUs[0]!,
     refClientUs: ref.clientUs,
     refServer1Us: ref1.pidUs[0]!,
@@ -412,6 +440,12 @@ export async function run(options: NodeRequestsOptions = {}): Promise<NodeReques
       leaderUs: round1(median(samples.map((s) => s.readback[0]))),
       followerUs: round1(median(samples.map((s) => s.readback[1]))),
     },
+    paced: {
+      gapMs: PACED_GAP_MS,
+      requests: PACED_REQUESTS,
+      refServerUs: round1(median(samples.map((s) => s.paced[0]))),
+      followerReadUs: round1(median(samples.map((s) => s.paced[1]))),
+    },
   };
 }
 
@@ -435,7 +469,9 @@ export function format(r: NodeRequestsResult): string {
     `each follower per write entry during those writes: ${r.followerUsPerWriteEntry} µs; ` +
     `engine requests per write ${r.leaderEngine.requestsPerWrite}, thread waits per write ${r.leaderEngine.waitsPerWrite}\n` +
     `with a read-back of all six nodes after each write: leader ${r.withReadback.leaderUs} µs, ` +
-    `each follower ${r.withReadback.followerUs} µs per write`
+    `each follower ${r.withReadback.followerUs} µs per write\n` +
+    `paced (one request at a time, ${r.paced.gapMs} ms idle before each): reference server ` +
+    `${r.paced.refServerUs} µs, follower GET /read ${r.paced.followerReadUs} µs per request`
   );
 }
 
