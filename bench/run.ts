@@ -139,7 +139,7 @@ const BENCHMARKS: Benchmark[] = [
   {
     name: 'faults',
     describe:
-      'W=3 at 600 writes/s (and 300) with follower2 paused, partitioned or killed for 12 s: writes sent on time, client vs leader latency, unavailable reads, lost writes (issue 12)',
+      'W=3 at 600 writes/s (and 300, 150) with follower2 paused, partitioned or killed for 12 s: writes sent on time, client vs leader latency, unavailable reads, lost writes (issue 12)',
     run: async (quick) => {
       const m = await import('./faults.ts');
       const result = await m.run({ quick });
