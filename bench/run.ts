@@ -1,7 +1,7 @@
 /**
  * The benchmark runner.
  *
- *   npm run bench                      # all, in order (about 7–9 minutes)
+ *   npm run bench                      # all, in order (about 30 minutes on 2 cores; harness-soak alone 10)
  *   npm run bench -- model-fit growth  # some, by name
  *   npm run bench -- --quick           # smaller counts (a smoke run; written to a temporary folder, never over bench/results)
  *   npm run bench -- --list
