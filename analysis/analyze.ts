@@ -49,6 +49,7 @@ export const MODEL_COLUMNS = [
   'measured_latency_mean_us',
   'measured_latency_p50_us',
   'measured_latency_p99_us',
+  'measured_latency_mean_ci95_us',
   'baseline_overhead_mean_us',
   'measured_minus_baseline_mean_us',
   'measured_minus_baseline_p50_us',

@@ -47,6 +47,11 @@ export interface ModelRow {
   measured_latency_mean_us: number;
   measured_latency_p50_us: number;
   measured_latency_p99_us: number;
+  /**
+   * Half-width of the 95 % interval of the measured mean, µs: 1.96 · latency_sd_us / √writes_ok
+   * (sampling error only; null when summary.csv has no latency_sd_us).
+   */
+  measured_latency_mean_ci95_us: number | null;
   /** Mean latency of the zero-delay baseline run at this quorum; null without a baseline. */
   baseline_overhead_mean_us: number | null;
   measured_minus_baseline_mean_us: number | null;
@@ -100,6 +105,12 @@ export interface Comparison {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** 95 % half-width of a mean from its standard deviation and count (normal approximation). */
+function meanCi95Us(sdUs: number | null | undefined, n: number): number | null {
+  if (sdUs === null || sdUs === undefined || !(n > 1)) return null;
+  return round((1.96 * sdUs) / Math.sqrt(n), 1);
 }
 
 function roundOrNull(x: number | null, digits: number): number | null {
@@ -190,6 +201,7 @@ export function compareRun(run: RunData, options: CompareOptions = {}): Comparis
       measured_latency_mean_us: row.latency_mean_us,
       measured_latency_p50_us: row.latency_p50_us,
       measured_latency_p99_us: row.latency_p99_us,
+      measured_latency_mean_ci95_us: meanCi95Us(row.latency_sd_us, row.writes_ok),
       baseline_overhead_mean_us: base ? base.latency_mean_us : null,
       measured_minus_baseline_mean_us: base ? round(row.latency_mean_us - base.latency_mean_us, 1) : null,
       measured_minus_baseline_p50_us: base ? round(row.latency_p50_us - base.latency_p50_us, 1) : null,

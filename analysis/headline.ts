@@ -10,6 +10,8 @@ import { slope } from './report.ts';
 export interface Headline {
   /** Least-squares slope of mean latency over W, µs per ack (null with fewer than two W). */
   costPerAckMeasuredUs: number | null;
+  /** Half-width of its 95 % interval from each W's sampling error (null where a W lacks one). */
+  costPerAckMeasuredCi95Us: number | null;
   /** The same slope of the uniform model's d(W) ((b − a)/(N + 1) µs). */
   costPerAckModelUs: number | null;
   /** The same slope of the trace-fed Monte Carlo's latency (version → W-th ack). */
@@ -33,6 +35,18 @@ const slopeOrNull = (pts: { w: number; y: number | null }[]): number | null => {
   return Number.isFinite(s) ? s : null;
 };
 
+/**
+ * 95 % half-width of the least-squares slope of independent means y_i (half-widths h_i) over x_i:
+ * slope = Σ (x_i − x̄) y_i / Sxx, so its half-width is √(Σ (x_i − x̄)² h_i²) / Sxx.
+ */
+export function slopeCi95(pts: readonly { x: number; halfWidth: number | null }[]): number | null {
+  if (pts.length < 2 || pts.some((p) => p.halfWidth === null)) return null;
+  const xBar = pts.reduce((s, p) => s + p.x, 0) / pts.length;
+  const sxx = pts.reduce((s, p) => s + (p.x - xBar) ** 2, 0);
+  if (sxx === 0) return null;
+  return Math.sqrt(pts.reduce((s, p) => s + (p.x - xBar) ** 2 * p.halfWidth! ** 2, 0)) / sxx;
+}
+
 export function headline(cmp: Comparison): Headline {
   const trace = cmp.trace;
   const perQ = (w: number) => trace?.perQuorum.get(w);
@@ -40,6 +54,9 @@ export function headline(cmp: Comparison): Headline {
     trace?.decomposition.find((d) => d.quorum === w && d.component === 'total')?.mean_us ?? null;
   return {
     costPerAckMeasuredUs: slopeOrNull(cmp.rows.map((r) => ({ w: r.quorum, y: r.measured_latency_mean_us }))),
+    costPerAckMeasuredCi95Us: slopeCi95(
+      cmp.rows.map((r) => ({ x: r.quorum, halfWidth: r.measured_latency_mean_ci95_us ?? null })),
+    ),
     costPerAckModelUs: slopeOrNull(cmp.rows.map((r) => ({ w: r.quorum, y: r.model_latency_mean_us }))),
     costPerAckTraceModelUs: slopeOrNull(
       cmp.rows.map((r) => ({ w: r.quorum, y: perQ(r.quorum)?.model_trace_latency_mean_us ?? null })),
@@ -70,10 +87,21 @@ const pct = (x: number | null): string => (x === null ? '–' : `${(100 * x).toF
 const pp = (a: number | null, b: number | null): string =>
   a === null || b === null ? '–' : `${(100 * Math.abs(a - b)).toFixed(1)} pp`;
 
+/** The measured cost's 95 % interval, and whether the model lies in it: tells noise from disagreement. */
+function ackInterval(h: Headline): string {
+  const [m, ci, model] = [h.costPerAckMeasuredUs, h.costPerAckMeasuredCi95Us, h.costPerAckModelUs];
+  if (m === null || ci === null) return '';
+  let where = '';
+  if (model !== null && ci >= Math.abs(model))
+    where = `: too wide to resolve the model's ${Math.round(model)} µs; the spread is queueing, which fewer clients or a lower --rate reduce`;
+  else if (model !== null) where = Math.abs(m - model) <= ci ? ': the model lies inside' : ': the model lies outside';
+  return ` (± ${Math.round(ci)} µs, 95 % from each W's spread${where})`;
+}
+
 /** The answer and the fidelity figures as plain lines (the report's first paragraphs, the CLI's first lines). */
 export function headlineLines(h: Headline): string[] {
   const lines = [
-    `Cost per extra ack: ${us(h.costPerAckMeasuredUs)} measured, ${us(h.costPerAckModelUs)} model` +
+    `Cost per extra ack: ${us(h.costPerAckMeasuredUs)} measured${ackInterval(h)}, ${us(h.costPerAckModelUs)} model` +
       (h.costPerAckTraceModelUs === null ? '' : `, ${us(h.costPerAckTraceModelUs)} model fed by the traces`) +
       ' (slope of mean latency over W).',
     `Stale follower reads per W (measured / model / model from traces): ${h.stale

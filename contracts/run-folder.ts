@@ -88,6 +88,10 @@ export const SUMMARY_TABLE = {
     send_lag_p99_us: c('num?', 'open loop: p99 of actual − intended send time, µs (empty for closed)'),
     complete: c('bool', 'false when the step was cut short (Ctrl-C): not comparable with finished rows'),
     client_traces: c('int', 'traced writes the harness kept (--trace)'),
+    latency_sd_us: c(
+      'num',
+      "standard deviation of the client-side write latency, µs (the mean's standard error is latency_sd_us / √writes_ok)",
+    ),
   },
 } as const satisfies TableSpec;
 

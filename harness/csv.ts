@@ -81,6 +81,7 @@ export function summaryRow(r: QuorumResult, leaderStats: LeaderStats | undefined
     send_lag_p99_us: r.sendLagStats ? r.sendLagStats.p99 : null,
     complete: r.complete ? 'true' : 'false',
     client_traces: r.clientTraces.length,
+    latency_sd_us: s.sd,
   };
 }
 

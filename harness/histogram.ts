@@ -43,11 +43,13 @@ export interface HistogramStats {
   p99: number;
   p999: number;
   max: number;
+  /** Standard deviation, µs. */
+  sd: number;
 }
 
 /** Summary statistics; zeros (not NaN) for an empty histogram so CSV cells stay numeric. */
 export function histogramStats(h: Histogram): HistogramStats {
-  if (h.totalCount === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+  if (h.totalCount === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, sd: 0 };
   return {
     count: h.totalCount,
     mean: Math.round(h.mean * 10) / 10,
@@ -57,6 +59,7 @@ export function histogramStats(h: Histogram): HistogramStats {
     p999: h.getValueAtPercentile(99.9),
     // Not h.maxValue: after add() it is the bucket's top, so merged and single histograms would differ.
     max: h.getValueAtPercentile(100),
+    sd: Math.round(h.stdDeviation * 10) / 10,
   };
 }
 
