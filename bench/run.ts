@@ -169,7 +169,7 @@ const BENCHMARKS: Benchmark[] = [
   {
     name: 'trace-cost',
     describe:
-      'CPU per write of the harness and the nodes at --trace 0, 0.25 and 1 (W=3, 10 clients open loop at 150 writes/s, read-back), client p50/p99, and the end-of-step trace collection apart',
+      'CPU per write of the harness and the nodes, --trace 1 vs 0 in alternating (ABBA) pairs of blocks on one cluster (W=3, 10 clients open loop at 150 writes/s, read-back of 6), judged on the 95 % interval over the pairs; the end-of-step trace collection apart',
     run: async (quick) => {
       const m = await import('./trace-cost.ts');
       const result = await m.run({ quick });
