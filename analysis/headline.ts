@@ -87,15 +87,19 @@ const pct = (x: number | null): string => (x === null ? '–' : `${(100 * x).toF
 const pp = (a: number | null, b: number | null): string =>
   a === null || b === null ? '–' : `${(100 * Math.abs(a - b)).toFixed(1)} pp`;
 
-/** The measured cost's 95 % interval, and whether the model lies in it: tells noise from disagreement. */
+/**
+ * The measured cost's 95 % interval, and where the model lies: outside it, inside it, or the interval
+ * is too wide to tell any cost from zero. The interval counts each step's sampling error only (writes
+ * taken as independent), not drift between the steps, so "outside" is the claim to read with care.
+ */
 function ackInterval(h: Headline): string {
   const [m, ci, model] = [h.costPerAckMeasuredUs, h.costPerAckMeasuredCi95Us, h.costPerAckModelUs];
   if (m === null || ci === null) return '';
   let where = '';
-  if (model !== null && ci >= Math.abs(model))
-    where = `: too wide to resolve the model's ${Math.round(model)} µs; the spread is queueing, which fewer clients or a lower --rate reduce`;
-  else if (model !== null) where = Math.abs(m - model) <= ci ? ': the model lies inside' : ': the model lies outside';
-  return ` (± ${Math.round(ci)} µs, 95 % from each W's spread${where})`;
+  if (model !== null && Math.abs(m - model) > ci) where = ': the model lies outside';
+  else if (ci >= Math.abs(m)) where = ': too wide to tell a cost from zero';
+  else if (model !== null) where = ': the model lies inside';
+  return ` (± ${Math.round(ci)} µs, 95 %, within-step sampling error only${where})`;
 }
 
 /** The answer and the fidelity figures as plain lines (the report's first paragraphs, the CLI's first lines). */

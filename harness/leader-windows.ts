@@ -65,14 +65,30 @@ export function leaderWindowLatency(samples: readonly LeaderSample[]): LeaderWin
   };
 }
 
-/** Add (after − before) to the window's histogram; null when either end has no histogram. */
+/**
+ * Add (after − before) to the window's histogram; null when either end has no histogram, or when the
+ * difference went below zero in some bucket: a leader restarted or reset in between no longer holds the
+ * earlier writes, even when it has since served more of them than before.
+ */
 function addSegment(into: Histogram | null, before: Histogram | null, after: Histogram | null): Histogram | null {
   if (!into || !before || !after) return null;
   const segment = createHistogram();
   segment.add(after);
   segment.subtract(before);
+  if (!countsAddUp(segment)) return null;
   into.add(segment);
   return into;
+}
+
+/**
+ * Our histograms are plain JS ones (createHistogram) with unsigned buckets: a bucket that went below
+ * zero wraps to a huge count, so the buckets no longer add up to the histogram's total.
+ */
+function countsAddUp(h: Histogram): boolean {
+  const js = h as unknown as { countsArrayLength: number; getCountAtIndex(i: number): number };
+  let sum = 0;
+  for (let i = 0; i < js.countsArrayLength; i++) sum += js.getCountAtIndex(i);
+  return sum === h.totalCount;
 }
 
 function merge(a: Accumulator, b: Accumulator): Accumulator {

@@ -358,7 +358,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     defaultText: '1 (at most 18,000 per W)',
     group: 'Measurements',
     describe:
-      "Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock). Every write by default: tracing all of them cost +1.4 % of CPU per write during the load (95 % interval -1.1 .. +3.9 %, bench trace-cost), and only then does decomposition.csv add up to the mean of all writes. Capped at 90 % of the nodes' 20,000-record rings; a smaller fraction traces a sample",
+      "Fraction of measured writes traced (x-ql-trace on the write and its read-backs; client times per write on the shared monotonic clock). Every write by default: tracing all of them cost +1.4 % of CPU per write during the load (95 % interval -1.1 .. +3.9 %, bench trace-cost), plus 2.2 % for collecting the traces after each step; only then does decomposition.csv add up to the mean of all writes. Capped at 90 % of the nodes' 20,000-record rings; a smaller fraction traces a sample",
   },
   {
     key: 'convergenceTimeout',

@@ -496,6 +496,14 @@ describe('availability windows and the nothing-lost merge', () => {
     const failed = { faulted: false, count: null, meanUs: null, hdr: null };
     expect(leaderWindowLatency([samples[0]!, samples[1]!, failed, samples[3]!]).fault).toBeNull();
     expect(leaderWindowLatency([samples[0]!, samples[1]!, failed, samples[3]!]).normal?.meanUs).toBe(1000);
+    // A leader restarted between two samples, then busier than before: its histogram no longer holds
+    // the earlier writes, so the segment's percentiles are dropped rather than computed from negative counts.
+    const restarted = createHistogram();
+    for (let i = 0; i < 300; i++) recordUs(restarted, 700);
+    const afterRestart = { faulted: false, count: 300, meanUs: 700, hdr: encodeHistogram(restarted) };
+    const r = leaderWindowLatency([samples[0]!, samples[1]!, afterRestart]);
+    expect(r.fault?.p50Us).toBeNull();
+    expect(r.normal?.p50Us).not.toBeNull();
     // A leader without histograms (older or foreign): means only.
     const noHdr = samples.map((s) => ({ ...s, hdr: null }));
     expect(leaderWindowLatency(noHdr).fault).toEqual({ meanUs: 4000, p50Us: null, p99Us: null });
