@@ -40,6 +40,11 @@ export const MODEL_UNIFORM = 'model: uniform delays';
 export const MODEL_REALISED = 'model: realised delays';
 export const MODEL_TRACE = 'model fed by the traces (WARS Monte Carlo)';
 
+/** A 0..1 share on the y axis, shown in per cent. */
+function fractionAxis(field: string, title: string) {
+  return { field, type: 'quantitative' as const, title, axis: { format: '%' }, scale: { domain: [0, 1] } };
+}
+
 export function quorumAxis(quorums: number[]) {
   return {
     field: 'quorum',
@@ -168,13 +173,7 @@ export function stalenessVsQuorumSpec(cmp: Comparison): PlotSpec {
       mark: { type: 'line', point: true },
       encoding: {
         x: quorumAxis(cmp.rows.map((r) => r.quorum)),
-        y: {
-          field: 'stale_fraction',
-          type: 'quantitative',
-          title: 'stale reads (fraction of follower reads)',
-          axis: { format: '%' },
-          scale: { domain: [0, 1] },
-        },
+        y: fractionAxis('stale_fraction', 'stale reads (fraction of follower reads)'),
         color: {
           field: 'series',
           type: 'nominal',
@@ -318,13 +317,7 @@ export function visibilitySpec(run: RunData, cmp: Comparison): PlotSpec | null {
           mark: { type: 'line', point: true },
           encoding: {
             x: { field: 'offset_us', type: 'quantitative', title: 'time after the ack, t (µs)' },
-            y: {
-              field: 'fully_visible_fraction',
-              type: 'quantitative',
-              title: 'writes visible on all followers (fraction)',
-              axis: { format: '%' },
-              scale: { domain: [0, 1] },
-            },
+            y: fractionAxis('fully_visible_fraction', 'writes visible on all followers (fraction)'),
             color: { field: 'quorum', type: 'nominal', title: 'write quorum', scale: { scheme: 'category10' } },
             strokeDash: sourceDash(sources),
           },
@@ -383,13 +376,7 @@ export function readQuorumSpec(cmp: Comparison): PlotSpec {
           title: 'read quorum R (followers read)',
           axis: { values: rs, format: 'd' },
         },
-        y: {
-          field: 'stale_probability',
-          type: 'quantitative',
-          title: 'stale reads (fraction)',
-          axis: { format: '%' },
-          scale: { domain: [0, 1] },
-        },
+        y: fractionAxis('stale_probability', 'stale reads (fraction)'),
         color: { field: 'quorum', type: 'nominal', title: 'write quorum', scale: { scheme: 'category10' } },
         strokeDash: {
           field: 'source',
